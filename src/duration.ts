@@ -1,0 +1,74 @@
+import { ConfigError } from './errors.js';
+
+/**
+ * A duration: milliseconds as a number, or a string such as `'500ms'`, `'30s'`,
+ * `'5m'`, `'1h'`, `'1d'`, `'1.5s'`, or compound `'1m30s'`.
+ */
+export type Duration = number | string;
+
+const UNIT_MS: Record<string, number> = {
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+};
+
+const PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/y;
+
+/**
+ * Parses a {@link Duration} into whole milliseconds.
+ *
+ * @param value - the duration
+ * @param name - the option's name, used in the error message
+ * @param opts - `allowZero` accepts 0 (default: false, durations must be positive)
+ * @throws ConfigError naming the option and the value when it is not a valid duration
+ */
+export function parseDuration(value: unknown, name: string, opts: { allowZero?: boolean } = {}): number {
+  let ms: number | undefined;
+  if (typeof value === 'number') {
+    ms = value;
+  } else if (typeof value === 'string') {
+    const s = value.trim();
+    if (/^\d+(\.\d+)?$/.test(s)) {
+      ms = Number(s);
+    } else if (s.length > 0) {
+      let total = 0;
+      PART.lastIndex = 0;
+      let matched = 0;
+      while (PART.lastIndex < s.length) {
+        const m = PART.exec(s);
+        if (!m) {
+          total = Number.NaN;
+          break;
+        }
+        total += Number(m[1]) * (UNIT_MS[m[2] as string] as number);
+        matched++;
+      }
+      if (matched > 0) ms = total;
+    }
+  }
+  const shown = typeof value === 'string' ? JSON.stringify(value) : String(value);
+  if (ms === undefined || !Number.isFinite(ms)) {
+    throw new ConfigError(`${name}: invalid duration ${shown} (use milliseconds or a string like "500ms", "30s", "5m", "1h")`);
+  }
+  if (ms < 0 || (ms === 0 && !opts.allowZero)) {
+    throw new ConfigError(`${name}: duration must be ${opts.allowZero ? 'zero or more' : 'positive'}, got ${shown}`);
+  }
+  return Math.round(ms);
+}
+
+/** Formats milliseconds for humans: `1.5s`, `250ms`, `2m30s`. */
+export function formatDuration(ms: number): string {
+  if (!Number.isFinite(ms)) return String(ms);
+  const sign = ms < 0 ? '-' : '';
+  let rest = Math.abs(Math.round(ms));
+  if (rest < 1000) return `${sign}${rest}ms`;
+  if (rest < 60_000) return `${sign}${(rest / 1000).toFixed(rest % 1000 === 0 ? 0 : 1)}s`;
+  const h = Math.floor(rest / 3_600_000);
+  rest -= h * 3_600_000;
+  const m = Math.floor(rest / 60_000);
+  rest -= m * 60_000;
+  const s = Math.round(rest / 1000);
+  return `${sign}${h ? `${h}h` : ''}${m ? `${m}m` : ''}${s ? `${s}s` : ''}` || '0s';
+}

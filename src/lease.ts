@@ -1,0 +1,283 @@
+import type { Clock } from './clock.js';
+import { LeaseholdError, LeaseLostError } from './errors.js';
+import { safeLog, type Logger } from './events.js';
+import { callStore, errorMessage } from './internal.js';
+import type { JsonValue, LeaseStore } from './store.js';
+
+/**
+ * Fraction of the TTL assumed lost to clock-rate drift between holder and store (L3).
+ * 1% is far above what quartz oscillators and NTP-slewed clocks show.
+ */
+export const CLOCK_DRIFT = 0.01;
+
+/** Safety margin subtracted from the holder-side deadline: 5% of the TTL, at most 1 s. */
+export function deadlineMargin(ttlMs: number): number {
+  return Math.min(ttlMs * 0.05, 1000);
+}
+
+/**
+ * How long before the deadline the signal is aborted, so that a late timer still
+ * fires before the deadline: 2% of the TTL, between 5 ms and 200 ms.
+ */
+export function abortLead(ttlMs: number): number {
+  return Math.min(Math.max(ttlMs * 0.02, 5), 200);
+}
+
+/** The holder-side deadline of a lease whose last successful request was sent at `tSent` (monotonic ms). */
+export function holderDeadline(tSent: number, ttlMs: number): number {
+  return tSent + ttlMs * (1 - CLOCK_DRIFT) - deadlineMargin(ttlMs);
+}
+
+/** @internal What the core hands a new Lease. */
+export interface LeaseInit {
+  store: LeaseStore;
+  clock: Clock;
+  logger: Logger;
+  key: string;
+  holder: string;
+  leaseId: string;
+  token: number;
+  ttlMs: number;
+  /** Monotonic time read before the acquire request that succeeded was sent. */
+  tSent: number;
+  /** State returned by the acquire, when the store returns it. */
+  state?: JsonValue | null | undefined;
+  onRenewed(lease: Lease): void;
+  onLost(lease: Lease, error: LeaseLostError): void;
+  onReleased(lease: Lease, wasHeld: boolean): void;
+  onRenewError(lease: Lease, error: unknown): void;
+}
+
+type LeaseStatus = 'held' | 'lost' | 'released';
+
+/**
+ * A held lease. It renews itself about every ttl/3 until released or lost.
+ *
+ * Check {@link Lease.signal} (or pass it to your I/O) to stop work when the lease is
+ * lost: it aborts, with a {@link LeaseLostError} as its reason, before the holder-side
+ * deadline — the instant after which the store may give the key to someone else.
+ *
+ * Use {@link Lease.token} as a fencing token: pass it to the resource you write to and
+ * have the resource reject tokens lower than the highest it has seen.
+ */
+export class Lease implements AsyncDisposable {
+  /** The key this lease is on. */
+  readonly key: string;
+  /** This process's holder identity. */
+  readonly holder: string;
+  /** The fencing token: strictly greater than any token issued before for this key. */
+  readonly token: number;
+  /** The TTL in ms, as given to the store on each acquire and renew. */
+  readonly ttlMs: number;
+
+  readonly #init: LeaseInit;
+  readonly #controller = new AbortController();
+  #status: LeaseStatus = 'held';
+  #deadline: number;
+  #renewTimer: unknown;
+  #lossTimer: unknown;
+  #inflight: AbortController | undefined;
+  #renewing: Promise<void> | undefined;
+  #lastError: unknown;
+  #state: JsonValue | null | undefined;
+
+  /** @internal Created by {@link Leasehold}; not constructed by users. */
+  constructor(init: LeaseInit) {
+    this.#init = init;
+    this.key = init.key;
+    this.holder = init.holder;
+    this.token = init.token;
+    this.ttlMs = init.ttlMs;
+    this.#state = init.state;
+    this.#deadline = holderDeadline(init.tSent, init.ttlMs);
+    this.#armLossTimer();
+    this.#scheduleRenew(init.tSent + init.ttlMs / 3);
+  }
+
+  /** Aborts when the lease is lost (reason: {@link LeaseLostError}) or released. */
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  /** True while the lease is held: not lost, not released, deadline not passed. */
+  get held(): boolean {
+    return this.#status === 'held' && this.#init.clock.now() < this.#deadline;
+  }
+
+  /** The holder-side deadline, in monotonic ms (same clock as `performance.now()`). */
+  get deadline(): number {
+    return this.#deadline;
+  }
+
+  /** Milliseconds left before the holder-side deadline (negative once passed). */
+  get remainingMs(): number {
+    return this.#deadline - this.#init.clock.now();
+  }
+
+  /** @internal The acquisition's lease id; needed by stores, never shown. */
+  get leaseId(): string {
+    return this.#init.leaseId;
+  }
+
+  /** @internal State returned with the acquisition, if the store returned it. */
+  get acquiredState(): JsonValue | null | undefined {
+    return this.#state;
+  }
+
+  /** Throws the loss reason if the lease is no longer held. Call before each step of long work. */
+  throwIfLost(): void {
+    if (this.#status === 'lost') throw this.#controller.signal.reason;
+    if (this.#status === 'released') throw new LeaseholdError(`lease on "${this.key}" was released`);
+  }
+
+  /**
+   * Replaces the key's fenced state, atomically checked against this lease by the store
+   * (L8). Answers false when the store says the lease is no longer ours — the lease is
+   * then marked lost.
+   */
+  async writeState(state: JsonValue, options: { signal?: AbortSignal } = {}): Promise<boolean> {
+    this.throwIfLost();
+    const { store, clock } = this.#init;
+    const timeout = Math.max(1, Math.min(this.ttlMs / 3, this.#deadline - clock.now()));
+    const ok = await callStore(clock, `${store.name}: writeState "${this.key}"`, timeout, options.signal, (signal) =>
+      store.writeState({ key: this.key, leaseId: this.#init.leaseId, token: this.token, state }, { signal }),
+    );
+    if (!ok) this.#lose('the store rejected a fenced write: another holder has the key');
+    return ok;
+  }
+
+  /**
+   * Releases the lease. Idempotent. Resolves true when this call ended a held lease,
+   * false when it was already released or lost (L7). Rejects with
+   * `StoreUnavailableError` when the store cannot be reached (the lease then expires
+   * by its TTL).
+   */
+  async release(): Promise<boolean> {
+    if (this.#status === 'released') return false;
+    const wasLost = this.#status === 'lost';
+    this.#stopTimers();
+    this.#inflight?.abort(new LeaseholdError('released'));
+    const { store, clock } = this.#init;
+    if (!wasLost) {
+      this.#status = 'released';
+      this.#controller.abort(new LeaseholdError(`lease on "${this.key}" was released`));
+    }
+    let ok = false;
+    try {
+      ok = await callStore(clock, `${store.name}: release "${this.key}"`, Math.max(this.ttlMs / 3, 1000), undefined, (signal) =>
+        store.release({ key: this.key, leaseId: this.#init.leaseId, token: this.token }, { signal }),
+      );
+    } catch (err) {
+      if (wasLost) {
+        this.#status = 'released';
+        return false;
+      }
+      this.#init.onReleased(this, false);
+      throw err;
+    }
+    this.#status = 'released';
+    this.#init.onReleased(this, ok && !wasLost);
+    return ok && !wasLost;
+  }
+
+  /** `await using lease = await lh.acquire(…)` releases it at the end of the block; errors are logged, not thrown. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    try {
+      await this.release();
+    } catch (err) {
+      safeLog(this.#init.logger, 'warn', { key: this.key, token: this.token, err: errorMessage(err) }, 'lease release failed; it will expire');
+    }
+  }
+
+  #armLossTimer(): void {
+    const { clock } = this.#init;
+    clock.clearTimeout(this.#lossTimer);
+    const fireAt = this.#deadline - abortLead(this.ttlMs);
+    this.#lossTimer = clock.setTimeout(
+      () => {
+        if (this.#status !== 'held') return;
+        if (clock.now() < this.#deadline - abortLead(this.ttlMs)) {
+          this.#armLossTimer(); // a renewal moved the deadline
+          return;
+        }
+        this.#lose(`no successful renewal before the holder-side deadline${this.#lastError ? ` (last error: ${errorMessage(this.#lastError)})` : ''}`, this.#lastError);
+      },
+      fireAt - clock.now(),
+      { unref: true },
+    );
+  }
+
+  #scheduleRenew(at: number): void {
+    const { clock } = this.#init;
+    clock.clearTimeout(this.#renewTimer);
+    this.#renewTimer = clock.setTimeout(
+      () => {
+        this.#renewing = this.#renew().catch((err) => {
+          // #renew handles its own errors; this is a last line so no rejection escapes a timer.
+          safeLog(this.#init.logger, 'error', { key: this.key, err: errorMessage(err) }, 'unexpected renewal failure');
+        });
+      },
+      Math.max(0, at - clock.now()),
+      { unref: true },
+    );
+  }
+
+  async #renew(): Promise<void> {
+    if (this.#status !== 'held') return;
+    const { store, clock } = this.#init;
+    const lossAt = this.#deadline - abortLead(this.ttlMs);
+    const tSent = clock.now();
+    const timeout = Math.min(this.ttlMs / 3, lossAt - tSent);
+    if (timeout <= 0) return; // the loss timer will fire
+    const ac = new AbortController();
+    this.#inflight = ac;
+    try {
+      const ok = await callStore(clock, `${store.name}: renew "${this.key}"`, timeout, ac.signal, (signal) =>
+        store.renew({ key: this.key, leaseId: this.#init.leaseId, token: this.token, ttlMs: this.ttlMs }, { signal }),
+      );
+      if (this.#status !== 'held') return;
+      if (!ok) {
+        this.#lose('the store says another holder has the key');
+        return;
+      }
+      this.#lastError = undefined;
+      this.#deadline = holderDeadline(tSent, this.ttlMs);
+      this.#armLossTimer();
+      this.#scheduleRenew(tSent + this.ttlMs / 3);
+      this.#init.onRenewed(this);
+    } catch (err) {
+      if (this.#status !== 'held') return;
+      this.#lastError = err;
+      this.#init.onRenewError(this, err);
+      // Retry soon: two quick failures in a row must still leave time for a third try.
+      const retryIn = Math.max(this.ttlMs / 10, 5);
+      if (clock.now() + retryIn < this.#deadline - abortLead(this.ttlMs)) this.#scheduleRenew(clock.now() + retryIn);
+    } finally {
+      if (this.#inflight === ac) this.#inflight = undefined;
+    }
+  }
+
+  #lose(detail: string, cause?: unknown): void {
+    if (this.#status !== 'held') return;
+    this.#status = 'lost';
+    this.#stopTimers();
+    this.#inflight?.abort(new LeaseholdError('lease lost'));
+    const error = new LeaseLostError(this.key, this.token, detail, cause === undefined ? undefined : { cause });
+    this.#controller.abort(error);
+    this.#init.onLost(this, error);
+  }
+
+  #stopTimers(): void {
+    const { clock } = this.#init;
+    clock.clearTimeout(this.#renewTimer);
+    clock.clearTimeout(this.#lossTimer);
+    this.#renewTimer = undefined;
+    this.#lossTimer = undefined;
+  }
+
+  /** @internal Resolves when no renewal is in flight (tests). */
+  async settled(): Promise<void> {
+    await this.#renewing;
+  }
+}
+

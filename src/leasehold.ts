@@ -1,0 +1,252 @@
+import { randomUUID } from 'node:crypto';
+import { sleep, systemClock, type Clock } from './clock.js';
+import { parseDuration, type Duration } from './duration.js';
+import { AcquireTimeoutError, ConfigError, LeaseholdError, type LeaseLostError } from './errors.js';
+import { SafeEmitter, safeLog, silentLogger, type Logger } from './events.js';
+import { callStore, checkKey, checkTtl, defaultHolder, errorMessage, jitter } from './internal.js';
+import { Lease } from './lease.js';
+import type { LeaseStore } from './store.js';
+import type { SchedulerEvents } from './scheduler-types.js';
+
+/** Options of {@link Leasehold}. */
+export interface LeaseholdOptions {
+  /** Where leases live. See `openStore` or the store subpath exports. */
+  store: LeaseStore;
+  /**
+   * This process's identity, shown to others in status output and "held by" messages.
+   * @defaultValue `hostname:pid:random`
+   */
+  holder?: string;
+  /**
+   * Receives one line per lease and schedule event. pino and `console` both fit.
+   * @defaultValue silent
+   */
+  logger?: Logger;
+  /** @internal Clock for tests. */
+  clock?: Clock;
+}
+
+/** Options of {@link Leasehold.tryAcquire}. */
+export interface TryAcquireOptions {
+  /** Lease time to live; the lease renews itself about every ttl/3. Required. */
+  ttl: Duration;
+  /** Aborts the attempt. */
+  signal?: AbortSignal;
+}
+
+/** Options of {@link Leasehold.acquire}. */
+export interface AcquireOptions extends TryAcquireOptions {
+  /** How long to keep trying while someone else holds the key. `0` tries once. Required. */
+  wait: Duration;
+  /**
+   * Pause between attempts while waiting (randomised ±25 % so contenders spread out).
+   * @defaultValue ttl / 10, between 50 ms and 1 s
+   */
+  pollInterval?: Duration;
+}
+
+/** Options of {@link Leasehold.withLease}. */
+export interface WithLeaseOptions extends TryAcquireOptions {
+  /** How long to wait for the key. @defaultValue 0 (one attempt) */
+  wait?: Duration;
+  /** Pause between attempts while waiting. @defaultValue as in {@link AcquireOptions.pollInterval} */
+  pollInterval?: Duration;
+}
+
+/** Payload of lease events. */
+export interface LeaseEvent {
+  key: string;
+  holder: string;
+  token: number;
+}
+
+/** Events a {@link Leasehold} emits. Listeners that throw are logged and ignored. */
+export interface LeaseholdEvents extends SchedulerEvents {
+  /** A lease was acquired. */
+  acquired: [LeaseEvent];
+  /** A lease was renewed. */
+  renewed: [LeaseEvent];
+  /** A lease was lost: its signal has just been aborted. */
+  lost: [LeaseEvent & { error: LeaseLostError }];
+  /** A lease was released; `wasHeld` is false when it had already been lost or the release failed. */
+  released: [LeaseEvent & { wasHeld: boolean }];
+  /** A store request failed (a renewal that will be retried, a release that did not reach the store…). */
+  error: [{ key?: string; error: unknown; during: string }];
+}
+
+/**
+ * Leases on a shared store, renewed automatically, with fencing tokens; and schedules
+ * that run each job once per slot across every process sharing the store.
+ *
+ * @example
+ * ```ts
+ * const lh = new Leasehold({ store: await openStore('file:.leasehold') });
+ * await using lease = await lh.tryAcquire('nightly-report', { ttl: '30s' });
+ * if (lease) await buildReport({ signal: lease.signal, fence: lease.token });
+ * ```
+ */
+export class Leasehold extends SafeEmitter<LeaseholdEvents> {
+  /** The store this instance uses. */
+  readonly store: LeaseStore;
+  /** This process's holder identity. */
+  readonly holder: string;
+  /** The logger given, or a silent one. */
+  readonly logger: Logger;
+  /** @internal */
+  readonly clock: Clock;
+  readonly #leases = new Set<Lease>();
+
+  constructor(options: LeaseholdOptions) {
+    if (!options || typeof options !== 'object') throw new ConfigError('Leasehold: options object with a store is required');
+    const store = options.store;
+    if (!store || typeof store.acquire !== 'function') {
+      throw new ConfigError('store: a LeaseStore is required (see openStore() or leasehold/file, leasehold/redis, …)');
+    }
+    const logger = options.logger ?? silentLogger;
+    super((err, event) => safeLog(logger, 'error', { event, err: errorMessage(err) }, 'event listener threw'));
+    if (options.holder !== undefined && (typeof options.holder !== 'string' || options.holder.length === 0 || options.holder.length > 256)) {
+      throw new ConfigError(`holder: must be a non-empty string of at most 256 characters, got ${JSON.stringify(options.holder)}`);
+    }
+    this.store = store;
+    this.holder = options.holder ?? defaultHolder();
+    this.logger = logger;
+    this.clock = options.clock ?? systemClock;
+  }
+
+  /** Leases this instance currently holds. */
+  get leases(): readonly Lease[] {
+    return [...this.#leases];
+  }
+
+  /**
+   * One attempt at the key. Resolves to a {@link Lease} when acquired, `null` when
+   * someone else holds it. Rejects with `StoreUnavailableError` when the store cannot
+   * be reached, `ConfigError` on an invalid key or TTL.
+   */
+  async tryAcquire(key: string, options: TryAcquireOptions): Promise<Lease | null> {
+    checkKey(key);
+    const ttlMs = checkTtl(options?.ttl, this.store);
+    const res = await this.#attempt(key, ttlMs, options.signal);
+    return res.lease;
+  }
+
+  /**
+   * Acquires the key, waiting up to `wait` while someone else holds it (polling with
+   * jitter). Rejects with {@link AcquireTimeoutError} when the wait runs out.
+   */
+  async acquire(key: string, options: AcquireOptions): Promise<Lease> {
+    checkKey(key);
+    const ttlMs = checkTtl(options?.ttl, this.store);
+    const waitMs = parseDuration(options.wait, 'wait', { allowZero: true });
+    const poll = options.pollInterval === undefined ? defaultPoll(ttlMs) : parseDuration(options.pollInterval, 'pollInterval');
+    const start = this.clock.now();
+    for (;;) {
+      const res = await this.#attempt(key, ttlMs, options.signal);
+      if (res.lease) return res.lease;
+      const left = start + waitMs - this.clock.now();
+      if (left <= 0) throw new AcquireTimeoutError(key, waitMs, res.holder);
+      let pause = jitter(poll * 0.75, poll * 1.25);
+      if (res.expiresInMs !== undefined && res.expiresInMs >= 0) pause = Math.min(pause, res.expiresInMs + jitter(1, 20));
+      await sleep(this.clock, Math.min(pause, left), options.signal);
+    }
+  }
+
+  /**
+   * Runs `fn(lease)` while holding the key, then releases it. Rejects with
+   * {@link AcquireTimeoutError} when the key could not be had within `wait` (default: one
+   * attempt). If the lease is lost while `fn` runs, `fn` sees `lease.signal` abort and,
+   * once `fn` settles, `withLease` rejects with the {@link LeaseLostError}.
+   */
+  async withLease<T>(key: string, fn: (lease: Lease) => Promise<T> | T, options: WithLeaseOptions): Promise<T> {
+    const lease = await this.acquire(key, { ...options, wait: options.wait ?? 0 });
+    let result: T;
+    try {
+      result = await fn(lease);
+    } finally {
+      await lease[Symbol.asyncDispose]();
+    }
+    const reason = lease.signal.reason;
+    if (reason instanceof LeaseholdError && reason.code === 'LEASE_LOST') throw reason;
+    return result;
+  }
+
+  /**
+   * Releases every lease this instance holds. Does not close the store (you opened it,
+   * you close it).
+   */
+  async releaseAll(): Promise<void> {
+    await Promise.allSettled([...this.#leases].map((l) => l.release()));
+  }
+
+  async #attempt(
+    key: string,
+    ttlMs: number,
+    signal: AbortSignal | undefined,
+  ): Promise<{ lease: Lease | null; holder?: string; expiresInMs?: number }> {
+    const leaseId = randomUUID();
+    const timeout = Math.max(ttlMs / 3, 1);
+    // L9: if the first request reached the store but its reply was lost, the retry with
+    // the same leaseId finds our own lease instead of waiting out the TTL.
+    for (let attempt = 1; ; attempt++) {
+      const tSent = this.clock.now();
+      try {
+        const res = await callStore(this.clock, `${this.store.name}: acquire "${key}"`, timeout, signal, (s) =>
+          this.store.acquire({ key, holder: this.holder, leaseId, ttlMs }, { signal: s }),
+        );
+        if (!res.acquired) {
+          const out: { lease: null; holder?: string; expiresInMs?: number } = { lease: null };
+          if (res.holder !== undefined) out.holder = res.holder;
+          if (res.expiresInMs !== undefined) out.expiresInMs = res.expiresInMs;
+          return out;
+        }
+        const lease = this.#makeLease(key, leaseId, res.token, ttlMs, tSent, res.state);
+        return { lease };
+      } catch (err) {
+        if (attempt >= 2 || signal?.aborted || !(err instanceof LeaseholdError && err.code === 'STORE_UNAVAILABLE')) throw err;
+      }
+    }
+  }
+
+  #makeLease(key: string, leaseId: string, token: number, ttlMs: number, tSent: number, state: unknown): Lease {
+    const ev = (l: Lease): LeaseEvent => ({ key: l.key, holder: l.holder, token: l.token });
+    const lease: Lease = new Lease({
+      store: this.store,
+      clock: this.clock,
+      logger: this.logger,
+      key,
+      holder: this.holder,
+      leaseId,
+      token,
+      ttlMs,
+      tSent,
+      state: state as never,
+      onRenewed: (l) => {
+        safeLog(this.logger, 'debug', ev(l), 'lease renewed');
+        this.emit('renewed', ev(l));
+      },
+      onLost: (l, error) => {
+        this.#leases.delete(l);
+        safeLog(this.logger, 'warn', { ...ev(l), err: error.message }, 'lease lost');
+        this.emit('lost', { ...ev(l), error });
+      },
+      onReleased: (l, wasHeld) => {
+        this.#leases.delete(l);
+        safeLog(this.logger, 'debug', { ...ev(l), wasHeld }, 'lease released');
+        this.emit('released', { ...ev(l), wasHeld });
+      },
+      onRenewError: (l, error) => {
+        safeLog(this.logger, 'warn', { ...ev(l), err: errorMessage(error) }, 'lease renewal failed; retrying');
+        this.emit('error', { key: l.key, error, during: 'renew' });
+      },
+    });
+    this.#leases.add(lease);
+    safeLog(this.logger, 'debug', ev(lease), 'lease acquired');
+    this.emit('acquired', ev(lease));
+    return lease;
+  }
+}
+
+/** Default poll interval while waiting for a key: ttl/10 within [50 ms, 1 s]. */
+export function defaultPoll(ttlMs: number): number {
+  return Math.min(Math.max(ttlMs / 10, 50), 1000);
+}

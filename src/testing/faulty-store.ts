@@ -1,0 +1,66 @@
+import { StoreUnavailableError } from '../errors.js';
+import type { LeaseStore, StoreOpOptions } from '../store.js';
+
+/** What {@link FaultyStore} does to each call. */
+export type FaultMode =
+  /** Pass calls through. */
+  | 'pass'
+  /** Hold each call until its signal aborts (a black-holed connection). */
+  | 'stall'
+  /** Reject each call at once with `StoreUnavailableError` (a refused connection). */
+  | 'fail';
+
+type Method = 'acquire' | 'renew' | 'release' | 'writeState' | 'inspect' | 'list' | 'now' | 'forceRelease';
+
+/**
+ * Wraps a real store and lets a test stall or fail its calls, per method, to drive
+ * lease-loss and store-down paths deterministically. Counts calls per method.
+ */
+export class FaultyStore implements LeaseStore {
+  readonly inner: LeaseStore;
+  /** Mode per method; methods not listed use {@link FaultyStore.mode}. */
+  readonly modes: Partial<Record<Method, FaultMode>> = {};
+  /** Mode of methods not listed in {@link FaultyStore.modes}. */
+  mode: FaultMode = 'pass';
+  /** Calls seen, per method. */
+  readonly calls: Record<Method, number> = { acquire: 0, renew: 0, release: 0, writeState: 0, inspect: 0, list: 0, now: 0, forceRelease: 0 };
+
+  constructor(inner: LeaseStore) {
+    this.inner = inner;
+  }
+
+  get name(): string {
+    return this.inner.name;
+  }
+
+  get capabilities() {
+    return this.inner.capabilities;
+  }
+
+  async #call<T>(method: Method, options: StoreOpOptions | undefined, fn: () => Promise<T>): Promise<T> {
+    this.calls[method]++;
+    const mode = this.modes[method] ?? this.mode;
+    if (mode === 'fail') throw new StoreUnavailableError(`${this.name}: ${method}: connection refused (injected)`);
+    if (mode === 'stall') {
+      await new Promise<never>((_, reject) => {
+        const signal = options?.signal;
+        if (!signal) return; // stalls forever, like a black hole without a timeout
+        if (signal.aborted) reject(new StoreUnavailableError(`${this.name}: ${method}: aborted`, { cause: signal.reason }));
+        signal.addEventListener('abort', () => reject(new StoreUnavailableError(`${this.name}: ${method}: aborted`, { cause: signal.reason })), { once: true });
+      });
+    }
+    return fn();
+  }
+
+  acquire: LeaseStore['acquire'] = (req, o) => this.#call('acquire', o, () => this.inner.acquire(req, o));
+  renew: LeaseStore['renew'] = (req, o) => this.#call('renew', o, () => this.inner.renew(req, o));
+  release: LeaseStore['release'] = (ref, o) => this.#call('release', o, () => this.inner.release(ref, o));
+  writeState: LeaseStore['writeState'] = (req, o) => this.#call('writeState', o, () => this.inner.writeState(req, o));
+  inspect: LeaseStore['inspect'] = (key, o) => this.#call('inspect', o, () => this.inner.inspect(key, o));
+  list: LeaseStore['list'] = (o) => this.#call('list', o, () => this.inner.list(o));
+  now: LeaseStore['now'] = (o) => this.#call('now', o, () => this.inner.now(o));
+  forceRelease: LeaseStore['forceRelease'] = (key, o) => this.#call('forceRelease', o, () => this.inner.forceRelease(key, o));
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}

@@ -1,0 +1,5 @@
+import { it } from 'node:test';
+import { MemoryStore } from '../src/stores/memory.js';
+import { runConformance } from '../src/testing/index.js';
+
+runConformance(it, { create: () => new MemoryStore() });
