@@ -5,6 +5,9 @@
  * @module
  */
 export { Leasehold, defaultPoll } from './leasehold.js';
+export { ScheduledJob, parseJobState, HISTORY_LENGTH } from './scheduler.js';
+export type { JobOptions, JobContext, JobHandler, JobState, JobStats, RunRecord, RunOutcome } from './scheduler.js';
+export { IntervalSchedule, CronSchedule, checkTimezone, type Schedule } from './schedule.js';
 export type { LeaseholdOptions, TryAcquireOptions, AcquireOptions, WithLeaseOptions, LeaseEvent, LeaseholdEvents } from './leasehold.js';
 export { Lease, holderDeadline, deadlineMargin, abortLead, CLOCK_DRIFT } from './lease.js';
 export {

@@ -5,8 +5,9 @@ import { AcquireTimeoutError, ConfigError, LeaseholdError, type LeaseLostError }
 import { SafeEmitter, safeLog, silentLogger, type Logger } from './events.js';
 import { callStore, checkKey, checkTtl, defaultHolder, errorMessage, jitter } from './internal.js';
 import { Lease } from './lease.js';
-import type { LeaseStore } from './store.js';
+import type { JsonValue, LeaseStore } from './store.js';
 import type { SchedulerEvents } from './scheduler-types.js';
+import { Scheduler, makeSchedule, type JobHandler, type JobOptions, type ScheduledJob } from './scheduler.js';
 
 /** Options of {@link Leasehold}. */
 export interface LeaseholdOptions {
@@ -95,6 +96,7 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
   /** @internal */
   readonly clock: Clock;
   readonly #leases = new Set<Lease>();
+  #scheduler: Scheduler | undefined;
 
   constructor(options: LeaseholdOptions) {
     if (!options || typeof options !== 'object') throw new ConfigError('Leasehold: options object with a store is required');
@@ -126,7 +128,7 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
   async tryAcquire(key: string, options: TryAcquireOptions): Promise<Lease | null> {
     checkKey(key);
     const ttlMs = checkTtl(options?.ttl, this.store);
-    const res = await this.#attempt(key, ttlMs, options.signal);
+    const res = await this._attemptAcquire(key, ttlMs, options.signal);
     return res.lease;
   }
 
@@ -141,7 +143,7 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
     const poll = options.pollInterval === undefined ? defaultPoll(ttlMs) : parseDuration(options.pollInterval, 'pollInterval');
     const start = this.clock.now();
     for (;;) {
-      const res = await this.#attempt(key, ttlMs, options.signal);
+      const res = await this._attemptAcquire(key, ttlMs, options.signal);
       if (res.lease) return res.lease;
       const left = start + waitMs - this.clock.now();
       if (left <= 0) throw new AcquireTimeoutError(key, waitMs, res.holder);
@@ -171,6 +173,61 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
   }
 
   /**
+   * Schedules `handler` every `interval` (epoch-aligned, plus `options.offset`): across
+   * every process sharing the store, each slot runs once (S1, S2). Jobs start with
+   * {@link Leasehold.start}; one added after `start()` starts at once.
+   * @throws ConfigError on an invalid interval, key or option
+   */
+  every(interval: Duration, key: string, handler: JobHandler, options?: JobOptions): ScheduledJob {
+    return this.#sched().add(key, makeSchedule('every', interval, options), handler, options);
+  }
+
+  /**
+   * Schedules `handler` on a cron expression (5 fields, or 6 with seconds) in
+   * `options.timezone` (IANA, default UTC), DST-correct; each slot runs once fleet-wide.
+   * @throws ConfigError on an invalid expression, timezone, key or option
+   */
+  cron(expression: string, key: string, handler: JobHandler, options?: JobOptions): ScheduledJob {
+    return this.#sched().add(key, makeSchedule('cron', expression, options), handler, options);
+  }
+
+  /** The jobs scheduled on this instance. */
+  get jobs(): readonly ScheduledJob[] {
+    return [...(this.#scheduler?.jobs.values() ?? [])];
+  }
+
+  /** Starts the scheduled jobs. Reads the store's clock once to place slots by it (S3). */
+  async start(): Promise<void> {
+    await this.#sched().start();
+  }
+
+  /**
+   * Stops: takes no new slots, lets running handlers finish for up to `grace`, then
+   * aborts their signals and waits for them, then releases every lease (S7). Idempotent.
+   * Does not close the store.
+   *
+   * @example Stop cleanly on SIGTERM/SIGINT
+   * ```ts
+   * for (const sig of ['SIGTERM', 'SIGINT']) process.once(sig, () => void lh.stop().then(() => process.exit(0)));
+   * ```
+   */
+  async stop(options: { grace?: Duration } = {}): Promise<void> {
+    const graceMs = options.grace === undefined ? 10_000 : parseDuration(options.grace, 'grace', { allowZero: true });
+    if (this.#scheduler) await this.#scheduler.stop(graceMs);
+    await this.releaseAll();
+  }
+
+  /** `await using lh = new Leasehold(…)` stops it (default grace) at the end of the block. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+
+  #sched(): Scheduler {
+    this.#scheduler ??= new Scheduler(this);
+    return this.#scheduler;
+  }
+
+  /**
    * Releases every lease this instance holds. Does not close the store (you opened it,
    * you close it).
    */
@@ -178,29 +235,32 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
     await Promise.allSettled([...this.#leases].map((l) => l.release()));
   }
 
-  async #attempt(
-    key: string,
-    ttlMs: number,
-    signal: AbortSignal | undefined,
-  ): Promise<{ lease: Lease | null; holder?: string; expiresInMs?: number }> {
+  /**
+   * @internal One acquisition attempt with everything the store said. Used by the
+   * scheduler; not part of the public API.
+   */
+  async _attemptAcquire(key: string, ttlMs: number, signal: AbortSignal | undefined): Promise<AttemptResult> {
     const leaseId = randomUUID();
     const timeout = Math.max(ttlMs / 3, 1);
     // L9: if the first request reached the store but its reply was lost, the retry with
     // the same leaseId finds our own lease instead of waiting out the TTL.
     for (let attempt = 1; ; attempt++) {
       const tSent = this.clock.now();
+      const sentWall = this.clock.wallNow();
       try {
         const res = await callStore(this.clock, `${this.store.name}: acquire "${key}"`, timeout, signal, (s) =>
           this.store.acquire({ key, holder: this.holder, leaseId, ttlMs }, { signal: s }),
         );
+        const out: AttemptResult = { lease: null, sentWall, recvWall: this.clock.wallNow() };
+        if (res.storeTime !== undefined) out.storeTime = res.storeTime;
+        if (res.state !== undefined) out.state = res.state;
         if (!res.acquired) {
-          const out: { lease: null; holder?: string; expiresInMs?: number } = { lease: null };
           if (res.holder !== undefined) out.holder = res.holder;
           if (res.expiresInMs !== undefined) out.expiresInMs = res.expiresInMs;
           return out;
         }
-        const lease = this.#makeLease(key, leaseId, res.token, ttlMs, tSent, res.state);
-        return { lease };
+        out.lease = this.#makeLease(key, leaseId, res.token, ttlMs, tSent, res.state);
+        return out;
       } catch (err) {
         if (attempt >= 2 || signal?.aborted || !(err instanceof LeaseholdError && err.code === 'STORE_UNAVAILABLE')) throw err;
       }
@@ -244,6 +304,17 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
     this.emit('acquired', ev(lease));
     return lease;
   }
+}
+
+/** @internal What {@link Leasehold._attemptAcquire} learned. */
+export interface AttemptResult {
+  lease: Lease | null;
+  holder?: string;
+  expiresInMs?: number;
+  storeTime?: number;
+  state?: JsonValue | null;
+  sentWall: number;
+  recvWall: number;
 }
 
 /** Default poll interval while waiting for a key: ttl/10 within [50 ms, 1 s]. */

@@ -1,0 +1,81 @@
+/**
+ * Slot arithmetic: which instants a job is due at. Interval schedules are aligned to
+ * the Unix epoch (plus an offset) so every host computes the same slots whenever it
+ * started (S1); cron schedules use croner with an IANA timezone, DST-correct.
+ * @module
+ */
+import { Cron } from 'croner';
+import { parseDuration, type Duration } from './duration.js';
+import { ConfigError } from './errors.js';
+
+/** A sequence of slot instants (epoch ms). */
+export interface Schedule {
+  /** The latest slot at or before `t`, or undefined when there is none. */
+  atOrBefore(t: number): number | undefined;
+  /** The first slot strictly after `t`, or undefined when there is none. */
+  after(t: number): number | undefined;
+  /** Human description, e.g. `every 5m` or `cron "0 3 * * *" (Europe/Berlin)`. */
+  readonly description: string;
+}
+
+/** Slots at `offset + k × period` for every integer k (epoch ms). */
+export class IntervalSchedule implements Schedule {
+  readonly periodMs: number;
+  readonly offsetMs: number;
+  readonly description: string;
+
+  constructor(period: Duration, offset: Duration = 0) {
+    this.periodMs = parseDuration(period, 'interval');
+    const off = parseDuration(offset, 'offset', { allowZero: true });
+    if (off >= this.periodMs) throw new ConfigError(`offset: ${JSON.stringify(offset)} must be shorter than the interval (${this.periodMs}ms)`);
+    this.offsetMs = off;
+    this.description = `every ${typeof period === 'string' ? period : `${period}ms`}${off ? ` (offset ${off}ms)` : ''}`;
+  }
+
+  atOrBefore(t: number): number {
+    return Math.floor((t - this.offsetMs) / this.periodMs) * this.periodMs + this.offsetMs;
+  }
+
+  after(t: number): number {
+    return this.atOrBefore(t) + this.periodMs;
+  }
+}
+
+/** Checks an IANA timezone name. @throws ConfigError naming it. */
+export function checkTimezone(tz: string): string {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+  } catch {
+    throw new ConfigError(`timezone: unknown IANA timezone ${JSON.stringify(tz)} (e.g. "Europe/Berlin", "UTC")`);
+  }
+  return tz;
+}
+
+/** Slots of a cron expression (5 fields, or 6 with seconds) in an IANA timezone. */
+export class CronSchedule implements Schedule {
+  readonly #cron: Cron;
+  readonly description: string;
+
+  constructor(expression: string, timezone = 'UTC') {
+    checkTimezone(timezone);
+    if (typeof expression !== 'string' || expression.trim() === '') throw new ConfigError(`cron: expected an expression such as "*/5 * * * *", got ${JSON.stringify(expression)}`);
+    try {
+      this.#cron = new Cron(expression, { timezone, paused: true });
+    } catch (err) {
+      throw new ConfigError(`cron: invalid expression ${JSON.stringify(expression)}: ${(err as Error).message}`, { cause: err });
+    }
+    if (this.#cron.nextRun(new Date(0)) === null && this.#cron.nextRun() === null) {
+      throw new ConfigError(`cron: expression ${JSON.stringify(expression)} never fires`);
+    }
+    this.description = `cron "${expression}" (${timezone})`;
+  }
+
+  atOrBefore(t: number): number | undefined {
+    // croner counts a run earlier in the same second as the reference: +1 ms makes t itself count.
+    return this.#cron.previousRuns(1, new Date(t + 1))[0]?.getTime();
+  }
+
+  after(t: number): number | undefined {
+    return this.#cron.nextRun(new Date(t))?.getTime() ?? undefined;
+  }
+}
