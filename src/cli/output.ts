@@ -1,0 +1,82 @@
+/**
+ * How the CLI talks: one-line redacted errors, human and JSON event lines.
+ * @module
+ */
+import { formatDuration } from '../duration.js';
+import { redactText, redactUrl } from '../redact.js';
+
+/**
+ * Secrets contained in a store URL (its password, secret query parameters, connection
+ * string keys), so they can be masked out of any message that echoes them.
+ */
+export function secretsOf(url: string | undefined): string[] {
+  if (!url) return [];
+  const out: string[] = [];
+  const userinfo = /^[a-z][a-z0-9+.-]*:\/\/[^/@\s:]*:([^@\s]*)@/i.exec(url);
+  if (userinfo?.[1]) {
+    out.push(userinfo[1]);
+    try {
+      out.push(decodeURIComponent(userinfo[1]));
+    } catch {
+      // not percent-encoded
+    }
+  }
+  for (const m of url.matchAll(/\b(?:AccountKey|SharedAccessSignature|Password|Pwd|sig|signature|password|pass|secret|token|access_token|key|auth)=([^;&\s]+)/gi)) {
+    if (m[1]) out.push(m[1]);
+  }
+  return out.filter((s) => s.length >= 3);
+}
+
+/** Masks credentials (from the store URL and anything URL-shaped) in `text`. */
+export function redact(text: string, storeUrl?: string): string {
+  let out = String(text);
+  if (storeUrl) out = out.split(storeUrl).join(redactUrl(storeUrl));
+  return redactText(out, secretsOf(storeUrl));
+}
+
+/**
+ * One line for an error: its message, redacted, on a single line. With `debug`, the
+ * stack and causes follow (still redacted).
+ */
+export function formatError(err: unknown, opts: { storeUrl?: string | undefined; debug?: boolean } = {}): string {
+  const message = err instanceof Error ? err.message || err.name : String(err);
+  let text = message.replace(/\s*\n\s*/g, ' ');
+  if (opts.debug) {
+    const parts: string[] = [];
+    let cur: unknown = err;
+    for (let depth = 0; cur !== undefined && cur !== null && depth < 5; depth++) {
+      parts.push(cur instanceof Error ? (cur.stack ?? `${cur.name}: ${cur.message}`) : String(cur));
+      cur = cur instanceof Error ? cur.cause : undefined;
+    }
+    text += `\n${parts.join('\ncaused by: ')}`;
+  }
+  return redact(text, opts.storeUrl);
+}
+
+/** A value as it appears in a human log line: bare when simple, JSON-quoted otherwise. */
+function show(v: unknown): string {
+  if (v instanceof Date) return v.toISOString();
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  const s = typeof v === 'string' ? v : JSON.stringify(v);
+  return /^[\w.:/@+-]+$/.test(s) ? s : JSON.stringify(s);
+}
+
+/**
+ * Formats one event as a line: `<iso time> <event> k=v …` for humans, or a JSON object
+ * `{"time","event",…}` with `json`. Dates become ISO strings; `durationMs` gets a human
+ * twin in the human form.
+ */
+export function formatEvent(event: string, fields: Record<string, unknown>, opts: { json: boolean; time?: Date }): string {
+  const time = (opts.time ?? new Date()).toISOString();
+  const clean: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(fields)) {
+    if (v === undefined) continue;
+    clean[k] = v instanceof Date ? v.toISOString() : v;
+  }
+  if (opts.json) return JSON.stringify({ time, event, ...clean });
+  const parts = [time, event];
+  for (const [k, v] of Object.entries(clean)) {
+    parts.push(k === 'durationMs' && typeof v === 'number' ? `duration=${formatDuration(v)}` : `${k}=${show(v)}`);
+  }
+  return parts.join(' ');
+}

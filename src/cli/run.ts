@@ -1,0 +1,122 @@
+/**
+ * `leasehold run`: a distributed flock. Holds the key's lease while a command runs.
+ * @module
+ */
+import { parseDuration, formatDuration } from '../duration.js';
+import { AcquireTimeoutError, LeaseholdError } from '../errors.js';
+import { Leasehold } from '../leasehold.js';
+import type { Lease } from '../lease.js';
+import { openStore } from '../open.js';
+import { describeExit, exitCodeOf, startCommand } from './child.js';
+import { EXIT_BUSY, EXIT_LEASE_LOST } from './exit-codes.js';
+import { formatError } from './output.js';
+import { onTerminationSignals, signalExitCode } from './signals.js';
+
+/** Default lease TTL of `leasehold run` and `leasehold cron`. */
+export const DEFAULT_TTL = '30s';
+/** Default time between SIGTERM and SIGKILL when the command must be stopped. */
+export const DEFAULT_KILL_AFTER = '10s';
+
+/** Inputs of {@link runCommand}, as given on the command line. */
+export interface RunInput {
+  /** Store URL. */
+  store: string;
+  /** The lease key. */
+  key: string;
+  /** Lease TTL, a duration string. */
+  ttl: string;
+  /** How long to wait for the key; absent = one attempt. */
+  wait?: string | undefined;
+  /** SIGTERM → SIGKILL delay when the lease is lost. */
+  killAfter: string;
+  /** Print stacks. */
+  debug: boolean;
+  /** The command and its arguments. */
+  command: readonly string[];
+}
+
+/** Writes one `leasehold: …` line to stderr, redacted. */
+export type Say = (message: string) => void;
+
+/**
+ * Acquires the key, runs the command while holding it, releases it after the command
+ * ends, and resolves to the exit code (see docs/cli.md). Throws leasehold errors
+ * (config, store unavailable) for the caller to map to exit codes.
+ */
+export async function runCommand(input: RunInput, say: Say): Promise<number> {
+  const ttl = parseDuration(input.ttl, '--ttl');
+  const waitMs = input.wait === undefined ? 0 : parseDuration(input.wait, '--wait', { allowZero: true });
+  const killAfterMs = parseDuration(input.killAfter, '--kill-after', { allowZero: true });
+  const [command, ...args] = input.command;
+  if (!command) throw new LeaseholdError('run: no command given (put it after --)', { code: 'CONFIG' });
+
+  const store = await openStore(input.store);
+  const lh = new Leasehold({ store });
+  lh.on('error', ({ error, during }) => say(`warning: ${during} failed, retrying: ${formatError(error, { storeUrl: input.store })}`));
+
+  // Signals before the child exists abort the wait; afterwards they are forwarded.
+  const waiting = new AbortController();
+  let received: NodeJS.Signals | undefined;
+  let forward: ((sig: NodeJS.Signals) => void) | undefined;
+  const removeHandlers = onTerminationSignals((sig) => {
+    received ??= sig;
+    if (forward) forward(sig);
+    else waiting.abort(new LeaseholdError(`interrupted by ${sig}`));
+  });
+
+  let lease: Lease | undefined;
+  try {
+    try {
+      lease = await lh.acquire(input.key, { ttl, wait: waitMs, signal: waiting.signal });
+    } catch (err) {
+      if (received && waiting.signal.aborted) return signalExitCode(received);
+      if (err instanceof AcquireTimeoutError) {
+        const who = err.currentHolder ?? 'another holder';
+        say(
+          input.wait === undefined
+            ? `"${input.key}" is held by ${who}; not running the command`
+            : `"${input.key}" is still held by ${who} after waiting ${formatDuration(waitMs)}; not running the command`,
+        );
+        return EXIT_BUSY;
+      }
+      throw err;
+    }
+
+    const held = lease;
+    const running = startCommand(command, args, {
+      LEASEHOLD_KEY: held.key,
+      LEASEHOLD_TOKEN: String(held.token),
+      LEASEHOLD_HOLDER: held.holder,
+    });
+    forward = (sig) => running.signal(sig);
+    if (received) running.signal(received); // a signal that came between acquire and spawn
+
+    let lost = false;
+    const onLost = () => {
+      const reason: unknown = held.signal.reason;
+      if (!(reason instanceof LeaseholdError && reason.code === 'LEASE_LOST') || running.done) return;
+      lost = true;
+      say(`${formatError(reason, { storeUrl: input.store })}; stopping the command (SIGTERM, then SIGKILL after ${formatDuration(killAfterMs)})`);
+      void running.stop(killAfterMs);
+    };
+    held.signal.addEventListener('abort', onLost, { once: true });
+
+    const exit = await running.exited;
+    held.signal.removeEventListener('abort', onLost);
+    if (exit.spawnError) say(describeExit(exit, command));
+    try {
+      await held.release();
+    } catch (err) {
+      say(`could not release "${held.key}" (${formatError(err, { storeUrl: input.store })}); it will expire within ${formatDuration(held.ttlMs)}`);
+    }
+    if (lost) {
+      say(`command ${describeExit(exit, command)} after the lease on "${held.key}" was lost`);
+      return EXIT_LEASE_LOST;
+    }
+    return exitCodeOf(exit);
+  } finally {
+    removeHandlers();
+    if (lease && !lease.signal.aborted) await lease.release().catch(() => {});
+    await store.close().catch(() => {});
+  }
+}

@@ -1,0 +1,38 @@
+/**
+ * Reading a key's fenced state, as the scheduler writes it, for `leasehold status`.
+ * @module
+ */
+import { parseJobState, type RunOutcome, type RunRecord } from '../scheduler.js';
+import type { JsonValue } from '../store.js';
+
+/** One run, as `status` shows it: the scheduler's record plus its duration. */
+export interface RunSummary extends RunRecord {
+  /** `end − start`, in ms, when both are recorded. */
+  durationMs?: number;
+}
+
+/** The scheduler's view of a key, distilled from its fenced state. */
+export interface StateSummary {
+  /** The last settled slot, ISO-8601 UTC; null for keys no schedule ran. */
+  lastSlot: string | null;
+  /** Outcome of the last settled slot: `ok`, `error`, `timeout`, `lost`. */
+  lastOutcome: RunOutcome | null;
+  /** The run in progress (or one whose holder died before recording its end). */
+  running: { slot: string; holder: string; token: number; start: string } | null;
+  /** Recent runs, newest first. */
+  recentRuns: RunSummary[];
+}
+
+/** Distils a key's fenced state; state the scheduler did not write yields an empty summary. */
+export function summarizeState(state: JsonValue | null): StateSummary {
+  const st = parseJobState(state);
+  return {
+    lastSlot: st.lastSlot,
+    lastOutcome: st.lastOutcome,
+    running: st.running,
+    recentRuns: st.runs.map((r) => {
+      const d = Date.parse(r.end) - Date.parse(r.start);
+      return Number.isFinite(d) ? { ...r, durationMs: d } : { ...r };
+    }),
+  };
+}
