@@ -51,7 +51,8 @@ export interface LeaseInit {
 type LeaseStatus = 'held' | 'lost' | 'released';
 
 /**
- * A held lease. It renews itself about every ttl/3 until released or lost.
+ * A held lease. Its renewal timers keep the process alive until it is released or
+ * lost, like an open connection would. It renews itself about every ttl/3 until released or lost.
  *
  * Check {@link Lease.signal} (or pass it to your I/O) to stop work when the lease is
  * lost: it aborts, with a {@link LeaseLostError} as its reason, before the holder-side
@@ -203,7 +204,6 @@ export class Lease implements AsyncDisposable {
         this.#lose(`no successful renewal before the holder-side deadline${this.#lastError ? ` (last error: ${errorMessage(this.#lastError)})` : ''}`, this.#lastError);
       },
       fireAt - clock.now(),
-      { unref: true },
     );
   }
 
@@ -218,7 +218,6 @@ export class Lease implements AsyncDisposable {
         });
       },
       Math.max(0, at - clock.now()),
-      { unref: true },
     );
   }
 

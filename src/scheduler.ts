@@ -209,6 +209,12 @@ export class ScheduledJob {
     return next === undefined ? 0 : next - slot;
   }
 
+  /** The catch-up window of a slot is [slot, slot + catchUp): half-open, so with the default one-period window a slot closes as the next one opens. */
+  #outside(slot: number, now: number): boolean {
+    const window = this.#catchUp(slot);
+    return window > 0 ? now - slot >= window : now > slot;
+  }
+
   #skip(slot: number, reason: SkipReason, detail?: string, count = 1): void {
     this.stats.skipped[reason] += count;
     const ev: { key: string; slot: Date; reason: SkipReason; holder: string; detail?: string } = {
@@ -269,7 +275,7 @@ export class ScheduledJob {
       if (s.stopping) return { done: true };
       lh.emit('error', { key: this.key, error: err, during: 'schedule' });
       safeLog(lh.logger, 'warn', { key: this.key, slot: iso(due), err: errorMessage(err) }, 'store unavailable while a slot is open');
-      if (s.storeNow() > windowEnd) {
+      if (this.#outside(due, s.storeNow())) {
         this.#skip(due, 'store-unavailable', errorMessage(err));
         return { done: true };
       }
@@ -303,7 +309,7 @@ export class ScheduledJob {
       }
       return { done: false, wakeAt: now + Math.min(expiresIn + randomBetween(5, 50), Math.max(ttlMs / 10, 50)), buffered: true };
     }
-    if (now > windowEnd) {
+    if (this.#outside(due, now)) {
       // Someone holds the lease for this slot and the window has closed: nothing left for us to do.
       return { done: true };
     }
@@ -356,21 +362,40 @@ export class ScheduledJob {
             slot = firstInWindow;
           }
         }
+        // Slots still inside their window, oldest first.
+        const pending: number[] = [];
         for (let guard = 0; slot !== undefined && slot <= due && guard < 100_000; guard++) {
-          if (s.storeNow() > slot + this.#catchUp(slot)) {
+          if (this.#outside(slot, now)) {
             outside++;
             lastOutside = slot;
           } else {
-            if (outside > 0) {
-              this.#skip(lastOutside, 'outside-catch-up', outside > 1 ? `${outside} slots missed by every host` : 'missed by every host', outside);
-              outside = 0;
-            }
-            if (s.stopping) break;
-            const res = await this.#runSlot(lease, slot, st, storeTime);
-            dirty = false;
-            if (res === 'lost') return;
+            pending.push(slot);
           }
           slot = this.schedule.after(slot);
+        }
+        if (outside > 0) {
+          this.#skip(lastOutside, 'outside-catch-up', outside > 1 ? `${outside} slots missed by every host` : 'missed by every host', outside);
+          outside = 0;
+        }
+        // S5: slots that came while the last run was still going are overlaps. `skip`
+        // drops them all; `buffer-one` keeps the newest of them.
+        const last = st.runs[0];
+        if (last && pending.length > 0) {
+          const from = ms(last.start);
+          const to = ms(last.end);
+          const during = pending.filter((p) => p > ms(last.slot) && p >= from && p < to);
+          const keep = this.options.overlap === 'buffer-one' ? during.slice(-1) : [];
+          for (const p of during) {
+            if (keep.includes(p)) continue;
+            this.#skip(p, 'overlap', `came while the run of ${last.slot} by ${last.holder} was still going`);
+            pending.splice(pending.indexOf(p), 1);
+          }
+        }
+        for (const p of pending) {
+          if (s.stopping) break;
+          const res = await this.#runSlot(lease, p, st, storeTime);
+          dirty = false;
+          if (res === 'lost') return;
         }
         if (outside > 0) this.#skip(lastOutside, 'outside-catch-up', outside > 1 ? `${outside} slots missed by every host` : 'missed by every host', outside);
       }

@@ -1,0 +1,232 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { AcquireTimeoutError, ConfigError, Leasehold, LeaseLostError, StoreUnavailableError, holderDeadline } from '../src/index.js';
+import type { AcquireRequest, LeaseStore, StoreOpOptions } from '../src/store.js';
+import { FileStore } from '../src/stores/file.js';
+import { MemoryStore } from '../src/stores/memory.js';
+import { FakeClock, FaultyStore } from '../src/testing/index.js';
+
+function setup(ttl = 3000) {
+  const clock = new FakeClock();
+  const inner = new MemoryStore({ clock });
+  const store = new FaultyStore(inner);
+  const lh = new Leasehold({ store, clock, holder: 'me' });
+  return { clock, inner, store, lh, ttl };
+}
+
+let unhandled: unknown[] = [];
+process.on('unhandledRejection', (r) => unhandled.push(r));
+
+describe('lease renewal (fake clock)', () => {
+  it('renews about every ttl/3 and stays held far past its TTL', async () => {
+    const { clock, store, lh, ttl } = setup();
+    const lease = await lh.tryAcquire('k', { ttl });
+    assert.ok(lease);
+    await clock.advance(ttl / 3 - 10);
+    assert.equal(store.calls.renew, 0);
+    await clock.advance(20);
+    assert.equal(store.calls.renew, 1);
+    await clock.advance(ttl * 5);
+    assert.ok(store.calls.renew >= 15 && store.calls.renew <= 17, `renewals: ${store.calls.renew}`);
+    assert.equal(lease.signal.aborted, false);
+    assert.equal(lease.held, true);
+    assert.equal(await lease.release(), true);
+    assert.equal(clock.pending, 0, 'no timers left after release');
+  });
+
+  it('aborts the signal with LeaseLostError before the holder-side deadline when renewals stall', async () => {
+    const { clock, store, lh, ttl } = setup();
+    const events: string[] = [];
+    lh.on('lost', (e) => events.push(`lost ${e.key} ${e.token}`));
+    lh.on('error', () => events.push('error'));
+    const lease = await lh.tryAcquire('k', { ttl });
+    assert.ok(lease);
+    const deadline = lease.deadline;
+    assert.equal(deadline, holderDeadline(0, ttl));
+    store.modes.renew = 'stall';
+    let abortedAt = -1;
+    lease.signal.addEventListener('abort', () => {
+      abortedAt = clock.now();
+    });
+    await clock.advance(ttl * 2);
+    assert.ok(abortedAt > 0, 'signal aborted');
+    assert.ok(abortedAt < deadline, `aborted at ${abortedAt}, deadline ${deadline}`);
+    assert.ok(lease.signal.reason instanceof LeaseLostError);
+    assert.equal(lease.signal.reason.code, 'LEASE_LOST');
+    assert.ok(events.includes('lost k 1'), events.join());
+    assert.ok(store.calls.renew >= 2, `renew attempts ${store.calls.renew}`);
+    assert.equal(lease.held, false);
+    assert.equal(await lease.release(), false, 'releasing a lost lease reports false (L7)');
+    assert.equal(clock.pending, 0);
+    assert.deepEqual(unhandled, []);
+  });
+
+  it('survives two failed renewals in a row (L5)', async () => {
+    const { clock, store, lh, ttl } = setup();
+    const lease = await lh.tryAcquire('k', { ttl });
+    assert.ok(lease);
+    store.modes.renew = 'fail';
+    await clock.advance(ttl / 3 + 1); // first renewal fails
+    await clock.advance(ttl / 10 + 1); // second fails
+    assert.ok(store.calls.renew >= 2);
+    store.modes.renew = 'pass';
+    await clock.advance(ttl / 10 + 1);
+    await clock.advance(ttl * 2);
+    assert.equal(lease.signal.aborted, false);
+    await lease.release();
+  });
+
+  it('is lost at once when the store says another holder has the key', async () => {
+    const { clock, inner, lh, ttl } = setup();
+    const lease = await lh.tryAcquire('k', { ttl });
+    assert.ok(lease);
+    await inner.forceRelease('k');
+    await inner.acquire({ key: 'k', holder: 'thief', leaseId: 'x', ttlMs: ttl });
+    await clock.advance(ttl / 3 + 1);
+    assert.equal(lease.signal.aborted, true);
+    assert.match(String((lease.signal.reason as Error).message), /another holder/);
+  });
+
+  it('a fenced write rejected by the store marks the lease lost', async () => {
+    const { inner, lh, ttl } = setup();
+    const lease = await lh.tryAcquire('k', { ttl });
+    assert.ok(lease);
+    assert.equal(await lease.writeState({ a: 1 }), true);
+    await inner.forceRelease('k');
+    assert.equal(await lease.writeState({ a: 2 }), false);
+    assert.equal(lease.signal.aborted, true);
+    assert.deepEqual((await inner.inspect('k'))?.state, { a: 1 });
+  });
+});
+
+describe('acquire, withLease, errors', () => {
+  it('acquire waits for the holder, then times out naming it', async () => {
+    const { clock, lh, ttl } = setup();
+    const other = new Leasehold({ store: lh.store, clock, holder: 'other' });
+    const held = await other.tryAcquire('k', { ttl });
+    assert.ok(held);
+    const p = lh.acquire('k', { ttl, wait: 1000 });
+    const result = p.then(
+      () => 'acquired',
+      (e: unknown) => e,
+    );
+    await clock.advance(1200);
+    const err = await result;
+    assert.ok(err instanceof AcquireTimeoutError, String(err));
+    assert.equal(err.currentHolder, 'other');
+    assert.match(err.message, /held by other/);
+    const p2 = lh.acquire('k', { ttl, wait: 5000 });
+    await clock.advance(300);
+    await held.release();
+    await clock.advance(2000);
+    const lease = await p2;
+    assert.ok(lease.token > held.token);
+    await lease.release();
+  });
+
+  it('withLease runs fn while holding, releases after, and rejects when busy', async () => {
+    const { lh, inner, ttl } = setup();
+    const out = await lh.withLease('w', async (lease) => {
+      assert.equal((await inner.inspect('w'))?.holder, 'me');
+      return lease.token * 10;
+    }, { ttl });
+    assert.equal(out, 10);
+    assert.equal((await inner.inspect('w'))?.holder, null);
+    await inner.acquire({ key: 'w', holder: 'other', leaseId: 'z', ttlMs: ttl });
+    await assert.rejects(lh.withLease('w', () => 1, { ttl }), AcquireTimeoutError);
+  });
+
+  it('withLease rejects with LeaseLostError when the lease is lost while fn runs', async () => {
+    const { clock, store, lh, ttl } = setup();
+    const p = lh.withLease('w', async (lease) => {
+      store.modes.renew = 'stall';
+      await new Promise<void>((resolve) => lease.signal.addEventListener('abort', () => resolve()));
+      return 'finished';
+    }, { ttl });
+    const settled = p.then(() => 'resolved', (e: unknown) => e);
+    await clock.advance(ttl * 2);
+    assert.ok((await settled) instanceof LeaseLostError);
+  });
+
+  it('invalid input is a ConfigError naming the value', async () => {
+    const { lh } = setup();
+    await assert.rejects(lh.tryAcquire('k', { ttl: 0 }), /ttl: duration must be positive, got 0/);
+    await assert.rejects(lh.tryAcquire('k', { ttl: '-1s' }), /ttl: invalid duration "-1s"/);
+    await assert.rejects(lh.tryAcquire('k', { ttl: 'abc' }), /ttl: invalid duration "abc"/);
+    await assert.rejects(lh.tryAcquire('', { ttl: 1000 }), (e: unknown) => e instanceof ConfigError && /key: must be a non-empty string, got ""/.test(e.message));
+    await assert.rejects(lh.acquire('k', { ttl: 1000, wait: 'soon' }), /wait: invalid duration "soon"/);
+    assert.throws(() => new Leasehold({ store: undefined as unknown as LeaseStore }), ConfigError);
+  });
+
+  it('a store that is down gives StoreUnavailableError, not null', async () => {
+    const { store, lh, ttl } = setup();
+    store.mode = 'fail';
+    await assert.rejects(lh.tryAcquire('k', { ttl }), StoreUnavailableError);
+  });
+
+  it('L9: an acquire whose reply was lost is retried with the same leaseId and finds its own lease', async () => {
+    const clock = new FakeClock();
+    const inner = new MemoryStore({ clock });
+    const seen: string[] = [];
+    let calls = 0;
+    // Forwards the first acquire to the real store but never answers it (a lost reply).
+    const lossy = new FaultyStore(inner);
+    lossy.acquire = (req: AcquireRequest, o?: StoreOpOptions) => {
+      seen.push(req.leaseId);
+      if (calls++ === 0) {
+        void inner.acquire(req, o);
+        return new Promise(() => {});
+      }
+      return inner.acquire(req, o);
+    };
+    const lh = new Leasehold({ store: lossy, clock, holder: 'me' });
+    const p = lh.tryAcquire('k', { ttl: 3000 });
+    await clock.advance(1001);
+    const lease = await p;
+    assert.ok(lease, 'the retry must recognise its own lease');
+    assert.equal(seen.length, 2);
+    assert.equal(seen[0], seen[1], 'same leaseId on retry');
+    assert.equal(lease.token, 1, 'no second token issued');
+    await lease.release();
+  });
+
+  it('listeners that throw never break the lease', async () => {
+    const { clock, lh, ttl } = setup();
+    lh.on('renewed', () => {
+      throw new Error('bad listener');
+    });
+    lh.on('acquired', () => {
+      throw new Error('bad listener');
+    });
+    const lease = await lh.tryAcquire('k', { ttl });
+    assert.ok(lease);
+    await clock.advance(ttl * 2);
+    assert.equal(lease.signal.aborted, false);
+    await lease.release();
+  });
+});
+
+describe('lease loss on a real store that stalls (real clock)', () => {
+  it('signal aborts before the deadline when the folder store stops answering', async () => {
+    unhandled = [];
+    const dir = mkdtempSync(join(tmpdir(), 'leasehold-stall-'));
+    const store = new FaultyStore(new FileStore({ dir }));
+    const lh = new Leasehold({ store });
+    const ttl = 900;
+    const lease = await lh.tryAcquire('stall', { ttl });
+    assert.ok(lease);
+    await new Promise((r) => setTimeout(r, ttl / 2));
+    assert.equal(lease.signal.aborted, false, 'renewal worked while the store answered');
+    store.modes.renew = 'stall';
+    const t = await new Promise<{ at: number; deadline: number }>((resolve) =>
+      lease.signal.addEventListener('abort', () => resolve({ at: performance.now(), deadline: lease.deadline })),
+    );
+    assert.ok(t.at < t.deadline, `aborted at ${t.at.toFixed(1)}, deadline ${t.deadline.toFixed(1)}`);
+    const rec = await store.inner.inspect('stall');
+    assert.equal(rec?.token, lease.token);
+    assert.deepEqual(unhandled, []);
+  });
+});

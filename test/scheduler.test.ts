@@ -1,0 +1,281 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConfigError, Leasehold, parseJobState, type JobContext, type JobOptions } from '../src/index.js';
+import { MemoryStore } from '../src/stores/memory.js';
+import { FakeClock, FaultyStore } from '../src/testing/index.js';
+
+const START = Date.UTC(2026, 0, 1); // FakeClock's wall time at monotonic 0: a slot instant
+const iso = (t: number) => new Date(t).toISOString();
+
+function fleet(n: number, opts: { storeSkewMs?: number } = {}) {
+  const clock = new FakeClock(START);
+  const skew = opts.storeSkewMs ?? 0;
+  const inner = new MemoryStore({ clock: { wallNow: () => clock.wallNow() + skew } });
+  const stores = Array.from({ length: n }, () => new FaultyStore(inner));
+  const hosts = stores.map((store, i) => new Leasehold({ store, clock, holder: `host${i}` }));
+  return { clock, inner, stores, hosts };
+}
+
+interface Run {
+  slot: string;
+  holder: string;
+  token: number;
+  attempt: number;
+  at: number;
+  storeAt: number;
+}
+
+function every(hosts: Leasehold[], interval: number, opts: JobOptions, body?: (ctx: JobContext) => Promise<void> | void) {
+  const runs: Run[] = [];
+  for (const h of hosts) {
+    h.every(interval, 'job', async (ctx) => {
+      runs.push({ slot: iso(ctx.slot.getTime()), holder: ctx.holder, token: ctx.token, attempt: ctx.attempt, at: h.clock.wallNow(), storeAt: await h.store.now() });
+      await body?.(ctx);
+    }, opts);
+  }
+  return runs;
+}
+
+describe('scheduler (fake clock)', () => {
+  it('three hosts run each slot exactly once, with increasing tokens (S2)', async () => {
+    const { clock, hosts } = fleet(3);
+    const runs = every(hosts, 1000, { ttl: 3000 });
+    await Promise.all(hosts.map((h) => h.start()));
+    await clock.advance(10_000);
+    await stopAll(clock, hosts);
+    const slots = runs.map((r) => r.slot);
+    assert.equal(new Set(slots).size, slots.length, `duplicates in ${slots.join(' ')}`);
+    for (let i = 0; i <= 10; i++) assert.ok(slots.includes(iso(START + i * 1000)), `slot ${i} ran`);
+    for (let i = 1; i < runs.length; i++) assert.ok((runs[i]?.token ?? 0) > (runs[i - 1]?.token ?? 0));
+    assert.equal(clock.pending, 0, 'no timers after stop');
+  });
+
+  it('never starts before the slot by the store clock, even when the store is behind the host (S3)', async () => {
+    const { clock, hosts } = fleet(2, { storeSkewMs: -700 });
+    const runs = every(hosts, 1000, { ttl: 3000 });
+    await Promise.all(hosts.map((h) => h.start()));
+    await clock.advance(5000);
+    await stopAll(clock, hosts);
+    assert.ok(runs.length >= 4);
+    for (const r of runs) assert.ok(r.storeAt >= Date.parse(r.slot), `started at store time ${iso(r.storeAt)} for slot ${r.slot}`);
+  });
+
+  it('jitter delays each host by less than the jitter', async () => {
+    const { clock, hosts } = fleet(1);
+    const runs = every(hosts, 1000, { ttl: 3000, jitter: 300 });
+    await hosts[0]?.start();
+    await clock.advance(20_000);
+    await stopAll(clock, hosts);
+    const late = runs.slice(1).map((r) => r.at - Date.parse(r.slot));
+    assert.ok(late.length >= 15);
+    for (const l of late) assert.ok(l >= 0 && l < 300, `lateness ${l}`);
+    assert.ok(new Set(late).size > 3, 'jitter varies');
+  });
+
+  it('catch-up window edges: a slot starts late only inside its window (S4)', async () => {
+    for (const [startOffset, expectRun] of [
+      [299, true],
+      [301, false],
+    ] as const) {
+      const clock = new FakeClock(START + startOffset);
+      const store = new MemoryStore({ clock });
+      const lh = new Leasehold({ store, clock, holder: 'late' });
+      const runs: string[] = [];
+      lh.every(1000, 'job', (ctx) => void runs.push(iso(ctx.slot.getTime())), { ttl: 3000, catchUp: 300 });
+      await lh.start();
+      await clock.advance(1);
+      assert.equal(runs.includes(iso(START)), expectRun, `start at +${startOffset}ms: ${runs.join(',')}`);
+      await clock.advance(1000);
+      assert.ok(runs.includes(iso(START + 1000)), 'the next slot runs on time');
+      await lh.stop();
+    }
+  });
+
+  it('slots missed by every host are skipped and counted, not run in a burst (S4)', async () => {
+    const { clock, hosts, inner } = fleet(1);
+    // The job last ran 10 slots ago.
+    const seed = await inner.acquire({ key: 'job', holder: 'old', leaseId: 'seed', ttlMs: 1000 });
+    assert.ok(seed.acquired);
+    if (!seed.acquired) return;
+    await inner.writeState({ key: 'job', leaseId: 'seed', token: seed.token, state: { v: 1, lastSlot: iso(START - 10_000), lastOutcome: 'ok', running: null, runs: [] } });
+    await inner.release({ key: 'job', leaseId: 'seed', token: seed.token });
+    const skipped: { reason: string; detail?: string }[] = [];
+    hosts[0]?.on('slot:skipped', (e) => skipped.push(e));
+    const runs = every(hosts, 1000, { ttl: 3000 });
+    await hosts[0]?.start();
+    await clock.advance(100);
+    await stopAll(clock, hosts);
+    assert.deepEqual(runs.map((r) => r.slot), [iso(START)]);
+    assert.equal(hosts[0]?.jobs[0]?.stats.skipped['outside-catch-up'], 9);
+    assert.ok(skipped.some((s) => s.reason === 'outside-catch-up' && /9 slots/.test(s.detail ?? '')));
+  });
+
+  it("overlap 'skip': slots that come while a run is going are skipped and counted (S5)", async () => {
+    const { clock, hosts } = fleet(2);
+    const runs = every(hosts, 1000, { ttl: 3000 }, () => sleepFake(clock, 2500));
+    await Promise.all(hosts.map((h) => h.start()));
+    await clock.advance(9000);
+    await stopAll(clock, hosts, { grace: 5000 });
+    const ran = runs.map((r) => (Date.parse(r.slot) - START) / 1000);
+    assert.deepEqual(ran.slice(0, 3), [0, 3, 6], `ran slots ${ran}`);
+    const overlaps = hosts.reduce((n, h) => n + (h.jobs[0]?.stats.skipped.overlap ?? 0), 0);
+    assert.ok(overlaps >= 4, `overlaps counted: ${overlaps}`);
+  });
+
+  it("overlap 'buffer-one': the newest slot that came during a run runs right after it (S5)", async () => {
+    const { clock, hosts } = fleet(2);
+    const runs = every(hosts, 1000, { ttl: 3000, overlap: 'buffer-one' }, () => sleepFake(clock, 2200));
+    await Promise.all(hosts.map((h) => h.start()));
+    await clock.advance(7000);
+    await stopAll(clock, hosts, { grace: 5000 });
+    const ran = runs.map((r) => (Date.parse(r.slot) - START) / 1000);
+    assert.deepEqual(ran.slice(0, 3), [0, 2, 4], `ran slots ${ran}`);
+    assert.ok(runs[1] && runs[1].at - START >= 2200 && runs[1].at - START < 2400, `slot 2 started at +${(runs[1]?.at ?? 0) - START}`);
+  });
+
+  it('retries inside the slot with exponential backoff', async () => {
+    const { clock, hosts } = fleet(1);
+    let n = 0;
+    const runs = every(hosts, 10_000, { ttl: 3000, retry: { attempts: 3, backoff: 100 } }, () => {
+      if (++n < 3) throw new Error(`fail ${n}`);
+    });
+    const errors: boolean[] = [];
+    hosts[0]?.on('run:error', (e) => errors.push(e.final));
+    await hosts[0]?.start();
+    await clock.advance(1000);
+    await stopAll(clock, hosts);
+    assert.deepEqual(runs.map((r) => [r.attempt, r.at - START]), [[1, 0], [2, 100], [3, 300]]);
+    assert.deepEqual(errors, [false, false]);
+    const st = parseJobState((await hosts[0]?.store.inspect('job'))?.state);
+    assert.equal(st.lastOutcome, 'ok');
+    assert.equal(st.runs[0]?.attempts, 3);
+  });
+
+  it('a hanging handler is aborted by its timeout and the schedule goes on (S8)', async () => {
+    const { clock, hosts } = fleet(1);
+    const signals: AbortSignal[] = [];
+    const runs = every(hosts, 1000, { ttl: 3000, timeout: 300 }, (ctx) => {
+      signals.push(ctx.signal);
+      return new Promise(() => {}); // hangs and ignores its signal
+    });
+    const errs: unknown[] = [];
+    hosts[0]?.on('run:error', (e) => errs.push(e.error));
+    await hosts[0]?.start();
+    await clock.advance(3500);
+    await stopAll(clock, hosts);
+    assert.ok(runs.length >= 4, `runs: ${runs.length}`);
+    assert.ok(signals.every((s) => s.aborted));
+    assert.match(String((errs[0] as Error).message), /timed out after 300ms/);
+    const st = parseJobState((await hosts[0]?.store.inspect('job'))?.state);
+    assert.equal(st.runs[0]?.outcome, 'timeout');
+  });
+
+  it('a throwing handler is reported with key, slot, token and holder, and the schedule goes on (S8)', async () => {
+    const { clock, hosts } = fleet(1);
+    const runs = every(hosts, 1000, { ttl: 3000 }, () => {
+      throw new Error('handler exploded');
+    });
+    const reports: string[] = [];
+    hosts[0]?.on('run:error', (e) => reports.push(`${e.key} ${iso(e.slot.getTime())} ${e.token} ${e.holder} ${(e.error as Error).message}`));
+    await hosts[0]?.start();
+    await clock.advance(2500);
+    await stopAll(clock, hosts);
+    assert.equal(runs.length, 3);
+    assert.equal(reports[0], `job ${iso(START)} 1 host0 handler exploded`);
+    const st = parseJobState((await hosts[0]?.store.inspect('job'))?.state);
+    assert.equal(st.lastOutcome, 'error');
+    assert.equal(st.runs[0]?.error, 'handler exploded');
+  });
+
+  for (const delivery of ['at-least-once', 'at-most-once'] as const) {
+    it(`failover when the runner goes silent mid-run (${delivery}, S6)`, async () => {
+      const { clock, hosts, stores } = fleet(2);
+      const ttl = 1000;
+      const runs: Run[] = [];
+      let first = true;
+      let silentAt = 0;
+      for (const [i, h] of hosts.entries()) {
+        h.every(10_000, 'job', async (ctx) => {
+          runs.push({ slot: iso(ctx.slot.getTime()), holder: ctx.holder, token: ctx.token, attempt: 1, at: clock.wallNow(), storeAt: 0 });
+          if (first) {
+            first = false;
+            // This host freezes: its store calls stall from now on, and the handler never returns.
+            (stores[i] as FaultyStore).mode = 'stall';
+            silentAt = clock.now();
+            await new Promise(() => {});
+          }
+        }, { ttl, delivery, catchUp: 5000 });
+      }
+      const skipped: string[] = [];
+      for (const h of hosts) h.on('slot:skipped', (e) => skipped.push(`${e.reason}`));
+      await Promise.all(hosts.map((h) => h.start()));
+      await clock.advance(4000);
+      if (delivery === 'at-least-once') {
+        assert.equal(runs.length, 2, 'the slot is re-run elsewhere');
+        assert.equal(runs[0]?.slot, runs[1]?.slot);
+        assert.notEqual(runs[0]?.holder, runs[1]?.holder);
+        assert.ok((runs[1]?.token ?? 0) > (runs[0]?.token ?? 0), 'the re-run has a higher token');
+        const takeover = (runs[1]?.at ?? 0) - START - silentAt;
+        assert.ok(takeover <= ttl + 100, `took over after ${takeover}ms (ttl ${ttl})`);
+      } else {
+        assert.equal(runs.length, 1, 'never re-run');
+        assert.ok(skipped.includes('lost'), skipped.join());
+        const st = parseJobState((await stores[1]?.inner.inspect('job'))?.state);
+        assert.equal(st.lastOutcome, 'lost');
+        assert.equal(st.runs[0]?.outcome, 'lost');
+      }
+      for (const s of stores) s.mode = 'pass';
+      await stopAll(clock, hosts, { grace: 0 });
+    });
+  }
+
+  it('stop() lets runs finish within grace, then aborts them, and leaves no lease held (S7)', async () => {
+    const { clock, hosts, inner } = fleet(1);
+    let signal: AbortSignal | undefined;
+    every(hosts, 1000, { ttl: 3000 }, (ctx) => {
+      signal = ctx.signal;
+      return new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve()));
+    });
+    await hosts[0]?.start();
+    await clock.advance(10);
+    assert.equal((await inner.inspect('job'))?.holder, 'host0');
+    const stopped = hosts[0]?.stop({ grace: 500 });
+    await clock.advance(499);
+    assert.equal(signal?.aborted, false, 'not aborted before grace');
+    await clock.advance(2);
+    assert.equal(signal?.aborted, true);
+    await stopped;
+    const rec = await inner.inspect('job');
+    assert.equal(rec?.holder, null, 'no lease held after stop');
+    const st = parseJobState(rec?.state);
+    assert.equal(st.runs[0]?.outcome, 'aborted');
+    assert.equal(st.lastSlot, null, 'an aborted slot is not recorded as done');
+    assert.equal(clock.pending, 0);
+  });
+
+  it('validates options at registration with ConfigErrors naming the value', () => {
+    const { hosts } = fleet(1);
+    const lh = hosts[0] as Leasehold;
+    assert.throws(() => lh.every('soon', 'a', () => {}), /interval: invalid duration "soon"/);
+    assert.throws(() => lh.cron('61 * * * *', 'b', () => {}), ConfigError);
+    assert.throws(() => lh.cron('* * * * *', 'c', () => {}, { timezone: 'Nowhere/City' }), /Nowhere\/City/);
+    assert.throws(() => lh.every('1s', 'd', () => {}, { overlap: 'queue' as 'skip' }), /overlap: expected "skip" or "buffer-one", got "queue"/);
+    assert.throws(() => lh.every('1s', 'e', () => {}, { retry: { attempts: 0 } }), /retry.attempts/);
+    assert.throws(() => lh.every('1s', 'f', () => {}, { timezone: 'UTC' }), /only cron jobs take a timezone/);
+    lh.every('1s', 'g', () => {});
+    assert.throws(() => lh.every('1s', 'g', () => {}), /already scheduled/);
+  });
+});
+
+async function stopAll(clock: FakeClock, hosts: Leasehold[], opts: { grace?: number } = {}): Promise<void> {
+  let done = false;
+  const stopped = Promise.all(hosts.map((h) => h.stop(opts))).finally(() => {
+    done = true;
+  });
+  await clock.advanceUntil(() => done, 60_000, 50);
+  await stopped;
+}
+
+function sleepFake(clock: FakeClock, ms: number): Promise<void> {
+  return new Promise((r) => clock.setTimeout(r, ms));
+}
