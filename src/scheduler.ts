@@ -234,14 +234,16 @@ export class ScheduledJob {
     // Consider the current slot at start: if no host ran it and it is inside the
     // catch-up window, it runs now (S4); otherwise the store's state says it is done.
     let handled = first === undefined ? Number.NEGATIVE_INFINITY : first - 1;
-    let buffered: number | undefined;
+    // A slot we are watching because an older run still held the lease.
+    let waiting: number | undefined;
     while (!s.stopping) {
       const now = s.storeNow();
       const due = this.schedule.atOrBefore(now);
-      if (buffered !== undefined && due !== undefined && due > buffered) {
-        this.#skip(buffered, 'overlap', 'a newer slot replaced it while the previous run was still going');
-        handled = Math.max(handled, buffered);
-        buffered = undefined;
+      if (waiting !== undefined && due !== undefined && due > waiting) {
+        // A newer slot came while we waited on an older run; whoever gets the lease next
+        // decides the waiting slot's fate (and counts it), so it is not counted here.
+        handled = Math.max(handled, waiting);
+        waiting = undefined;
       }
       if (due === undefined || due <= handled) {
         const next = this.schedule.after(Math.max(handled, now));
@@ -252,9 +254,9 @@ export class ScheduledJob {
       const r = await this.#consider(due);
       if (r.done) {
         handled = due;
-        if (buffered === due) buffered = undefined;
+        waiting = undefined;
       } else {
-        if (r.buffered) buffered = due;
+        waiting = r.overlap ? due : undefined;
         const next = this.schedule.after(due) ?? Number.POSITIVE_INFINITY;
         await s.sleepUntil(Math.min(r.wakeAt, next));
       }
@@ -262,11 +264,10 @@ export class ScheduledJob {
   }
 
   /** One look at the due slot: run it, learn it is settled, or decide when to look again. */
-  async #consider(due: number): Promise<{ done: true } | { done: false; wakeAt: number; buffered?: boolean }> {
+  async #consider(due: number): Promise<{ done: true } | { done: false; wakeAt: number; overlap?: boolean }> {
     const s = this.#sched;
     const lh = s.lh;
     const { ttlMs } = this.options;
-    const windowEnd = due + this.#catchUp(due);
     let r: Awaited<ReturnType<Leasehold['_attemptAcquire']>>;
     try {
       r = await lh._attemptAcquire(this.key, ttlMs, undefined);
@@ -301,21 +302,20 @@ export class ScheduledJob {
     const now = s.storeNow();
     const running = st.running ? ms(st.running.slot) : undefined;
     const expiresIn = r.expiresInMs ?? ttlMs;
-    if (running !== undefined && running < due && running > ms(st.lastSlot)) {
-      // The previous run is still going somewhere (or its holder died and its lease has not expired yet).
-      if (this.options.overlap === 'skip') {
-        this.#skip(due, 'overlap', `the run of ${st.running?.slot} by ${st.running?.holder} is still going`);
-        return { done: true };
-      }
-      return { done: false, wakeAt: now + Math.min(expiresIn + randomBetween(5, 50), Math.max(ttlMs / 10, 50)), buffered: true };
-    }
+    // An older run still holds the lease: it is still going, or its holder died and the
+    // lease has not expired yet. Either way this slot waits: the overlap policy is applied
+    // by whoever gets the lease next (it knows when that run ended), and if the holder
+    // died, that next holder re-runs its slot inside the window (S5, S6).
+    const overlap = running !== undefined && running < due && running > ms(st.lastSlot);
     if (this.#outside(due, now)) {
-      // Someone holds the lease for this slot and the window has closed: nothing left for us to do.
+      if (overlap) this.#skip(due, 'overlap', `the run of ${st.running?.slot} by ${st.running?.holder} was still going when the window closed`);
       return { done: true };
     }
-    // Someone holds the lease for this slot: watch for failover. Look again when the lease
-    // would expire if its holder stopped renewing (S6), but no later than the window's end.
-    return { done: false, wakeAt: Math.min(now + expiresIn + randomBetween(5, 50), windowEnd + 1) };
+    // Look again when the lease would expire if its holder stopped renewing (failover,
+    // S6); for buffer-one, poll so the waiting slot starts soon after the run ends.
+    let wake = now + expiresIn + randomBetween(5, 50);
+    if (overlap && this.options.overlap === 'buffer-one') wake = Math.min(wake, now + Math.min(Math.max(ttlMs / 10, 50), 1000) * randomBetween(0.75, 1.25));
+    return { done: false, wakeAt: Math.min(wake, due + this.#catchUp(due) + 1), overlap };
   }
 
   #settled(st: JobState, slot: number): boolean {

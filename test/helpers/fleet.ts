@@ -1,0 +1,161 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { openStore } from '../../src/open.js';
+import { parseJobState } from '../../src/scheduler.js';
+
+interface Line {
+  pid: number;
+  t: bigint;
+  ev: 'start' | 'end' | 'skip' | 'ready' | 'stopped';
+  slot?: string;
+  token?: number;
+  reason?: string;
+}
+
+export interface FleetOptions {
+  url: string;
+  processes: number;
+  durationMs: number;
+  interval: string;
+  ttl: string;
+  ttlMs: number;
+  catchUp?: string;
+  delivery?: 'at-least-once' | 'at-most-once';
+  workMs: number;
+  /** Kill -9 a process that is mid-run at this many ms into the run. */
+  killAtMs?: number;
+}
+
+export interface FleetResult {
+  lines: Line[];
+  /** Slots fully inside the run (after every process started, before the end). */
+  middle: string[];
+  killed?: { pid: number; slot: string; at: bigint };
+  key: string;
+}
+
+function readLines(file: string): Line[] {
+  let text = '';
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return [];
+  }
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => {
+      const o = JSON.parse(l) as Omit<Line, 't'> & { t: string };
+      return { ...o, t: BigInt(o.t) };
+    });
+}
+
+/** Starts a fleet of scheduler processes on one store, optionally kills one mid-run, stops the rest with SIGTERM. */
+export async function runFleet(o: FleetOptions): Promise<FleetResult> {
+  const dir = mkdtempSync(join(tmpdir(), 'leasehold-fleet-'));
+  const out = join(dir, 'events.jsonl');
+  const key = `fleet-${Math.random().toString(36).slice(2, 8)}`;
+  const json = JSON.stringify({ interval: o.interval, ttl: o.ttl, catchUp: o.catchUp, delivery: o.delivery, workMs: o.workMs });
+  const procs = new Map<number, ChildProcess>();
+  const exits: Promise<number | null>[] = [];
+  for (let i = 0; i < o.processes; i++) {
+    const p = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/sched-worker.ts', o.url, key, out, json], { stdio: ['ignore', 'inherit', 'inherit'] });
+    procs.set(p.pid as number, p);
+    exits.push(new Promise((r) => p.on('exit', (code) => r(code))));
+  }
+  const deadline = performance.now() + 30_000;
+  while (readLines(out).filter((l) => l.ev === 'ready').length < o.processes) {
+    assert.ok(performance.now() < deadline, 'workers did not start');
+    await sleep(100);
+  }
+  const startedWall = Date.now();
+  let killed: FleetResult['killed'];
+  if (o.killAtMs !== undefined) {
+    await sleep(o.killAtMs);
+    // Find a run in progress: a start without an end.
+    for (let tries = 0; tries < 200 && !killed; tries++) {
+      const lines = readLines(out);
+      const open = lines.filter((l) => l.ev === 'start' && !lines.some((e) => e.ev === 'end' && e.slot === l.slot && e.pid === l.pid)).pop();
+      if (open && procs.has(open.pid)) {
+        procs.get(open.pid)?.kill('SIGKILL');
+        killed = { pid: open.pid, slot: open.slot as string, at: process.hrtime.bigint() };
+        procs.delete(open.pid);
+      } else await sleep(20);
+    }
+    assert.ok(killed, 'found a run in progress to kill');
+  }
+  const elapsed = Date.now() - startedWall;
+  await sleep(Math.max(0, o.durationMs - elapsed));
+  const endedWall = Date.now();
+  for (const p of procs.values()) p.kill('SIGTERM');
+  await Promise.all(exits);
+  const lines = readLines(out);
+  // Middle slots: from one slot after the fleet was up to two slots before the end.
+  const period = o.ttlMs > 0 ? Number.parseInt(o.interval) * 1000 : 1000;
+  const middle: string[] = [];
+  for (let t = Math.ceil(startedWall / period) * period + period; t <= endedWall - 2 * period; t += period) middle.push(new Date(t).toISOString());
+  const store = await openStore(o.url);
+  try {
+    const rec = await store.inspect(key);
+    assert.equal(rec?.holder ?? null, null, 'no lease is held after every process stopped (S7)');
+    (lines as unknown as { state?: unknown }).state = parseJobState(rec?.state ?? null);
+  } finally {
+    await store.close();
+  }
+  const res: FleetResult = { lines, middle, key };
+  if (killed) res.killed = killed;
+  return res;
+}
+
+/** Counts per slot of `start` and `end` lines. */
+export function perSlot(lines: Line[]): Map<string, { starts: Line[]; ends: Line[] }> {
+  const m = new Map<string, { starts: Line[]; ends: Line[] }>();
+  for (const l of lines) {
+    if (!l.slot || (l.ev !== 'start' && l.ev !== 'end')) continue;
+    const e = m.get(l.slot) ?? { starts: [], ends: [] };
+    (l.ev === 'start' ? e.starts : e.ends).push(l);
+    m.set(l.slot, e);
+  }
+  return m;
+}
+
+/** 3 processes, every 1 s: each slot in the run's middle runs exactly once, and no lease is left held. */
+export async function checkOncePerSlot(url: string, opts: { ttl: string; ttlMs: number; durationMs?: number }): Promise<number> {
+  const r = await runFleet({ url, processes: 3, durationMs: opts.durationMs ?? 30_000, interval: '1s', ttl: opts.ttl, ttlMs: opts.ttlMs, workMs: 200 });
+  const slots = perSlot(r.lines);
+  assert.ok(r.middle.length >= (opts.durationMs ?? 30_000) / 1000 - 4, `middle slots: ${r.middle.length}`);
+  for (const slot of r.middle) {
+    const e = slots.get(slot);
+    assert.equal(e?.starts.length ?? 0, 1, `slot ${slot} started ${e?.starts.length ?? 0} times`);
+    assert.equal(e?.ends.length ?? 0, 1, `slot ${slot} completed ${e?.ends.length ?? 0} times`);
+  }
+  return r.middle.length;
+}
+
+/**
+ * 3 processes, every 1 s; the one running a slot is killed with SIGKILL mid-run: another
+ * takes the slot over (higher token). Slots are never run twice otherwise, and a slot
+ * not run is one the overlap policy skipped (it came while the re-run was going).
+ */
+export async function checkTakeover(url: string, opts: { ttl: string; ttlMs: number; catchUp: string }): Promise<{ takeoverMs: number }> {
+  const r = await runFleet({ url, processes: 3, durationMs: 8000 + opts.ttlMs * 2, interval: '1s', ttl: opts.ttl, ttlMs: opts.ttlMs, catchUp: opts.catchUp, workMs: 300, killAtMs: 4000 });
+  const slots = perSlot(r.lines);
+  const killedSlot = r.killed?.slot;
+  assert.ok(killedSlot && r.killed);
+  for (const slot of r.middle) {
+    const e = slots.get(slot);
+    if (slot === killedSlot) continue;
+    assert.ok((e?.starts.length ?? 0) <= 1, `slot ${slot} started ${e?.starts.length} times`);
+    if (!e?.ends.length) assert.ok(r.lines.some((l) => l.ev === 'skip' && l.slot === slot && l.reason === 'overlap'), `slot ${slot} neither ran nor was skipped as an overlap`);
+  }
+  const k = slots.get(killedSlot);
+  assert.equal(k?.starts.length, 2, 'the killed slot was taken over');
+  assert.equal(k?.ends.length, 1);
+  const rerun = k?.starts.find((s) => s.pid !== r.killed?.pid);
+  assert.ok(rerun && rerun.token !== undefined && (k?.starts[0]?.token ?? 0) < rerun.token, 'the re-run has a higher token');
+  return { takeoverMs: Number((rerun.t - r.killed.at) / 1_000_000n) };
+}
