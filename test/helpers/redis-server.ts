@@ -9,6 +9,7 @@
  * await srv.restart();  // same port, empty data set
  * await srv.pause();    // SIGSTOP: connections hang unanswered (black hole)
  * await srv.resume();   // SIGCONT
+ * const one = await startRedisServer({ cluster: true }); // one-node Redis Cluster
  * await srv.stop();
  * ```
  */
@@ -26,6 +27,12 @@ export interface RedisServerOptions {
   password?: string;
   /** More `redis-server` arguments, e.g. `['--maxmemory', '10mb']`. */
   args?: string[];
+  /**
+   * Run as a one-node Redis Cluster that owns all 16384 slots: cluster rules apply
+   * (a script's keys must share a slot, or the server answers CROSSSLOT).
+   * @defaultValue false
+   */
+  cluster?: boolean;
 }
 
 /** A running private redis-server. */
@@ -83,6 +90,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
         '--dir', dir,
         '--logfile', '',
         ...(options.password ? ['--requirepass', options.password] : []),
+        ...(options.cluster ? ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-announce-ip', '127.0.0.1'] : []),
         ...(options.args ?? []),
       ];
       const c = spawn('redis-server', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -129,17 +137,22 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     });
   };
 
-  await launch();
+  const setup = async () => {
+    await launch();
+    if (options.cluster) await ownAllSlots(port, options.password);
+  };
+
+  await setup();
   return {
     port,
     url: `redis://${options.password ? `:${encodeURIComponent(options.password)}@` : ''}127.0.0.1:${port}`,
     kill,
     start: async () => {
-      if (!child) await launch();
+      if (!child) await setup();
     },
     restart: async (hard = false) => {
       await kill(hard);
-      await launch();
+      await setup();
     },
     pause: async () => {
       child?.kill('SIGSTOP');
@@ -152,4 +165,30 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Runs redis-cli against the private server; resolves with its output. */
+function cli(port: number, password: string | undefined, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const c = spawn('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...(password ? { REDISCLI_AUTH: password } : {}) },
+    });
+    let out = '';
+    c.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    c.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    c.once('error', reject);
+    c.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`redis-cli ${args.join(' ')}: ${out}`))));
+  });
+}
+
+/** Gives every slot to the single node and waits until the cluster reports ok. */
+async function ownAllSlots(port: number, password: string | undefined): Promise<void> {
+  const info = await cli(port, password, ['CLUSTER', 'INFO']);
+  if (!/cluster_slots_assigned:16384/.test(info)) await cli(port, password, ['CLUSTER', 'ADDSLOTSRANGE', '0', '16383']);
+  for (let i = 0; i < 200; i++) {
+    if (/cluster_state:ok/.test(await cli(port, password, ['CLUSTER', 'INFO']))) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('one-node cluster did not reach cluster_state:ok within 10s');
 }

@@ -1,0 +1,441 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { Cluster, Redis } from 'ioredis';
+import { ConfigError, LeaseLostError, StoreUnavailableError } from '../src/errors.js';
+import { Leasehold } from '../src/leasehold.js';
+import { openStore } from '../src/open.js';
+import { RedisStore, parseRedisUrl } from '../src/stores/redis.js';
+import { runConformance } from '../src/testing/index.js';
+import { freePort, startRedisServer, type RedisServer } from './helpers/redis-server.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const prefix = () => `lh-test-${randomUUID().slice(0, 8)}:`;
+const req = (key: string, holder = 'h', leaseId: string = randomUUID(), ttlMs = 5000) => ({ key, holder, leaseId, ttlMs });
+
+let server: RedisServer;
+before(async () => {
+  server = await startRedisServer();
+});
+after(async () => {
+  await server?.stop();
+});
+
+/** Asserts an error is a one-line StoreUnavailableError that does not contain `secret`. */
+function oneLineUnavailable(secret?: string) {
+  return (e: unknown) => {
+    assert.ok(e instanceof StoreUnavailableError, `expected StoreUnavailableError, got ${String(e)}`);
+    assert.ok(!e.message.includes('\n'), `not one line: ${JSON.stringify(e.message)}`);
+    if (secret) {
+      assert.ok(!e.message.includes(secret), `password leaked: ${e.message}`);
+      assert.ok(!String(e.stack).includes(secret), 'password leaked into the stack');
+    }
+    return true;
+  };
+}
+
+describe('round trips', () => {
+  it('busy check 1, acquire 1, renew 1, release 1 (counted with MONITOR on a private server)', async (t) => {
+    const srv = await startRedisServer();
+    const monConn = new Redis(srv.url, { lazyConnect: true });
+    const marker = new Redis(srv.url);
+    const store = new RedisStore({ url: srv.url, prefix: prefix() });
+    let monitor: Redis | undefined;
+    try {
+      monitor = await monConn.monitor();
+      const seen: { source: string; args: string[] }[] = [];
+      monitor.on('monitor', (_time: string, args: string[], source: string) => seen.push({ source, args }));
+      let markerSource = '';
+      const mark = async (): Promise<number> => {
+        const tag = `mark-${randomUUID()}`;
+        await marker.echo(tag);
+        for (let i = 0; i < 400; i++) {
+          const idx = seen.findIndex((e) => e.args[1] === tag);
+          if (idx >= 0) {
+            markerSource = (seen[idx] as { source: string }).source;
+            return idx;
+          }
+          await sleep(5);
+        }
+        throw new Error('MONITOR did not show the marker');
+      };
+      const count = async <T>(fn: () => Promise<T>): Promise<{ n: number; cmds: string[]; result: T }> => {
+        const from = await mark();
+        const result = await fn();
+        const to = await mark();
+        const cmds = seen
+          .slice(from + 1, to)
+          .filter((e) => e.source !== 'lua' && e.source !== markerSource)
+          .map((e) => (e.args[0] ?? '').toLowerCase());
+        return { n: cmds.length, cmds, result };
+      };
+
+      await store.now(); // opens the connection (connection set-up is not per operation)
+      // First use of each script after a server start: EVALSHA answers NOSCRIPT, then EVAL.
+      const warm = randomUUID();
+      const coldCounts: Record<string, string> = {};
+      const w = await count(() => store.acquire(req('warm', 'w', warm)));
+      coldCounts.acquire = w.cmds.join('+');
+      const wt = w.result.acquired ? w.result.token : 0;
+      coldCounts.renew = (await count(() => store.renew({ key: 'warm', leaseId: warm, token: wt, ttlMs: 5000 }))).cmds.join('+');
+      coldCounts.writeState = (await count(() => store.writeState({ key: 'warm', leaseId: warm, token: wt, state: 1 }))).cmds.join('+');
+      coldCounts.inspect = (await count(() => store.inspect('warm'))).cmds.join('+');
+      coldCounts.release = (await count(() => store.release({ key: 'warm', leaseId: warm, token: wt }))).cmds.join('+');
+      coldCounts.forceRelease = (await count(() => store.forceRelease('warm'))).cmds.join('+');
+      t.diagnostic(`first use after server start: ${JSON.stringify(coldCounts)}`);
+      for (const [name, cmds] of Object.entries(coldCounts)) assert.equal(cmds, 'evalsha+eval', name);
+
+      const key = 'rt-key';
+      const id = randomUUID();
+      const first = await count(() => store.acquire(req(key, 'a', id)));
+      assert.ok(first.result.acquired);
+      const token = first.result.acquired ? first.result.token : 0;
+      const ref = { key, leaseId: id, token };
+      const busy = await count(() => store.acquire(req(key, 'b')));
+      assert.equal(busy.result.acquired, false);
+      const renew = await count(() => store.renew({ ...ref, ttlMs: 5000 }));
+      assert.equal(renew.result, true);
+      const write = await count(() => store.writeState({ ...ref, state: { n: 1 } }));
+      const inspect = await count(() => store.inspect(key));
+      const release = await count(() => store.release(ref));
+      assert.equal(release.result, true);
+      const again = await count(() => store.acquire(req(key, 'c')));
+      assert.ok(again.result.acquired);
+      const force = await count(() => store.forceRelease(key));
+      const now = await count(() => store.now());
+
+      const counts = {
+        'busy check': busy.n,
+        acquire: first.n,
+        'acquire after release': again.n,
+        renew: renew.n,
+        release: release.n,
+        writeState: write.n,
+        inspect: inspect.n,
+        forceRelease: force.n,
+        now: now.n,
+      };
+      t.diagnostic(`round trips: ${JSON.stringify(counts)}`);
+      for (const [name, c] of [['busy', busy], ['acquire', first], ['acquire after release', again], ['renew', renew], ['release', release], ['writeState', write], ['inspect', inspect], ['forceRelease', force]] as const) {
+        assert.deepEqual(c.cmds, ['evalsha'], `${name}: ${c.cmds.join(',')}`);
+      }
+      assert.deepEqual(now.cmds, ['time']);
+    } finally {
+      await store.close();
+      monitor?.disconnect();
+      monConn.disconnect();
+      marker.disconnect();
+      await srv.stop();
+    }
+  });
+});
+
+describe('tokens and layout', () => {
+  it('token counter and state live in a hash without expiry; the lease hash expires by PX', async () => {
+    const p = prefix();
+    const store = new RedisStore({ url: server.url, prefix: p });
+    const raw = new Redis(server.url);
+    try {
+      const key = 'a{b}c%d';
+      const id = randomUUID();
+      const a = await store.acquire(req(key, 'h', id, 3000));
+      assert.ok(a.acquired);
+      if (!a.acquired) return;
+      assert.equal(await store.writeState({ key, leaseId: id, token: a.token, state: { s: 1 } }), true);
+      const base = `${p}{a%7Bb%7Dc%25d}`;
+      assert.equal(await raw.pttl(base), -1, 'state hash never expires');
+      const pttl = await raw.pttl(`${base}:lease`);
+      assert.ok(pttl > 2000 && pttl <= 3000, `lease PTTL ${pttl}`);
+      assert.equal(await raw.hget(base, 'token'), String(a.token));
+      assert.deepEqual(await store.list({ prefix: 'a{' }), [key]);
+      assert.equal(await store.release({ key, leaseId: id, token: a.token }), true);
+      assert.equal(await raw.exists(`${base}:lease`), 0);
+      assert.equal(await raw.hget(base, 'token'), String(a.token), 'counter kept after release');
+    } finally {
+      raw.disconnect();
+      await store.close();
+    }
+  });
+
+  it('a new token is max(last + 1, server time in µs): above the clock after data loss, above the counter otherwise', async () => {
+    const p = prefix();
+    const store = new RedisStore({ url: server.url, prefix: p });
+    const raw = new Redis(server.url);
+    try {
+      const t0 = await store.now();
+      const a = await store.acquire(req('clock'));
+      assert.ok(a.acquired);
+      if (!a.acquired) return;
+      assert.ok(a.token >= t0 * 1000 && a.token <= (t0 + 60_000) * 1000, `token ${a.token} vs server µs ${t0 * 1000}`);
+      assert.ok(Number.isSafeInteger(a.token));
+      // A counter ahead of the clock (e.g. the clock was stepped back) still wins.
+      const ahead = a.token + 10_000_000_000;
+      await raw.hset(`${p}{clock-ahead}`, 'token', String(ahead));
+      const b = await store.acquire(req('clock-ahead'));
+      assert.ok(b.acquired && b.token === ahead + 1, `token ${b.acquired ? b.token : '-'}`);
+    } finally {
+      raw.disconnect();
+      await store.close();
+    }
+  });
+
+  it('tokens keep increasing across two restarts that lose all data', async () => {
+    const srv = await startRedisServer();
+    const store = new RedisStore({ url: srv.url, prefix: prefix() });
+    try {
+      const tokens: number[] = [];
+      for (let round = 0; round < 3; round++) {
+        for (let i = 0; i < 3; i++) {
+          const id = randomUUID();
+          let a: Awaited<ReturnType<RedisStore['acquire']>> | undefined;
+          for (let attempt = 0; attempt < 50 && !a; attempt++) {
+            a = await store.acquire(req('k', 'h', id)).catch(async (e: unknown) => {
+              if (!(e instanceof StoreUnavailableError)) throw e;
+              await sleep(100);
+              return undefined;
+            });
+          }
+          assert.ok(a?.acquired);
+          if (!a?.acquired) return;
+          tokens.push(a.token);
+          assert.equal(await store.release({ key: 'k', leaseId: id, token: a.token }), true);
+        }
+        if (round < 2) {
+          await srv.restart();
+          assert.equal(await store.inspect('k').catch(() => store.inspect('k')), null, 'the restart lost the data');
+        }
+      }
+      for (let i = 1; i < tokens.length; i++) assert.ok((tokens[i] as number) > (tokens[i - 1] as number), `tokens ${tokens.join(',')}`);
+    } finally {
+      await store.close();
+      await srv.stop();
+    }
+  });
+});
+
+describe('clients and URLs', () => {
+  it('a client you pass is never closed; the store opened from a URL is', async () => {
+    const client = new Redis(server.url);
+    const store = new RedisStore({ client, prefix: prefix() });
+    const a = await store.acquire(req('mine'));
+    assert.ok(a.acquired);
+    await store.close();
+    assert.equal(await client.ping(), 'PONG', 'user client still open after close()');
+    await client.quit();
+
+    const owned = await openStore(server.url, { prefix: prefix() });
+    await owned.now();
+    await owned.close();
+    await assert.rejects(owned.now(), StoreUnavailableError);
+  });
+
+  it('openStore knows redis: and rediss:, and URLs are checked at open time (ConfigError, password masked)', async () => {
+    for (const bad of ['redis://:hunter2secret@localhost:notaport', 'redis://:hunter2secret@localhost/abc', 'redis://:hunter2secret@localhost/0?tls=1', 'redis://']) {
+      await assert.rejects(openStore(bad), (e: unknown) => {
+        assert.ok(e instanceof ConfigError, `${bad}: ${String(e)}`);
+        assert.ok(!e.message.includes('hunter2secret'), e.message);
+        return true;
+      });
+    }
+    assert.throws(() => new RedisStore({ url: server.url, prefix: 'a{b}' }), (e: unknown) => e instanceof ConfigError && e.message.includes('a{b}'));
+    assert.throws(() => new RedisStore({ url: server.url, timeoutMs: -1 }), (e: unknown) => e instanceof ConfigError && e.message.includes('timeoutMs'));
+    assert.throws(() => new RedisStore({} as never), ConfigError);
+    const u = parseRedisUrl('rediss://user:p%40ss@[::1]:6380/3');
+    assert.deepEqual(u, { host: '::1', port: 6380, username: 'user', password: 'p@ss', db: 3, tls: true });
+    const s = await openStore('rediss://127.0.0.1:1');
+    assert.equal(s.name, 'redis');
+    await s.close();
+  });
+
+  it('the database number in the URL is used', async () => {
+    const p = prefix();
+    const store = await openStore(`${server.url}/5`, { prefix: p });
+    const raw = new Redis(`${server.url}/5`);
+    try {
+      assert.ok((await store.acquire(req('db5'))).acquired);
+      assert.equal(await raw.exists(`${p}{db5}`), 1);
+    } finally {
+      raw.disconnect();
+      await store.close();
+    }
+  });
+});
+
+describe('store down', () => {
+  it('a wrong password is one line, StoreUnavailableError, password masked', async () => {
+    const srv = await startRedisServer({ password: 'right-horse-battery' });
+    try {
+      const wrong = `redis://:wrong-staple-42@127.0.0.1:${srv.port}`;
+      const store = await openStore(wrong, { prefix: prefix() });
+      let message = '';
+      await assert.rejects(store.acquire(req('k')), (e: unknown) => {
+        oneLineUnavailable('wrong-staple-42')(e);
+        message = (e as Error).message;
+        return true;
+      });
+      assert.match(message, /authentication failed/);
+      console.log(`  wrong password: ${message}`);
+      await assert.rejects(store.inspect('k'), oneLineUnavailable('wrong-staple-42'));
+      await store.close();
+      const good = await openStore(srv.url, { prefix: prefix() });
+      assert.ok((await good.acquire(req('k'))).acquired);
+      await good.close();
+    } finally {
+      await srv.stop();
+    }
+  });
+
+  it('a closed port is one line, StoreUnavailableError, quickly, password masked', async () => {
+    const port = await freePort();
+    const store = await openStore(`redis://:pw-in-url-77@127.0.0.1:${port}`, { prefix: prefix() });
+    try {
+      for (const op of [() => store.acquire(req('k')), () => store.renew({ key: 'k', leaseId: 'x', token: 1, ttlMs: 1000 }), () => store.now()]) {
+        const t0 = performance.now();
+        let message = '';
+        await assert.rejects(op(), (e: unknown) => {
+          oneLineUnavailable('pw-in-url-77')(e);
+          message = (e as Error).message;
+          return true;
+        });
+        const took = performance.now() - t0;
+        assert.ok(took < 2000, `took ${Math.round(took)}ms`);
+        console.log(`  closed port (${Math.round(took)}ms): ${message}`);
+      }
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('a black-holed server (SIGSTOP) gives StoreUnavailableError at the timeout, then recovers', async () => {
+    const srv = await startRedisServer();
+    const store = new RedisStore({ url: srv.url, prefix: prefix(), timeoutMs: 400 });
+    try {
+      await store.now();
+      await srv.pause();
+      for (const op of [() => store.acquire(req('bh')), () => store.inspect('bh', { signal: AbortSignal.timeout(150) })]) {
+        const t0 = performance.now();
+        await assert.rejects(op(), oneLineUnavailable());
+        const took = performance.now() - t0;
+        assert.ok(took < 1000, `took ${Math.round(took)}ms`);
+      }
+      await srv.resume();
+      // (The abandoned acquire of 'bh' may still run once the server reads it: a request
+      // that reached the server is not taken back. A retry with its leaseId would find it, L9.)
+      let ok = false;
+      for (let i = 0; i < 50 && !ok; i++) {
+        ok = await store.acquire(req('bh-after')).then((r) => r.acquired, () => false);
+        if (!ok) await sleep(100);
+      }
+      assert.ok(ok, 'works again after the black hole ends');
+    } finally {
+      await srv.resume();
+      await store.close();
+      await srv.stop();
+    }
+  });
+
+  for (const how of ['stopped', 'black-holed'] as const) {
+    it(`L4: a holder whose renewals fail (server ${how}) is told before its deadline`, async () => {
+      const srv = await startRedisServer();
+      const store = new RedisStore({ url: srv.url, prefix: prefix() });
+      const lh = new Leasehold({ store, holder: 'l4' });
+      try {
+        const lease = await lh.tryAcquire('l4-key', { ttl: 3000 });
+        assert.ok(lease);
+        if (!lease) return;
+        let abortedAt: number | undefined;
+        lease.signal.addEventListener('abort', () => {
+          abortedAt = performance.now();
+        });
+        await sleep(1200); // at least one renewal succeeds first
+        if (how === 'stopped') await srv.kill();
+        else await srv.pause();
+        const until = lease.deadline + 1000;
+        while (!lease.signal.aborted && performance.now() < until) await sleep(10);
+        assert.equal(lease.signal.aborted, true, 'lease signal aborted');
+        assert.ok(abortedAt !== undefined && abortedAt < lease.deadline, `aborted at ${abortedAt}, deadline ${lease.deadline}`);
+        assert.ok(lease.signal.reason instanceof LeaseLostError);
+      } finally {
+        await srv.resume();
+        await lh.releaseAll();
+        await store.close();
+        await srv.stop();
+      }
+    });
+  }
+});
+
+describe('six processes hammering one key', () => {
+  it('never overlap and see strictly increasing tokens', async (t) => {
+    const p = prefix();
+    const key = 'hammer';
+    const script = fileURLToPath(new URL('./fixtures/redis-hammer.ts', import.meta.url));
+    // Each worker connects, prints "ready", then waits for the start and end instants
+    // (process.hrtime.bigint(), one monotonic clock for every process on the host).
+    const workers = Array.from({ length: 6 }, () => {
+      const c = spawn(process.execPath, ['--import', 'tsx', script, server.url, p, key], { stdio: ['pipe', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      const ready = new Promise<void>((resolve, reject) => {
+        c.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          if (out.startsWith('ready\n')) resolve();
+        });
+        c.once('exit', (code) => reject(new Error(`worker exited before ready (${code}): ${err}`)));
+      });
+      ready.catch(() => {});
+      c.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      const done = new Promise<{ out: string; err: string; code: number | null }>((resolve) => c.once('exit', (code) => resolve({ out: out.replace(/^ready\n/, ''), err, code })));
+      return { c, ready, done };
+    });
+    await Promise.all(workers.map((w) => w.ready));
+    const startAt = process.hrtime.bigint() + 100_000_000n;
+    const endAt = startAt + 3_000_000_000n;
+    for (const w of workers) w.c.stdin.end(`${startAt} ${endAt}\n`);
+    const runs = await Promise.all(workers.map((w) => w.done));
+    for (const r of runs) assert.equal(r.code, 0, r.err);
+    const sections = runs
+      .flatMap((r) => r.out.trim().split('\n').filter(Boolean))
+      .map((l) => JSON.parse(l) as { pid: number; start: string; end: string; token: number })
+      .map((s) => ({ ...s, s: BigInt(s.start), e: BigInt(s.end) }))
+      .sort((a, b) => (a.s < b.s ? -1 : a.s > b.s ? 1 : 0));
+    const pids = new Set(sections.map((s) => s.pid));
+    t.diagnostic(`${sections.length} critical sections from ${pids.size} processes; per process: ${runs.map((r) => r.out.trim().split('\n').filter(Boolean).length).join(',')}`);
+    assert.ok(sections.length >= 50, `only ${sections.length} critical sections`);
+    assert.ok(pids.size >= 4, `only ${pids.size} processes got the key`);
+    for (let i = 1; i < sections.length; i++) {
+      const prev = sections[i - 1] as (typeof sections)[number];
+      const cur = sections[i] as (typeof sections)[number];
+      assert.ok(cur.s > prev.e, `overlap: ${prev.pid} [${prev.s}, ${prev.e}] and ${cur.pid} [${cur.s}, ${cur.e}]`);
+      assert.ok(cur.token > prev.token, `token ${cur.token} after ${prev.token}`);
+    }
+  });
+});
+
+describe('Redis Cluster (one node owning every slot)', () => {
+  let node: RedisServer;
+  let cluster: Cluster;
+  before(async () => {
+    node = await startRedisServer({ cluster: true });
+    cluster = new Cluster([{ host: '127.0.0.1', port: node.port }], { lazyConnect: true });
+    await cluster.connect();
+  });
+  after(async () => {
+    await cluster?.quit().catch(() => {});
+    await node?.stop();
+  });
+  const p = prefix();
+  runConformance(it, {
+    create: () => new RedisStore({ client: cluster, prefix: p }),
+  });
+  it('a key whose name contains braces still keeps both Redis keys in one slot', async () => {
+    const store = new RedisStore({ client: cluster, prefix: p });
+    const id = randomUUID();
+    const a = await store.acquire(req('x}{y', 'h', id));
+    assert.ok(a.acquired);
+    if (a.acquired) assert.equal(await store.release({ key: 'x}{y', leaseId: id, token: a.token }), true);
+    assert.ok((await store.list({ prefix: 'x}' })).includes('x}{y'));
+  });
+});
