@@ -40,7 +40,9 @@ export function checkTtl(ttl: unknown, store: LeaseStore, name = 'ttl'): number 
   const { minTtlMs = 1, maxTtlMs = Number.POSITIVE_INFINITY } = store.capabilities;
   if (ms < minTtlMs || ms > maxTtlMs) {
     const range = Number.isFinite(maxTtlMs)
-      ? `${formatDuration(minTtlMs)}–${formatDuration(maxTtlMs)}`
+      ? maxTtlMs <= 120_000 && minTtlMs % 1000 === 0 && maxTtlMs % 1000 === 0
+        ? `${minTtlMs / 1000}s–${maxTtlMs / 1000}s`
+        : `${formatDuration(minTtlMs)}–${formatDuration(maxTtlMs)}`
       : `at least ${formatDuration(minTtlMs)}`;
     throw new ConfigError(
       `${name}: ${JSON.stringify(ttl)} is outside what the ${store.name} store allows (${range})`,

@@ -18,6 +18,8 @@ type Loader = () => Promise<StoreFactory>;
 const registry = new Map<string, Loader>([
   ['memory', () => import('./stores/memory.js').then((m) => m.fromUrl)],
   ['file', () => import('./stores/file.js').then((m) => m.fromUrl)],
+  ['azure-blob', () => import('./stores/azure-blob.js').then((m) => m.fromUrl)],
+  ['https', () => import('./stores/azure-blob.js').then((m) => m.fromUrl)],
   ['redis', () => import('./stores/redis.js').then((m) => m.fromUrl)],
   ['rediss', () => import('./stores/redis.js').then((m) => m.fromUrl)],
 ]);
