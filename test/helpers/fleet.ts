@@ -130,8 +130,9 @@ export async function checkOncePerSlot(url: string, opts: { ttl: string; ttlMs: 
   assert.ok(r.middle.length >= (opts.durationMs ?? 30_000) / 1000 - 4, `middle slots: ${r.middle.length}`);
   for (const slot of r.middle) {
     const e = slots.get(slot);
-    assert.equal(e?.starts.length ?? 0, 1, `slot ${slot} started ${e?.starts.length ?? 0} times`);
-    assert.equal(e?.ends.length ?? 0, 1, `slot ${slot} completed ${e?.ends.length ?? 0} times`);
+    const about = () => `${url}: events of ${slot}: ${JSON.stringify(r.lines.filter((l) => l.slot === slot).map((l) => `${l.pid} ${l.ev} ${l.reason ?? l.token ?? ''}`))}`;
+    assert.equal(e?.starts.length ?? 0, 1, `slot started ${e?.starts.length ?? 0} times; ${about()}`);
+    assert.equal(e?.ends.length ?? 0, 1, `slot completed ${e?.ends.length ?? 0} times; ${about()}`);
   }
   return r.middle.length;
 }

@@ -1,0 +1,24 @@
+import assert from 'node:assert/strict';
+import { after, before, it } from 'node:test';
+import { checkOncePerSlot, checkTakeover } from './helpers/fleet.js';
+import { startAzurite, type Azurite } from './helpers/azurite.js';
+
+let az: Azurite;
+before(async () => {
+  az = await startAzurite();
+  // Worker processes inherit the environment: azure-blob://<container> reads it.
+  process.env.AZURE_STORAGE_CONNECTION_STRING = az.connectionString;
+});
+after(async () => {
+  await az?.stop();
+});
+
+it('azure-blob: 3 processes, a job every 1s for 30s (ttl 15s): each middle slot ran exactly once; stop leaves no lease', async () => {
+  await checkOncePerSlot('azure-blob://fleet-once', { ttl: '15s', ttlMs: 15_000 });
+});
+
+it('azure-blob: kill -9 of the runner mid-slot is taken over within TTL + one poll, with a higher token', async () => {
+  const { takeoverMs } = await checkTakeover('azure-blob://fleet-takeover', { ttl: '15s', ttlMs: 15_000, catchUp: '20s' });
+  console.log(`azure-blob takeover after kill -9: ${takeoverMs}ms (ttl 15s)`);
+  assert.ok(takeoverMs <= 15_000 + 1000, `takeover ${takeoverMs}ms`);
+});
