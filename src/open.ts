@@ -22,6 +22,10 @@ const registry = new Map<string, Loader>([
   ['https', () => import('./stores/azure-blob.js').then((m) => m.fromUrl)],
   ['redis', () => import('./stores/redis.js').then((m) => m.fromUrl)],
   ['rediss', () => import('./stores/redis.js').then((m) => m.fromUrl)],
+  ['postgres', () => import('./stores/postgres.js').then((m) => m.fromUrl)],
+  ['postgresql', () => import('./stores/postgres.js').then((m) => m.fromUrl)],
+  ['mysql', () => import('./stores/mysql.js').then((m) => m.fromUrl)],
+  ['mariadb', () => import('./stores/mysql.js').then((m) => m.fromUrl)],
 ]);
 
 /**

@@ -154,25 +154,163 @@ function ddl(t: string): string {
   ].join('\n');
 }
 
-interface OwnedConnection extends MysqlQueryable {
-  release(): void;
+/** The parts of a callback-style `mysql2` connection the store's own pool uses. */
+interface RawConnection {
+  query(sql: string, values: unknown[], cb: (err: Error | null, result: unknown) => void): void;
   destroy(): void;
+  once(event: 'connect', listener: () => void): unknown;
+  on(event: 'error' | 'end', listener: (err?: Error) => void): unknown;
+  removeListener(event: string, listener: (...args: never[]) => void): unknown;
+  stream?: { ref?(): void; unref?(): void; destroy?(): void };
 }
 
-interface OwnedPool extends MysqlQueryable {
-  getConnection(): Promise<OwnedConnection>;
-  end(): Promise<void>;
-  on?(event: string, listener: (...args: unknown[]) => void): unknown;
-}
+type Mysql2 = { createConnection(config: Record<string, unknown>): RawConnection };
 
-type Mysql2Promise = { createPool(config: Record<string, unknown>): OwnedPool };
-
-async function loadMysql2(): Promise<Mysql2Promise> {
+async function loadMysql2(): Promise<Mysql2> {
   try {
-    const mod = (await import('mysql2/promise')) as unknown as { default?: Mysql2Promise } & Mysql2Promise;
-    return mod.default?.createPool ? mod.default : mod;
+    const mod = (await import('mysql2')) as unknown as { default?: Mysql2 } & Mysql2;
+    return mod.default?.createConnection ? mod.default : mod;
   } catch (err) {
     throw new ConfigError('mysql store: the "mysql2" package is not installed; run `npm install mysql2`', { cause: err });
+  }
+}
+
+interface PooledConnection {
+  raw: RawConnection;
+  dead: boolean;
+}
+
+/**
+ * The small pool behind a store opened from a URL. Unlike mysql2's pool it can cut a
+ * connection off at once (socket destroyed) when a request is abandoned, never leaves
+ * a late connection error without a listener, keeps the process alive only while a
+ * request is in flight, and closes without waiting for a black-holed server.
+ */
+class ConnectionPool {
+  readonly #idle: PooledConnection[] = [];
+  readonly #waiters: { resolve(c: PooledConnection): void; reject(e: Error): void }[] = [];
+  readonly #all = new Set<PooledConnection>();
+  #opening = 0;
+  #closed = false;
+
+  constructor(
+    readonly mysql2: Mysql2,
+    readonly config: Record<string, unknown>,
+    readonly max: number,
+  ) {}
+
+  /** A connection for one request; resolves once connected. */
+  get(signal: AbortSignal | undefined, label: string): Promise<PooledConnection> {
+    if (this.#closed) return Promise.reject(new StoreUnavailableError(`${label}: the store is closed`));
+    for (let c = this.#idle.pop(); c; c = this.#idle.pop()) {
+      if (!c.dead) {
+        c.raw.stream?.ref?.();
+        return Promise.resolve(c);
+      }
+    }
+    if (this.#all.size + this.#opening < this.max) return this.#open(signal, label);
+    return new Promise((resolve, reject) => {
+      const w = { resolve, reject };
+      this.#waiters.push(w);
+      signal?.addEventListener(
+        'abort',
+        () => {
+          const i = this.#waiters.indexOf(w);
+          if (i >= 0) this.#waiters.splice(i, 1);
+          reject(new StoreUnavailableError(`${label}: no connection before the request was aborted`, { cause: signal.reason }));
+        },
+        { once: true },
+      );
+    });
+  }
+
+  #open(signal: AbortSignal | undefined, label: string): Promise<PooledConnection> {
+    this.#opening++;
+    return new Promise((resolve, reject) => {
+      const raw = this.mysql2.createConnection(this.config);
+      const c: PooledConnection = { raw, dead: false };
+      let settled = false;
+      const settle = (err?: Error) => {
+        if (settled) return;
+        settled = true;
+        this.#opening--;
+        signal?.removeEventListener('abort', onAbort);
+        raw.removeListener('connect', onConnect);
+        if (err) {
+          this.#kill(c);
+          reject(err);
+          this.#wake();
+        } else if (this.#closed) {
+          this.#kill(c);
+          reject(new StoreUnavailableError(`${label}: the store is closed`));
+        } else {
+          this.#all.add(c);
+          resolve(c);
+        }
+      };
+      const onConnect = () => settle();
+      const onAbort = () => settle(new StoreUnavailableError(`${label}: not connected before the request was aborted`, { cause: signal?.reason }));
+      // Permanent listeners: a late error on this connection only marks it dead.
+      raw.on('error', (err?: Error) => {
+        c.dead = true;
+        settle(err ?? new Error('connection failed'));
+      });
+      raw.on('end', () => {
+        c.dead = true;
+        settle(new Error('connection closed by the server'));
+      });
+      raw.once('connect', onConnect);
+      if (signal?.aborted) onAbort();
+      else signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /** Returns a connection after a completed request. */
+  release(c: PooledConnection): void {
+    if (c.dead || this.#closed) {
+      this.destroy(c);
+      return;
+    }
+    const w = this.#waiters.shift();
+    if (w) {
+      w.resolve(c);
+      return;
+    }
+    c.raw.stream?.unref?.();
+    this.#idle.push(c);
+  }
+
+  /** Cuts a connection off at once (its request was abandoned or failed). */
+  destroy(c: PooledConnection): void {
+    this.#kill(c);
+    this.#all.delete(c);
+    this.#wake();
+  }
+
+  #kill(c: PooledConnection): void {
+    c.dead = true;
+    try {
+      c.raw.destroy();
+      c.raw.stream?.destroy?.();
+    } catch {
+      // already gone
+    }
+  }
+
+  /** A waiter gets a new connection when one was destroyed. */
+  #wake(): void {
+    if (this.#closed) return;
+    const w = this.#waiters.shift();
+    if (w) this.#open(undefined, 'mysql').then(w.resolve, w.reject);
+  }
+
+  /** Destroys every connection; requests in flight fail. */
+  end(): void {
+    this.#closed = true;
+    for (const w of this.#waiters.splice(0)) w.reject(new StoreUnavailableError('mysql: the store is closed'));
+    for (const c of this.#all) this.#kill(c);
+    this.#all.clear();
+    this.#idle.length = 0;
   }
 }
 
@@ -197,8 +335,9 @@ export class MysqlStore implements LeaseStore {
   readonly #multi: boolean;
   readonly #userPool: MysqlQueryable | undefined;
   readonly #config: Record<string, unknown> | undefined;
+  readonly #maxConnections: number = 0;
   readonly #secrets: string[] = [];
-  #ownPool: Promise<OwnedPool> | undefined;
+  #ownPool: Promise<ConnectionPool> | undefined;
   #ensuring: Promise<void> | undefined;
   #closed = false;
   readonly #sql: ReturnType<typeof statements>;
@@ -216,15 +355,13 @@ export class MysqlStore implements LeaseStore {
       this.#config = {
         ...parsed.config,
         connectTimeout: parsed.connectTimeout ?? checkMs('connectTimeoutMs', options.connectTimeoutMs, 5000),
-        connectionLimit: parsed.connectionLimit ?? checkCount('maxConnections', options.maxConnections, 10),
         multipleStatements: options.multipleStatements ?? true,
         enableKeepAlive: true,
         supportBigNumbers: true,
         bigNumberStrings: true,
         charset: 'utf8mb4',
-        maxIdle: 2,
-        idleTimeout: 10_000,
       };
+      this.#maxConnections = parsed.connectionLimit ?? checkCount('maxConnections', options.maxConnections, 10);
       this.#multi = options.multipleStatements ?? true;
     } else {
       const p = options.pool as MysqlQueryable & { promise?: () => MysqlQueryable };
@@ -242,13 +379,8 @@ export class MysqlStore implements LeaseStore {
     this.capabilities = { clock: 'store', persistent: true, stateOnAcquire: this.#multi, minTtlMs: 1 };
   }
 
-  #pool(): Promise<OwnedPool> {
-    this.#ownPool ??= loadMysql2().then((m) => {
-      const pool = m.createPool(this.#config as Record<string, unknown>);
-      // Errors of idle connections (server restart) must not crash the process.
-      pool.on?.('error', () => {});
-      return pool;
-    });
+  #pool(): Promise<ConnectionPool> {
+    this.#ownPool ??= loadMysql2().then((m) => new ConnectionPool(m, this.#config as Record<string, unknown>, this.#maxConnections));
     return this.#ownPool;
   }
 
@@ -281,24 +413,25 @@ export class MysqlStore implements LeaseStore {
   async #send(label: string, sql: string, values: unknown[], signal: AbortSignal | undefined): Promise<unknown> {
     if (this.#userPool) return (await raceSignal(this.#userPool.query(sql, values), signal, label))[0];
     const pool = await this.#pool();
-    // Check a connection out ourselves so that one still hanging when the signal fires
-    // (a black-holed server) is destroyed instead of holding a pool slot.
-    const getting = pool.getConnection();
-    const conn = await raceSignal(getting, signal, label, () => {
-      getting.then((c) => c.release(), () => {});
-    });
+    const conn = await pool.get(signal, label);
     let done = false;
     const finish = (destroy: boolean) => {
       if (done) return;
       done = true;
-      if (destroy) conn.destroy();
-      else conn.release();
+      if (destroy) pool.destroy(conn);
+      else pool.release(conn);
     };
+    const sent = new Promise<unknown>((resolve, reject) => {
+      conn.raw.query(sql, values, (err, result) => (err ? reject(err) : resolve(result)));
+    });
     try {
-      const [result] = await raceSignal(conn.query(sql, values), signal, label, () => finish(true));
+      // A request still unanswered when the signal fires (a black-holed server) has its
+      // connection destroyed rather than left holding a slot.
+      const result = await raceSignal(sent, signal, label, () => finish(true));
       finish(false);
       return result;
     } catch (err) {
+      // A server error (SQLSTATE) leaves the connection usable; anything else may not.
       finish((err as { fatal?: boolean }).fatal === true || !(err as { sqlState?: string }).sqlState);
       throw err;
     }

@@ -133,12 +133,9 @@ export async function startMariaDbServer(options: MariaDbServerOptions = {}): Pr
   // passwordless root for the helper itself).
   const sql = [
     `CREATE DATABASE IF NOT EXISTS \`${database}\``,
-    ...(options.password
-      ? [
-          `CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY '${options.password.replace(/'/g, "''")}'`,
-          `GRANT ALL ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION`,
-        ]
-      : [`CREATE USER IF NOT EXISTS 'root'@'127.0.0.1'`, `GRANT ALL ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION`]),
+    `CREATE USER IF NOT EXISTS 'root'@'127.0.0.1'`,
+    `GRANT ALL ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION`,
+    ...(options.password ? [`ALTER USER 'root'@'127.0.0.1' IDENTIFIED BY '${options.password.replace(/'/g, "''")}'`] : []),
   ].join(';\n');
   execFileSync('mariadb', ['--no-defaults', `--socket=${socket}`, '-uroot', '-e', sql], { stdio: 'pipe' });
 

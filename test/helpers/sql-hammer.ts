@@ -1,0 +1,73 @@
+/**
+ * Runs several processes (test/fixtures/sql-hammer-child.ts) that take turns on one key
+ * of a store opened from a URL, and checks their critical sections: never overlapping,
+ * tokens strictly increasing in time order.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const CHILD = fileURLToPath(new URL('../fixtures/sql-hammer-child.ts', import.meta.url));
+
+/** One critical section as a child reported it. */
+export interface Section {
+  pid: number;
+  start: bigint;
+  end: bigint;
+  token: number;
+}
+
+/** Starts `processes` children, lets them go at once, and returns every section, sorted by start. */
+export async function hammer(url: string, key: string, processes: number, acquisitions: number, timeoutMs = 60_000): Promise<Section[]> {
+  const children = Array.from({ length: processes }, () =>
+    spawn(process.execPath, ['--import', 'tsx', CHILD, url, key, String(acquisitions)], { stdio: ['pipe', 'pipe', 'pipe'] }),
+  );
+  const outputs = children.map(() => ({ out: '', err: '' }));
+  const timer = setTimeout(() => {
+    for (const c of children) c.kill('SIGKILL');
+  }, timeoutMs);
+  try {
+    const ready = children.map(
+      (c, i) =>
+        new Promise<void>((resolve, reject) => {
+          const o = outputs[i] as { out: string; err: string };
+          c.stdout.on('data', (d: Buffer) => {
+            o.out += d.toString();
+            if (o.out.startsWith('ready\n')) resolve();
+          });
+          c.stderr.on('data', (d: Buffer) => {
+            o.err += d.toString();
+          });
+          c.once('exit', (code) => reject(new Error(`hammer child exited (${code}) before ready: ${o.err}`)));
+        }),
+    );
+    const exited = children.map((c) => new Promise<number | null>((resolve) => c.once('exit', (code) => resolve(code))));
+    await Promise.all(ready);
+    for (const c of children) c.stdin.end('go\n');
+    const codes = await Promise.all(exited);
+    codes.forEach((code, i) => assert.equal(code, 0, `hammer child ${i} exited with ${code}: ${outputs[i]?.err}`));
+  } finally {
+    clearTimeout(timer);
+  }
+  const sections: Section[] = [];
+  for (const o of outputs) {
+    assert.match(o.out, /\ndone\n$/, `child did not finish: ${o.out.slice(-200)} ${o.err}`);
+    for (const line of o.out.split('\n')) {
+      if (!line.startsWith('{')) continue;
+      const j = JSON.parse(line) as { pid: number; start: string; end: string; token: number };
+      sections.push({ pid: j.pid, start: BigInt(j.start), end: BigInt(j.end), token: j.token });
+    }
+  }
+  return sections.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+}
+
+/** Asserts no two sections overlap and tokens strictly increase in time order. */
+export function assertSerial(sections: Section[], expected: number): void {
+  assert.equal(sections.length, expected, 'every acquisition reported');
+  for (let i = 1; i < sections.length; i++) {
+    const prev = sections[i - 1] as Section;
+    const cur = sections[i] as Section;
+    assert.ok(cur.start > prev.end, `overlap: pid ${prev.pid} token ${prev.token} ended at ${prev.end}, pid ${cur.pid} token ${cur.token} started at ${cur.start}`);
+    assert.ok(cur.token > prev.token, `token ${cur.token} (pid ${cur.pid}) after ${prev.token} (pid ${prev.pid})`);
+  }
+}

@@ -1,0 +1,325 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import mysqlCallback from 'mysql2';
+import mysql from 'mysql2/promise';
+import { ConfigError, LeaseLostError, StoreUnavailableError } from '../src/errors.js';
+import { Leasehold } from '../src/leasehold.js';
+import { openStore } from '../src/open.js';
+import { MysqlStore, mysqlSchemaSql, type MysqlQueryable } from '../src/stores/mysql.js';
+import { startMariaDbServer, type MariaDbServer } from './helpers/mariadb-server.js';
+import { freePort } from './helpers/redis-server.js';
+import { createMysqlDatabase, type TestDatabase } from './helpers/sql-databases.js';
+import { assertSerial, hammer } from './helpers/sql-hammer.js';
+
+const req = (key: string, holder = 'h', leaseId: string = randomUUID(), ttlMs = 5000) => ({ key, holder, leaseId, ttlMs });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Asserts an error is a one-line StoreUnavailableError that contains none of `secrets`. */
+function oneLineUnavailable(...secrets: string[]) {
+  return (e: unknown) => {
+    assert.ok(e instanceof StoreUnavailableError, `expected StoreUnavailableError, got ${String(e)}`);
+    assert.ok(!e.message.includes('\n'), `not one line: ${JSON.stringify(e.message)}`);
+    for (const s of secrets) {
+      assert.ok(!e.message.includes(s), `password leaked: ${e.message}`);
+      assert.ok(!String(e.stack).includes(s), 'password leaked into the stack');
+    }
+    return true;
+  };
+}
+
+let db: TestDatabase;
+let admin: mysql.Pool;
+before(async () => {
+  db = await createMysqlDatabase();
+  admin = mysql.createPool({ uri: db.url, connectionLimit: 4, multipleStatements: true });
+});
+after(async () => {
+  await admin?.end();
+  await db?.drop();
+});
+
+/** A pool wrapper that counts requests: each `query` call is one round trip. */
+function counting(pool: MysqlQueryable) {
+  const c = {
+    n: 0,
+    query: (sql: string, values?: unknown[]) => {
+      c.n++;
+      return pool.query(sql, values);
+    },
+  };
+  return c;
+}
+
+describe('mysql: round trips', () => {
+  for (const multi of [false, true]) {
+    it(`busy check 1, acquire 1, renew 1, release 1, fenced write 1, inspect 1 (${multi ? 'several statements per request allowed' : 'one statement per request'})`, async (t) => {
+      const pool = counting(admin);
+      const store = new MysqlStore({ pool, table: 'round_trips', multipleStatements: multi });
+      await store.inspect('warm-up'); // creates the table (not counted below)
+      const key = `rt-${randomUUID()}`;
+      const measure = async <T>(fn: () => Promise<T>): Promise<[T, number]> => {
+        const before = pool.n;
+        const r = await fn();
+        return [r, pool.n - before];
+      };
+      const id = randomUUID();
+      const [a, acquireN] = await measure(() => store.acquire(req(key, 'alice', id)));
+      assert.ok(a.acquired);
+      if (!a.acquired) return;
+      const [busy, busyN] = await measure(() => store.acquire(req(key, 'bob')));
+      assert.equal(busy.acquired, false);
+      if (!busy.acquired) {
+        assert.ok(busy.expiresInMs !== undefined && busy.expiresInMs > 4000 && busy.expiresInMs <= 5000, `expiresInMs ${busy.expiresInMs}`);
+        assert.equal(busy.holder, multi ? 'alice' : undefined, multi ? 'the busy answer names the holder' : 'one statement cannot name the holder');
+      }
+      const [retry, retryN] = await measure(() => store.acquire(req(key, 'alice', id)));
+      assert.ok(retry.acquired && retry.token === a.token);
+      const [renewed, renewN] = await measure(() => store.renew({ key, leaseId: id, token: a.token, ttlMs: 5000 }));
+      assert.equal(renewed, true);
+      const [written, writeN] = await measure(() => store.writeState({ key, leaseId: id, token: a.token, state: { n: 1 } }));
+      assert.equal(written, true);
+      const [, inspectN] = await measure(() => store.inspect(key));
+      const [released, releaseN] = await measure(() => store.release({ key, leaseId: id, token: a.token }));
+      assert.equal(released, true);
+      if (multi) {
+        const again = await store.acquire(req(key, 'carol'));
+        assert.ok(again.acquired);
+        assert.deepEqual(again.state, { n: 1 }, 'state comes back with the grant');
+      }
+      const counts = { acquire: acquireN, busy: busyN, retry: retryN, renew: renewN, writeState: writeN, inspect: inspectN, release: releaseN };
+      t.diagnostic(`round trips: ${JSON.stringify(counts)}`);
+      assert.deepEqual(counts, { acquire: 1, busy: 1, retry: 1, renew: 1, writeState: 1, inspect: 1, release: 1 });
+      await store.close();
+    });
+  }
+});
+
+describe('mysql: six processes on one key', () => {
+  it('never overlap and see strictly increasing tokens (openStore URL)', async (t) => {
+    const t0 = performance.now();
+    const url = db.url.replace(/^mysql:/, 'mariadb:');
+    const sections = await hammer(`${url}?table=hammer`, `hammer-${randomUUID()}`, 6, 15);
+    assertSerial(sections, 90);
+    t.diagnostic(`90 critical sections by 6 processes in ${Math.round(performance.now() - t0)} ms, tokens ${sections[0]?.token}..${sections.at(-1)?.token}`);
+  });
+});
+
+describe('mysql: SQL modes', () => {
+  it('gives the same answers when the server evaluates assignments simultaneously (MariaDB SIMULTANEOUS_ASSIGNMENT)', async () => {
+    const cb = mysqlCallback.createPool({ uri: db.url, connectionLimit: 2 });
+    cb.on('connection', (conn) => {
+      conn.query("SET SESSION sql_mode = CONCAT(@@sql_mode, ',SIMULTANEOUS_ASSIGNMENT')");
+    });
+    const store = new MysqlStore({ pool: cb, table: 'simultaneous' });
+    try {
+      const [[mode]] = (await cb.promise().query('SELECT @@sql_mode AS m')) as unknown as [[{ m: string }]];
+      assert.match(mode.m, /SIMULTANEOUS_ASSIGNMENT/);
+      const key = `sim-${randomUUID()}`;
+      const idA = randomUUID();
+      const a = await store.acquire(req(key, 'a', idA, 300));
+      assert.ok(a.acquired && a.token === 1);
+      assert.equal((await store.acquire(req(key, 'b', randomUUID(), 300))).acquired, false);
+      const retry = await store.acquire(req(key, 'a', idA, 300));
+      assert.ok(retry.acquired && retry.token === 1, 'a retry keeps the token');
+      await sleep(350);
+      const idB = randomUUID();
+      const b = await store.acquire(req(key, 'b', idB, 5000));
+      assert.ok(b.acquired && b.token === 2, 'after expiry: granted with the next token');
+      const rec = await store.inspect(key);
+      assert.equal(rec?.holder, 'b');
+      assert.ok(rec?.expiresInMs && rec.expiresInMs > 4000);
+      assert.equal(await store.release({ key, leaseId: idB, token: 2 }), true);
+      const c = await store.acquire(req(key, 'c'));
+      assert.ok(c.acquired && c.token === 3);
+    } finally {
+      await store.close();
+      await cb.promise().end();
+    }
+  });
+
+  it('keys, holders and state with quotes and backslashes survive NO_BACKSLASH_ESCAPES', async () => {
+    const cb = mysqlCallback.createPool({ uri: db.url, connectionLimit: 1 });
+    cb.on('connection', (conn) => {
+      conn.query("SET SESSION sql_mode = CONCAT(@@sql_mode, ',NO_BACKSLASH_ESCAPES,ANSI_QUOTES')");
+    });
+    const store = new MysqlStore({ pool: cb, table: 'escapes' });
+    try {
+      const key = `it's a \\ "key" ${randomUUID()}`;
+      const holder = `o'hara \\'; DROP TABLE escapes; --`;
+      const id = randomUUID();
+      const a = await store.acquire(req(key, holder, id));
+      assert.ok(a.acquired);
+      if (!a.acquired) return;
+      const state = { s: "'\\\"\\n ü 🎉" };
+      assert.equal(await store.writeState({ key, leaseId: id, token: a.token, state }), true);
+      const rec = await store.inspect(key);
+      assert.equal(rec?.holder, holder);
+      assert.deepEqual(rec?.state, state);
+      assert.deepEqual(await store.list({ prefix: "it's a \\" }), [key]);
+    } finally {
+      await store.close();
+      await cb.promise().end();
+    }
+  });
+});
+
+describe('mysql: table, DDL and options', () => {
+  it('the exported DDL makes a table the store uses with createTable: false; a missing table is a clear error', async () => {
+    const table = `mig_${randomUUID().slice(0, 8)}`;
+    const store = new MysqlStore({ pool: admin, table, createTable: false });
+    await assert.rejects(store.acquire(req('k')), (e: unknown) => e instanceof StoreUnavailableError && /doesn't exist/.test(e.message));
+    await admin.query(mysqlSchemaSql({ table }));
+    await admin.query(mysqlSchemaSql({ table, database: db.name })); // idempotent
+    const a = await store.acquire(req('k'));
+    assert.ok(a.acquired && a.token === 1);
+  });
+
+  it('bad options are ConfigErrors naming the value', () => {
+    assert.throws(() => new MysqlStore({ url: db.url, table: 'bad-name' }), (e: unknown) => e instanceof ConfigError && /bad-name/.test(e.message));
+    assert.throws(() => new MysqlStore({ url: 'mysql://root:secretpw@127.0.0.1/' }), (e: unknown) => e instanceof ConfigError && /database/.test(e.message) && !e.message.includes('secretpw'));
+    assert.throws(() => new MysqlStore({ url: `${db.url}?tabel=x` }), (e: unknown) => e instanceof ConfigError && /tabel/.test(e.message));
+    assert.throws(() => new MysqlStore({ url: 'postgres://u:secretpw@h/db' }), (e: unknown) => e instanceof ConfigError && !e.message.includes('secretpw'));
+    assert.throws(() => new MysqlStore({ pool: admin, url: db.url }), ConfigError);
+    assert.throws(() => mysqlSchemaSql({ database: 'a`b' }), ConfigError);
+  });
+
+  it('a key longer than the index allows is a ConfigError', async () => {
+    const store = new MysqlStore({ pool: admin, keyPrefix: 'p'.repeat(256) });
+    await assert.rejects(store.acquire(req('€'.repeat(1000))), (e: unknown) => e instanceof ConfigError && /3072/.test(e.message));
+  });
+
+  it('openStore: mysql:// and mariadb:// with ?table=, and prefix as a key namespace', async () => {
+    const a = await openStore(`${db.url}?table=ns`, { prefix: 'app-a/' });
+    const b = await openStore(`${db.url.replace(/^mysql:/, 'mariadb:')}?table=ns`, { prefix: 'app-b/' });
+    try {
+      assert.equal(a.name, 'mysql');
+      const ra = await a.acquire(req('job'));
+      const rb = await b.acquire(req('job'));
+      assert.ok(ra.acquired && rb.acquired, 'the same key under two prefixes is two leases');
+      assert.deepEqual(await a.list(), ['job']);
+      assert.deepEqual(await b.list({ prefix: 'jo' }), ['job']);
+      const [rows] = (await admin.query('SELECT CAST(`key` AS CHAR) AS k FROM ns ORDER BY `key`')) as unknown as [{ k: string }[]];
+      assert.deepEqual(rows.map((r) => r.k), ['app-a/job', 'app-b/job']);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('a pool you pass is never ended by close(); a callback-style pool is accepted', async () => {
+    const pool = mysql.createPool({ uri: db.url, connectionLimit: 1 });
+    const store = new MysqlStore({ pool });
+    await store.now();
+    await store.close();
+    const [rows] = (await pool.query('SELECT 1 AS one')) as unknown as [{ one: number }[]];
+    assert.equal(rows[0]?.one, 1);
+    await pool.end();
+    const cb = mysqlCallback.createPool({ uri: db.url, connectionLimit: 1 });
+    const viaCb = new MysqlStore({ pool: cb });
+    assert.ok(Number.isFinite(await viaCb.now()));
+    await viaCb.close();
+    await cb.promise().end();
+  });
+
+  it('the store clock is the server clock (UTC epoch ms, whatever the session time zone)', async () => {
+    const conn = await admin.getConnection();
+    try {
+      await conn.query("SET time_zone = '+05:30'");
+      const store = new MysqlStore({ pool: conn });
+      const [[before]] = (await conn.query('SELECT UNIX_TIMESTAMP(NOW(3)) * 1000 AS t')) as unknown as [[{ t: string }]];
+      const t = await store.now();
+      const [[after]] = (await conn.query('SELECT UNIX_TIMESTAMP(NOW(3)) * 1000 AS t')) as unknown as [[{ t: string }]];
+      assert.ok(t >= Math.floor(Number(before.t)) && t <= Number(after.t), `${before.t} <= ${t} <= ${after.t}`);
+    } finally {
+      conn.release();
+    }
+  });
+});
+
+describe('mysql: store down', () => {
+  let srv: MariaDbServer;
+  const password = `my-right-${randomUUID().slice(0, 8)}`;
+  before(async () => {
+    srv = await startMariaDbServer({ password });
+  });
+  after(async () => {
+    await srv?.resume();
+    await srv?.stop();
+  });
+
+  it('a wrong password and a closed port each give one line without the password', async () => {
+    const wrong = `wrong-${randomUUID().slice(0, 8)}`;
+    const bad = new MysqlStore({ url: srv.url.replace(encodeURIComponent(password), wrong) });
+    await assert.rejects(bad.acquire(req('k')), (e: unknown) => oneLineUnavailable(wrong, password)(e) && /Access denied/.test((e as Error).message));
+    await bad.close();
+    const port = await freePort();
+    const closed = new MysqlStore({ url: `mysql://root:${wrong}@127.0.0.1:${port}/leasehold` });
+    const t0 = performance.now();
+    await assert.rejects(closed.acquire(req('k')), (e: unknown) => oneLineUnavailable(wrong)(e) && /ECONNREFUSED/.test((e as Error).message));
+    assert.ok(performance.now() - t0 < 2000);
+    await closed.close();
+    const good = new MysqlStore({ url: srv.url });
+    assert.ok((await good.acquire(req('k'))).acquired);
+    await good.close();
+  });
+
+  it('a black-holed server: StoreUnavailableError when the signal fires, for open and new connections; close() does not hang', async (t) => {
+    const opened: MysqlStore[] = [];
+    const open = (connectTimeoutMs: number) => {
+      const s = new MysqlStore({ url: srv.url, connectTimeoutMs });
+      opened.push(s);
+      return s;
+    };
+    t.after(() => Promise.all(opened.map((s) => s.close())));
+    const store = open(1000);
+    await store.now();
+    const idle = open(1000);
+    await idle.now();
+    await srv.pause();
+    try {
+      for (const s of [store, open(1000)]) {
+        const t0 = performance.now();
+        await assert.rejects(s.acquire(req('bh'), { signal: AbortSignal.timeout(300) }), StoreUnavailableError);
+        const took = performance.now() - t0;
+        assert.ok(took < 800, `took ${Math.round(took)} ms`);
+        const t1 = performance.now();
+        await s.close();
+        assert.ok(performance.now() - t1 < 1500, 'close() returns while the server is black-holed');
+      }
+      const t3 = performance.now();
+      await idle.close();
+      assert.ok(performance.now() - t3 < 1500, 'close() with an idle connection returns while the server is black-holed');
+      const fresh = open(500);
+      const t2 = performance.now();
+      await assert.rejects(fresh.now(), StoreUnavailableError);
+      assert.ok(performance.now() - t2 < 1500);
+      await fresh.close();
+    } finally {
+      await srv.resume();
+    }
+  });
+
+  it('L4: a holder whose renewals go unanswered loses its lease (signal aborted) before its deadline', async (t) => {
+    const store = new MysqlStore({ url: srv.url, connectTimeoutMs: 500 });
+    const lh = new Leasehold({ store, holder: 'doomed' });
+    t.after(() => store.close());
+    const lease = await lh.tryAcquire(`l4-${randomUUID()}`, { ttl: 1500 });
+    assert.ok(lease);
+    if (!lease) return;
+    let abortedAt = 0;
+    lease.signal.addEventListener('abort', () => {
+      abortedAt = performance.now();
+    });
+    await srv.pause();
+    try {
+      const giveUp = performance.now() + 4000;
+      while (!lease.signal.aborted && performance.now() < giveUp) await sleep(20);
+      assert.equal(lease.signal.aborted, true, 'lease signal aborted');
+      assert.ok(lease.signal.reason instanceof LeaseLostError, String(lease.signal.reason));
+      assert.ok(abortedAt < lease.deadline, `aborted at ${abortedAt}, deadline ${lease.deadline}`);
+    } finally {
+      await srv.resume();
+    }
+  });
+});

@@ -1,0 +1,283 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import { ConfigError, LeaseLostError, StoreUnavailableError } from '../src/errors.js';
+import { Leasehold } from '../src/leasehold.js';
+import { openStore } from '../src/open.js';
+import { PostgresStore, postgresSchemaSql, type PgQueryable } from '../src/stores/postgres.js';
+import { startPostgresServer, type PostgresServer } from './helpers/postgres-server.js';
+import { freePort } from './helpers/redis-server.js';
+import { createPostgresDatabase, type TestDatabase } from './helpers/sql-databases.js';
+import { assertSerial, hammer } from './helpers/sql-hammer.js';
+
+const req = (key: string, holder = 'h', leaseId: string = randomUUID(), ttlMs = 5000) => ({ key, holder, leaseId, ttlMs });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Asserts an error is a one-line StoreUnavailableError that contains none of `secrets`. */
+function oneLineUnavailable(...secrets: string[]) {
+  return (e: unknown) => {
+    assert.ok(e instanceof StoreUnavailableError, `expected StoreUnavailableError, got ${String(e)}`);
+    assert.ok(!e.message.includes('\n'), `not one line: ${JSON.stringify(e.message)}`);
+    for (const s of secrets) {
+      assert.ok(!e.message.includes(s), `password leaked: ${e.message}`);
+      assert.ok(!String(e.stack).includes(s), 'password leaked into the stack');
+    }
+    return true;
+  };
+}
+
+let db: TestDatabase;
+let admin: pg.Pool;
+before(async () => {
+  db = await createPostgresDatabase();
+  admin = new pg.Pool({ connectionString: db.url, max: 4 });
+});
+after(async () => {
+  await admin?.end();
+  await db?.drop();
+});
+
+/** A pool wrapper that counts statements: each `query` call is one round trip. */
+function counting(pool: PgQueryable) {
+  const c = {
+    n: 0,
+    query: (text: string, values?: unknown[]) => {
+      c.n++;
+      return pool.query(text, values);
+    },
+  };
+  return c;
+}
+
+describe('postgres: round trips', () => {
+  it('busy check 1, acquire 1, renew 1, release 1, fenced write 1, inspect 1 (counted at the client)', async (t) => {
+    const pool = counting(admin);
+    const store = new PostgresStore({ pool, table: 'round_trips' });
+    await store.inspect('warm-up'); // creates the table (not counted below)
+    const key = `rt-${randomUUID()}`;
+    const measure = async <T>(fn: () => Promise<T>): Promise<[T, number]> => {
+      const before = pool.n;
+      const r = await fn();
+      return [r, pool.n - before];
+    };
+    const id = randomUUID();
+    const [a, acquireN] = await measure(() => store.acquire(req(key, 'alice', id)));
+    assert.ok(a.acquired);
+    if (!a.acquired) return;
+    const [busy, busyN] = await measure(() => store.acquire(req(key, 'bob')));
+    assert.equal(busy.acquired, false);
+    if (!busy.acquired) {
+      assert.equal(busy.holder, 'alice', 'the busy answer names the holder');
+      assert.ok(busy.expiresInMs !== undefined && busy.expiresInMs > 4000 && busy.expiresInMs <= 5000, `expiresInMs ${busy.expiresInMs}`);
+    }
+    const [retry, retryN] = await measure(() => store.acquire(req(key, 'alice', id)));
+    assert.ok(retry.acquired && retry.token === a.token);
+    const [renewed, renewN] = await measure(() => store.renew({ key, leaseId: id, token: a.token, ttlMs: 5000 }));
+    assert.equal(renewed, true);
+    const [written, writeN] = await measure(() => store.writeState({ key, leaseId: id, token: a.token, state: { n: 1 } }));
+    assert.equal(written, true);
+    const [, inspectN] = await measure(() => store.inspect(key));
+    const [released, releaseN] = await measure(() => store.release({ key, leaseId: id, token: a.token }));
+    assert.equal(released, true);
+    const counts = { acquire: acquireN, busy: busyN, retry: retryN, renew: renewN, writeState: writeN, inspect: inspectN, release: releaseN };
+    t.diagnostic(`round trips: ${JSON.stringify(counts)}`);
+    assert.deepEqual(counts, { acquire: 1, busy: 1, retry: 1, renew: 1, writeState: 1, inspect: 1, release: 1 });
+    await store.close();
+  });
+});
+
+describe('postgres: six processes on one key', () => {
+  it('never overlap and see strictly increasing tokens (openStore URL)', async (t) => {
+    const t0 = performance.now();
+    const sections = await hammer(`${db.url}?table=hammer`, `hammer-${randomUUID()}`, 6, 15);
+    assertSerial(sections, 90);
+    t.diagnostic(`90 critical sections by 6 processes in ${Math.round(performance.now() - t0)} ms, tokens ${sections[0]?.token}..${sections.at(-1)?.token}`);
+  });
+});
+
+describe('postgres: table, DDL and options', () => {
+  it('creates schema and table once when many stores race on first use', async () => {
+    const schema = `race_${randomUUID().slice(0, 8)}`;
+    const stores = Array.from({ length: 8 }, () => new PostgresStore({ url: db.url, schema, table: 'leases' }));
+    try {
+      const results = await Promise.all(stores.map((s, i) => s.acquire(req('k', `h${i}`))));
+      assert.equal(results.filter((r) => r.acquired).length, 1);
+    } finally {
+      await Promise.all(stores.map((s) => s.close()));
+    }
+  });
+
+  it('the exported DDL makes a table the store uses with createTable: false; a missing table is a clear error', async () => {
+    const schema = `mig_${randomUUID().slice(0, 8)}`;
+    const missing = new PostgresStore({ url: db.url, schema, table: 'leases', createTable: false });
+    await assert.rejects(missing.acquire(req('k')), (e: unknown) => e instanceof StoreUnavailableError && /does not exist/.test(e.message));
+    await admin.query(postgresSchemaSql({ schema, table: 'leases' }));
+    await admin.query(postgresSchemaSql({ schema, table: 'leases' })); // idempotent
+    const a = await missing.acquire(req('k'));
+    assert.ok(a.acquired && a.token === 1);
+    await missing.close();
+  });
+
+  it('bad options are ConfigErrors naming the value', () => {
+    assert.throws(() => new PostgresStore({ url: db.url, table: 'bad-name' }), (e: unknown) => e instanceof ConfigError && /bad-name/.test(e.message));
+    assert.throws(() => new PostgresStore({ url: db.url, schema: 'x; drop table y' }), ConfigError);
+    assert.throws(() => new PostgresStore({ url: 'mysql://u:secretpw@h/db' }), (e: unknown) => e instanceof ConfigError && !e.message.includes('secretpw'));
+    assert.throws(() => new PostgresStore({ pool: admin, url: db.url }), ConfigError);
+    assert.throws(() => new PostgresStore({} as never), ConfigError);
+    assert.throws(() => postgresSchemaSql({ table: '1abc' }), ConfigError);
+    assert.throws(() => new PostgresStore({ url: db.url, keyPrefix: 'a\nb' }), ConfigError);
+  });
+
+  it('openStore: postgres:// and postgresql:// with ?table=, and prefix as a key namespace', async () => {
+    const url = db.url.replace(/^postgres:/, 'postgresql:');
+    const a = await openStore(`${url}?table=ns`, { prefix: 'app-a/' });
+    const b = await openStore(`${db.url}?table=ns`, { prefix: 'app-b/' });
+    try {
+      assert.equal(a.name, 'postgres');
+      const ra = await a.acquire(req('job'));
+      const rb = await b.acquire(req('job'));
+      assert.ok(ra.acquired && rb.acquired, 'the same key under two prefixes is two leases');
+      assert.deepEqual(await a.list(), ['job']);
+      assert.deepEqual(await b.list({ prefix: 'jo' }), ['job']);
+      const rows = await admin.query('SELECT key FROM ns ORDER BY key');
+      assert.deepEqual(rows.rows.map((r) => r.key), ['app-a/job', 'app-b/job']);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('a pool you pass is never ended by close()', async () => {
+    const pool = new pg.Pool({ connectionString: db.url, max: 1 });
+    const store = new PostgresStore({ pool });
+    await store.now();
+    await store.close();
+    const r = await pool.query('SELECT 1 AS one');
+    assert.equal(r.rows[0].one, 1);
+    await pool.end();
+  });
+
+  it('the store clock is the database clock', async () => {
+    const store = new PostgresStore({ pool: admin });
+    const before = await admin.query('SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS t');
+    const t = await store.now();
+    const after = await admin.query('SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS t');
+    assert.ok(t >= before.rows[0].t && t <= after.rows[0].t, `${before.rows[0].t} <= ${t} <= ${after.rows[0].t}`);
+  });
+});
+
+describe('postgres: store down', () => {
+  let srv: PostgresServer;
+  const password = `pg-right-${randomUUID().slice(0, 8)}`;
+  before(async () => {
+    srv = await startPostgresServer({ password });
+  });
+  after(async () => {
+    await srv?.resume();
+    await srv?.stop();
+  });
+
+  it('a wrong password and a closed port each give one line without the password', async () => {
+    const wrong = `wrong-${randomUUID().slice(0, 8)}`;
+    const bad = new PostgresStore({ url: srv.urlFor('postgres', wrong) });
+    let message = '';
+    await assert.rejects(bad.acquire(req('k')), (e: unknown) => {
+      oneLineUnavailable(wrong, password)(e);
+      message = (e as Error).message;
+      return /password authentication failed/.test(message);
+    });
+    await bad.close();
+    const port = await freePort();
+    const closed = new PostgresStore({ url: `postgres://postgres:${wrong}@127.0.0.1:${port}/postgres` });
+    const t0 = performance.now();
+    await assert.rejects(closed.acquire(req('k')), (e: unknown) => oneLineUnavailable(wrong)(e) && /ECONNREFUSED/.test((e as Error).message));
+    assert.ok(performance.now() - t0 < 2000);
+    await closed.close();
+    const good = new PostgresStore({ url: srv.url });
+    assert.ok((await good.acquire(req('k'))).acquired);
+    await good.close();
+  });
+
+  it('a black-holed server: StoreUnavailableError when the signal fires, for open and new connections; close() does not hang', async (t) => {
+    const opened: PostgresStore[] = [];
+    const open = (connectTimeoutMs: number) => {
+      const s = new PostgresStore({ url: srv.url, connectTimeoutMs });
+      opened.push(s);
+      return s;
+    };
+    t.after(() => Promise.all(opened.map((s) => s.close())));
+    const store = open(1000);
+    await store.now();
+    const idle = open(1000);
+    await idle.now();
+    await srv.pause();
+    try {
+      for (const s of [store, open(1000)]) {
+        const t0 = performance.now();
+        await assert.rejects(s.acquire(req('bh'), { signal: AbortSignal.timeout(300) }), StoreUnavailableError);
+        const took = performance.now() - t0;
+        assert.ok(took < 800, `took ${Math.round(took)} ms`);
+        const t1 = performance.now();
+        await s.close();
+        assert.ok(performance.now() - t1 < 1500, 'close() returns while the server is black-holed');
+      }
+      const t3 = performance.now();
+      await idle.close();
+      assert.ok(performance.now() - t3 < 1500, 'close() with an idle connection returns while the server is black-holed');
+      // Without a signal, the connect timeout still bounds a new connection.
+      const fresh = open(500);
+      const t2 = performance.now();
+      await assert.rejects(fresh.now(), StoreUnavailableError);
+      assert.ok(performance.now() - t2 < 1500);
+      await fresh.close();
+    } finally {
+      await srv.resume();
+    }
+  });
+
+  it('L4: a holder whose renewals go unanswered loses its lease (signal aborted) before its deadline', async (t) => {
+    const store = new PostgresStore({ url: srv.url, connectTimeoutMs: 500 });
+    const lh = new Leasehold({ store, holder: 'doomed' });
+    t.after(() => store.close());
+    const lease = await lh.tryAcquire(`l4-${randomUUID()}`, { ttl: 1500 });
+    assert.ok(lease);
+    if (!lease) return;
+    let abortedAt = 0;
+    lease.signal.addEventListener('abort', () => {
+      abortedAt = performance.now();
+    });
+    await srv.pause();
+    try {
+      const giveUp = performance.now() + 4000;
+      while (!lease.signal.aborted && performance.now() < giveUp) await sleep(20);
+      assert.equal(lease.signal.aborted, true, 'lease signal aborted');
+      assert.ok(lease.signal.reason instanceof LeaseLostError, String(lease.signal.reason));
+      assert.ok(abortedAt < lease.deadline, `aborted at ${abortedAt}, deadline ${lease.deadline}`);
+    } finally {
+      await srv.resume();
+    }
+  });
+
+  it('tokens survive a crash of the server (immediate shutdown)', async () => {
+    const store = new PostgresStore({ url: srv.url });
+    const key = `crash-${randomUUID()}`;
+    const a = await store.acquire(req(key));
+    assert.ok(a.acquired);
+    await srv.restart(true);
+    let b: Awaited<ReturnType<PostgresStore['acquire']>> | undefined;
+    for (let i = 0; i < 50 && !b; i++) {
+      b = await store.acquire(req(key, 'h2', randomUUID(), 1000)).catch(async (e: unknown) => {
+        if (!(e instanceof StoreUnavailableError)) throw e;
+        await sleep(100);
+        return undefined;
+      });
+    }
+    assert.ok(b, 'store answers again after the restart');
+    assert.equal(b?.acquired, false, 'the lease granted before the crash is still held');
+    await store.forceRelease(key);
+    const c = await store.acquire(req(key));
+    assert.ok(c.acquired && a.acquired && c.token > a.token);
+    await store.close();
+  });
+});
