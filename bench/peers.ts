@@ -1,0 +1,165 @@
+/**
+ * Section 3: acquire + release throughput against redis-semaphore's Mutex and
+ * @sesamecare-oss/redlock (one Redis instance), on the same Redis in the same run.
+ *
+ * - **own key**: C contenders, each looping acquire → release on its own key
+ *   (no contention: measures the cost of one lease cycle at concurrency C).
+ * - **one key**: C contenders looping blocking acquire → release on one shared key;
+ *   every library retries every 10 ms (leasehold: pollInterval 10 ms, ±25 % jitter).
+ *
+ * Each library gets its own ioredis client (one connection, as an application would
+ * have), counted at `sendCommand`. A round runs every library for D seconds per
+ * concurrency, in rotating order; figures are medians over rounds.
+ */
+import { Redlock } from '@sesamecare-oss/redlock';
+import type { Redis } from 'ioredis';
+import { Mutex } from 'redis-semaphore';
+import { Leasehold } from '../src/leasehold.js';
+import { RedisStore } from '../src/stores/redis.js';
+import { countingRedis, Counter, median, now, type Figures } from './lib.js';
+import type { Servers } from './targets.js';
+
+interface Lib {
+  name: string;
+  counter: Counter;
+  /** One acquire + release on `key`; `wait` blocks (polling) until the key is free. */
+  cycle(key: string, wait: boolean): Promise<void>;
+  close(): Promise<void>;
+}
+
+const TTL = 10_000;
+const RETRY_MS = 10;
+
+async function makeLibs(servers: Servers): Promise<Lib[]> {
+  const libs: Lib[] = [];
+  {
+    const counter = new Counter();
+    const client = countingRedis(counter);
+    const store = new RedisStore({ client, prefix: servers.redisPrefix('peer-lh') });
+    const lh = new Leasehold({ store });
+    libs.push({
+      name: 'leasehold',
+      counter,
+      cycle: async (key, wait) => {
+        const lease = wait
+          ? await lh.acquire(key, { ttl: TTL, wait: 30_000, pollInterval: RETRY_MS })
+          : await lh.tryAcquire(key, { ttl: TTL });
+        if (!lease) throw new Error('leasehold: own key was busy');
+        await lease.release();
+      },
+      close: async () => {
+        await store.close();
+        client.disconnect();
+      },
+    });
+  }
+  {
+    const counter = new Counter();
+    const client: Redis = countingRedis(counter);
+    const prefix = servers.redisPrefix('peer-sem');
+    libs.push({
+      name: 'redis-semaphore',
+      counter,
+      cycle: async (key, wait) => {
+        const m = new Mutex(client, `${prefix}${key}`, {
+          lockTimeout: TTL,
+          acquireTimeout: wait ? 30_000 : RETRY_MS,
+          retryInterval: RETRY_MS,
+          refreshInterval: Math.floor(TTL / 3),
+          ...(wait ? {} : { acquireAttemptsLimit: 1 }),
+        });
+        await m.acquire();
+        await m.release();
+      },
+      close: async () => {
+        client.disconnect();
+      },
+    });
+  }
+  {
+    const counter = new Counter();
+    const client: Redis = countingRedis(counter);
+    const prefix = servers.redisPrefix('peer-redlock');
+    const once = new Redlock([client], { retryCount: 0 });
+    const waiting = new Redlock([client], { retryCount: 3000, retryDelay: RETRY_MS, retryJitter: Math.round(RETRY_MS / 2) });
+    libs.push({
+      name: 'redlock',
+      counter,
+      cycle: async (key, wait) => {
+        const lock = await (wait ? waiting : once).acquire([`${prefix}${key}`], TTL);
+        await lock.release();
+      },
+      close: async () => {
+        client.disconnect();
+      },
+    });
+  }
+  return libs;
+}
+
+/** Ops/s of `lib` with `c` contenders for `ms` ms. */
+async function throughput(lib: Lib, c: number, ms: number, shared: boolean, tag: string): Promise<{ opsPerSec: number; reqPerOp: number }> {
+  const end = now() + ms;
+  let ops = 0;
+  const c0 = lib.counter.n;
+  const t0 = now();
+  await Promise.all(
+    Array.from({ length: c }, async (_, i) => {
+      const key = shared ? `${tag}-shared` : `${tag}-own-${i}`;
+      while (now() < end) {
+        await lib.cycle(key, shared);
+        ops++;
+      }
+    }),
+  );
+  const elapsed = now() - t0;
+  return { opsPerSec: (ops * 1000) / elapsed, reqPerOp: (lib.counter.n - c0) / Math.max(ops, 1) };
+}
+
+/** Runs section 3. */
+export async function benchPeers(figs: Figures, servers: Servers, o: { quick: boolean }): Promise<void> {
+  const libs = await makeLibs(servers);
+  const rounds = o.quick ? 1 : 5;
+  const ms = o.quick ? 600 : 2000;
+  const conc = [1, 8, 64];
+  try {
+    // Warm-up: connections, scripts, JIT.
+    for (const lib of libs) await throughput(lib, 8, 300, false, 'warm');
+    for (const shared of [false, true]) {
+      const mode = shared ? 'one-key' : 'own-key';
+      for (const c of conc) {
+        const res = new Map<string, { ops: number[]; req: number[] }>(libs.map((l) => [l.name, { ops: [], req: [] }]));
+        for (let r = 0; r < rounds; r++) {
+          // Rotate the order so no library always runs first or last.
+          const order = libs.map((_, i) => libs[(i + r) % libs.length] as Lib);
+          for (const lib of order) {
+            const t = await throughput(lib, c, ms, shared, `${mode}-${c}-${r}`);
+            res.get(lib.name)?.ops.push(t.opsPerSec);
+            res.get(lib.name)?.req.push(t.reqPerOp);
+          }
+        }
+        const lhOps = res.get('leasehold')?.ops ?? [];
+        for (const lib of libs) {
+          const v = res.get(lib.name) as { ops: number[]; req: number[] };
+          figs.add({ name: `peers.${mode}.c${c}.ops_per_s`, store: lib.name, value: median(v.ops), unit: 'acquire+release/s' });
+          figs.add({ name: `peers.${mode}.c${c}.requests`, store: lib.name, value: median(v.req), unit: 'Redis commands/cycle' });
+          if (lib.name !== 'leasehold') {
+            // leasehold throughput / peer throughput, per round, then the median.
+            const ratio = median(lhOps.map((x, i) => x / (v.ops[i] as number)));
+            figs.add({
+              name: `peers.${mode}.c${c}.leasehold_vs`,
+              store: 'redis',
+              value: median(lhOps),
+              unit: 'acquire+release/s',
+              ratioTo: lib.name,
+              ratio,
+              note: shared ? 'contended; retry 10 ms for all' : ratio >= 1 ? 'goal ≥ 1.0× met' : 'goal ≥ 1.0× MISSED',
+            });
+          }
+        }
+      }
+    }
+  } finally {
+    for (const lib of libs) await lib.close();
+  }
+}

@@ -1,0 +1,263 @@
+/**
+ * The stores under test, each opened on a server of this machine with a client whose
+ * requests are counted, plus (where the issue asks for one) the same lease done with
+ * the raw client, for the overhead ratio.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ContainerClient } from '@azure/storage-blob';
+import type { Redis } from 'ioredis';
+import type { LeaseStore } from '../src/store.js';
+import { startAzurite, type Azurite } from '../test/helpers/azurite.js';
+import { createMysqlDatabase, createPostgresDatabase, type TestDatabase } from '../test/helpers/sql-databases.js';
+import { cleanRedis, countingContainer, countingMysqlPool, countingPgPool, countingRedis, Counter, rid } from './lib.js';
+
+/** Every store the benchmark knows, in table order. */
+export const ALL_STORES = ['memory', 'file', 'redis', 'postgres', 'mysql', 'azure-blob'] as const;
+/** A store name. */
+export type StoreName = (typeof ALL_STORES)[number];
+
+/** The raw client doing one lease by hand: what leasehold is compared against. */
+export interface RawLease {
+  /** What the raw client does, for the table. */
+  readonly how: string;
+  /** True when granted. */
+  acquire(key: string, id: string, ttlMs: number): Promise<boolean>;
+  renew(key: string, id: string, ttlMs: number): Promise<boolean>;
+  release(key: string, id: string): Promise<boolean>;
+}
+
+/** A store opened for the benchmark. */
+export interface Target {
+  name: StoreName;
+  store: LeaseStore;
+  /** Requests counted at the client; null for stores without a network client (memory, file). */
+  counter: Counter | null;
+  /** Unit of {@link counter}. */
+  unit: string;
+  /** TTL that the store accepts and that does not expire during a measurement. */
+  ttlMs: number;
+  raw?: RawLease;
+  close(): Promise<void>;
+}
+
+/** Servers shared by the sections (Azurite is started once, on first need). */
+export class Servers {
+  #az: Promise<Azurite> | undefined;
+  readonly #dbs: TestDatabase[] = [];
+  readonly #redisPrefixes: string[] = [];
+
+  azurite(): Promise<Azurite> {
+    this.#az ??= startAzurite();
+    return this.#az;
+  }
+
+  async pgDatabase(): Promise<TestDatabase> {
+    const db = await createPostgresDatabase();
+    this.#dbs.push(db);
+    return db;
+  }
+
+  async mysqlDatabase(): Promise<TestDatabase> {
+    const db = await createMysqlDatabase();
+    this.#dbs.push(db);
+    return db;
+  }
+
+  /** A fresh key prefix on the machine's Redis, deleted at the end. */
+  redisPrefix(what: string): string {
+    const p = `leasehold-bench:${rid()}:${what}:`;
+    this.#redisPrefixes.push(p);
+    return p;
+  }
+
+  async close(): Promise<void> {
+    for (const p of this.#redisPrefixes) await cleanRedis(p).catch(() => {});
+    for (const db of this.#dbs) await db.drop().catch(() => {});
+    if (this.#az) await (await this.#az).stop().catch(() => {});
+  }
+}
+
+const REDIS_CAD = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
+const REDIS_CAP = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`;
+
+type RawRedis = Redis & {
+  benchCad(key: string, id: string): Promise<number>;
+  benchCap(key: string, id: string, ttl: number): Promise<number>;
+};
+
+/** Opens one store with a counting client. */
+export async function openTarget(name: StoreName, servers: Servers): Promise<Target> {
+  switch (name) {
+    case 'memory': {
+      const { MemoryStore } = await import('../src/stores/memory.js');
+      const store = new MemoryStore();
+      return { name, store, counter: null, unit: 'store calls', ttlMs: 30_000, close: () => store.close() };
+    }
+    case 'file': {
+      const { FileStore } = await import('../src/stores/file.js');
+      const dir = mkdtempSync(join(tmpdir(), 'leasehold-bench-'));
+      const store = new FileStore({ dir });
+      return {
+        name,
+        store,
+        counter: null,
+        unit: 'store calls',
+        ttlMs: 30_000,
+        close: async () => {
+          await store.close();
+          rmSync(dir, { recursive: true, force: true });
+        },
+      };
+    }
+    case 'redis': {
+      const { RedisStore } = await import('../src/stores/redis.js');
+      const counter = new Counter();
+      const client = countingRedis(counter) as RawRedis;
+      const prefix = servers.redisPrefix('ops');
+      const store = new RedisStore({ client, prefix });
+      // The raw way: SET NX PX to acquire, compare-and-delete / compare-and-pexpire
+      // scripts (EVALSHA through ioredis defineCommand) to release and renew.
+      client.defineCommand('benchCad', { numberOfKeys: 1, lua: REDIS_CAD });
+      client.defineCommand('benchCap', { numberOfKeys: 1, lua: REDIS_CAP });
+      const rawKey = (k: string) => `${prefix}raw:${k}`;
+      const raw: RawLease = {
+        how: 'SET NX PX; EVALSHA compare-and-pexpire; EVALSHA compare-and-delete',
+        acquire: async (k, id, ttl) => (await client.set(rawKey(k), id, 'PX', ttl, 'NX')) === 'OK',
+        renew: async (k, id, ttl) => (await client.benchCap(rawKey(k), id, ttl)) === 1,
+        release: async (k, id) => (await client.benchCad(rawKey(k), id)) === 1,
+      };
+      return {
+        name,
+        store,
+        counter,
+        unit: 'Redis commands',
+        ttlMs: 30_000,
+        raw,
+        close: async () => {
+          await store.close();
+          client.disconnect();
+        },
+      };
+    }
+    case 'postgres': {
+      const { PostgresStore } = await import('../src/stores/postgres.js');
+      const db = await servers.pgDatabase();
+      const counter = new Counter();
+      const { pool, queryable } = countingPgPool(counter, db.url);
+      const store = new PostgresStore({ pool: queryable });
+      await pool.query('CREATE TABLE bench_raw (key text COLLATE "C" PRIMARY KEY, holder text, expires_at timestamptz)');
+      const raw: RawLease = {
+        how: 'one INSERT … ON CONFLICT DO UPDATE … WHERE expired RETURNING; UPDATE … WHERE holder',
+        acquire: async (k, id, ttl) =>
+          ((
+            await queryable.query(
+              `INSERT INTO bench_raw AS t (key, holder, expires_at) VALUES ($1, $2, clock_timestamp() + $3 * interval '1 millisecond')
+               ON CONFLICT (key) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+               WHERE t.expires_at IS NULL OR t.expires_at <= clock_timestamp() RETURNING 1`,
+              [k, id, ttl],
+            )
+          ).rowCount ?? 0) === 1,
+        renew: async (k, id, ttl) =>
+          ((
+            await queryable.query(
+              `UPDATE bench_raw SET expires_at = clock_timestamp() + $3 * interval '1 millisecond' WHERE key = $1 AND holder = $2 AND expires_at > clock_timestamp()`,
+              [k, id, ttl],
+            )
+          ).rowCount ?? 0) === 1,
+        release: async (k, id) =>
+          ((await queryable.query('UPDATE bench_raw SET holder = NULL, expires_at = NULL WHERE key = $1 AND holder = $2', [k, id])).rowCount ?? 0) === 1,
+      };
+      return {
+        name,
+        store,
+        counter,
+        unit: 'SQL queries',
+        ttlMs: 30_000,
+        raw,
+        close: async () => {
+          await store.close();
+          await pool.end();
+        },
+      };
+    }
+    case 'mysql': {
+      const { MysqlStore } = await import('../src/stores/mysql.js');
+      const db = await servers.mysqlDatabase();
+      const counter = new Counter();
+      const { pool, queryable } = countingMysqlPool(counter, db.url);
+      const store = new MysqlStore({ pool: queryable, multipleStatements: true });
+      await pool.query('CREATE TABLE bench_raw (k VARCHAR(255) PRIMARY KEY, holder VARCHAR(64), expires_at DATETIME(6)) ENGINE=InnoDB');
+      // The raw client's own pool, without CLIENT_FOUND_ROWS, so an upsert that changed
+      // nothing reports 0 affected rows (one round trip, no read-back).
+      const rawPool = countingMysqlPool(counter, db.url, 10, { flags: ['-FOUND_ROWS'] });
+      const rawQ = rawPool.queryable;
+      const affected = (r: [unknown, unknown]) => (r[0] as { affectedRows: number }).affectedRows;
+      const raw: RawLease = {
+        how: 'one INSERT … ON DUPLICATE KEY UPDATE IF(expired, …); UPDATE … WHERE holder',
+        acquire: async (k, id, ttl) =>
+          affected(
+            await rawQ.query(
+              `INSERT INTO bench_raw (k, holder, expires_at) VALUES (?, ?, NOW(6) + INTERVAL ? MICROSECOND)
+               ON DUPLICATE KEY UPDATE holder = IF(expires_at IS NULL OR expires_at <= NOW(6), VALUES(holder), holder),
+               expires_at = IF(holder = VALUES(holder), VALUES(expires_at), expires_at)`,
+              [k, id, ttl * 1000],
+            ),
+          ) > 0,
+        renew: async (k, id, ttl) =>
+          affected(await rawQ.query('UPDATE bench_raw SET expires_at = NOW(6) + INTERVAL ? MICROSECOND WHERE k = ? AND holder = ? AND expires_at > NOW(6)', [ttl * 1000, k, id])) === 1,
+        release: async (k, id) => affected(await rawQ.query('UPDATE bench_raw SET holder = NULL, expires_at = NULL WHERE k = ? AND holder = ?', [k, id])) === 1,
+      };
+      return {
+        name,
+        store,
+        counter,
+        unit: 'SQL queries',
+        ttlMs: 30_000,
+        raw,
+        close: async () => {
+          await store.close();
+          await pool.end();
+          await rawPool.pool.end();
+        },
+      };
+    }
+    case 'azure-blob': {
+      const { AzureBlobStore } = await import('../src/stores/azure-blob.js');
+      const az = await servers.azurite();
+      const counter = new Counter();
+      const container = `bench${rid()}`;
+      const client: ContainerClient = countingContainer(counter, az, container);
+      await client.createIfNotExists();
+      const store = new AzureBlobStore({ containerClient: client });
+      const rawBlob = (k: string) => client.getBlockBlobClient(`raw/${k}`);
+      const created = new Set<string>();
+      const raw: RawLease = {
+        how: 'SDK acquireLease (proposed id) / renewLease / releaseLease',
+        acquire: async (k, id, ttl) => {
+          if (!created.has(k)) {
+            await rawBlob(k).upload('', 0).catch(() => {});
+            created.add(k);
+          }
+          try {
+            await rawBlob(k).getBlobLeaseClient(id).acquireLease(ttl / 1000);
+            return true;
+          } catch (err) {
+            if ((err as { statusCode?: number }).statusCode === 409) return false;
+            throw err;
+          }
+        },
+        renew: async (k, id) => {
+          await rawBlob(k).getBlobLeaseClient(id).renewLease();
+          return true;
+        },
+        release: async (k, id) => {
+          await rawBlob(k).getBlobLeaseClient(id).releaseLease();
+          return true;
+        },
+      };
+      return { name, store, counter, unit: 'HTTP requests', ttlMs: 30_000, raw, close: () => store.close() };
+    }
+  }
+}
