@@ -249,6 +249,36 @@ describe('clients and URLs', () => {
     await s.close();
   });
 
+  it('rediss:// connects with TLS and checks the certificate', async () => {
+    const srv = await startRedisServer({ tls: true });
+    const script = fileURLToPath(new URL('./fixtures/redis-open.ts', import.meta.url));
+    const runWith = (env: NodeJS.ProcessEnv) =>
+      new Promise<{ code: number | null; out: string }>((resolve) => {
+        const c = spawn(process.execPath, ['--import', 'tsx', script, srv.url], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+        let out = '';
+        c.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        c.stderr.on('data', (d: Buffer) => (out += d.toString()));
+        c.once('exit', (code) => resolve({ code, out }));
+      });
+    try {
+      assert.match(srv.url, /^rediss:\/\/localhost:/);
+      const trusted = await runWith({ NODE_EXTRA_CA_CERTS: srv.caFile });
+      assert.equal(trusted.code, 0, trusted.out);
+      assert.match(trusted.out, /^token \d+$/m);
+      // In this process the CA is not trusted: the certificate is rejected, as an
+      // unavailable store, never a silent downgrade.
+      const untrusted = new RedisStore({ url: srv.url, prefix: prefix() });
+      await assert.rejects(untrusted.acquire(req('k')), (e: unknown) => e instanceof StoreUnavailableError && /certificate/.test(e.message));
+      await untrusted.close();
+      // Plain redis:// against the TLS port does not work either.
+      const plain = new RedisStore({ url: srv.url.replace('rediss:', 'redis:'), prefix: prefix(), timeoutMs: 1000 });
+      await assert.rejects(plain.acquire(req('k')), StoreUnavailableError);
+      await plain.close();
+    } finally {
+      await srv.stop();
+    }
+  });
+
   it('the database number in the URL is used', async () => {
     const p = prefix();
     const store = await openStore(`${server.url}/5`, { prefix: p });
@@ -318,7 +348,7 @@ describe('store down', () => {
         const t0 = performance.now();
         await assert.rejects(op(), oneLineUnavailable());
         const took = performance.now() - t0;
-        assert.ok(took < 1000, `took ${Math.round(took)}ms`);
+        assert.ok(took < 2400, `took ${Math.round(took)}ms (timeout 400 ms)`);
       }
       await srv.resume();
       // (The abandoned acquire of 'bh' may still run once the server reads it: a request
@@ -372,10 +402,12 @@ describe('six processes hammering one key', () => {
     const p = prefix();
     const key = 'hammer';
     const script = fileURLToPath(new URL('./fixtures/redis-hammer.ts', import.meta.url));
-    // Each worker connects, prints "ready", then waits for the start and end instants
-    // (process.hrtime.bigint(), one monotonic clock for every process on the host).
+    // Each worker connects, prints "ready" and waits for the start line, then runs
+    // `perProcess` critical sections (times on process.hrtime.bigint(), one monotonic
+    // clock for every process on the host).
+    const perProcess = 40;
     const workers = Array.from({ length: 6 }, () => {
-      const c = spawn(process.execPath, ['--import', 'tsx', script, server.url, p, key], { stdio: ['pipe', 'pipe', 'pipe'] });
+      const c = spawn(process.execPath, ['--import', 'tsx', script, server.url, p, key, String(perProcess)], { stdio: ['pipe', 'pipe', 'pipe'] });
       let out = '';
       let err = '';
       const ready = new Promise<void>((resolve, reject) => {
@@ -390,11 +422,12 @@ describe('six processes hammering one key', () => {
       const done = new Promise<{ out: string; err: string; code: number | null }>((resolve) => c.once('exit', (code) => resolve({ out: out.replace(/^ready\n/, ''), err, code })));
       return { c, ready, done };
     });
+    const t0 = performance.now();
     await Promise.all(workers.map((w) => w.ready));
-    const startAt = process.hrtime.bigint() + 100_000_000n;
-    const endAt = startAt + 3_000_000_000n;
-    for (const w of workers) w.c.stdin.end(`${startAt} ${endAt}\n`);
+    const t1 = performance.now();
+    for (const w of workers) w.c.stdin.end('go\n');
     const runs = await Promise.all(workers.map((w) => w.done));
+    t.diagnostic(`processes ready after ${Math.round(t1 - t0)} ms; hammering took ${Math.round(performance.now() - t1)} ms`);
     for (const r of runs) assert.equal(r.code, 0, r.err);
     const sections = runs
       .flatMap((r) => r.out.trim().split('\n').filter(Boolean))
@@ -403,8 +436,8 @@ describe('six processes hammering one key', () => {
       .sort((a, b) => (a.s < b.s ? -1 : a.s > b.s ? 1 : 0));
     const pids = new Set(sections.map((s) => s.pid));
     t.diagnostic(`${sections.length} critical sections from ${pids.size} processes; per process: ${runs.map((r) => r.out.trim().split('\n').filter(Boolean).length).join(',')}`);
-    assert.ok(sections.length >= 50, `only ${sections.length} critical sections`);
-    assert.ok(pids.size >= 4, `only ${pids.size} processes got the key`);
+    assert.equal(sections.length, 6 * perProcess);
+    assert.equal(pids.size, 6);
     for (let i = 1; i < sections.length; i++) {
       const prev = sections[i - 1] as (typeof sections)[number];
       const cur = sections[i] as (typeof sections)[number];

@@ -10,11 +10,12 @@
  * await srv.pause();    // SIGSTOP: connections hang unanswered (black hole)
  * await srv.resume();   // SIGCONT
  * const one = await startRedisServer({ cluster: true }); // one-node Redis Cluster
+ * const tls = await startRedisServer({ tls: true });      // rediss://localhost:<port>, CA in tls.caFile
  * await srv.stop();
  * ```
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,14 +34,22 @@ export interface RedisServerOptions {
    * @defaultValue false
    */
   cluster?: boolean;
+  /**
+   * Serve TLS only, with a certificate for `localhost` and 127.0.0.1 signed by a
+   * throwaway CA (made with `openssl`); its file is {@link RedisServer.caFile}.
+   * @defaultValue false
+   */
+  tls?: boolean;
 }
 
 /** A running private redis-server. */
 export interface RedisServer {
   /** The port it listens on (on 127.0.0.1); kept across restarts. */
   readonly port: number;
-  /** `redis://[:password@]127.0.0.1:<port>`. */
+  /** `redis://[:password@]127.0.0.1:<port>`, or `rediss://[:password@]localhost:<port>` with `tls`. */
   readonly url: string;
+  /** With `tls`: the PEM file of the CA that signed the server's certificate. */
+  readonly caFile: string | undefined;
   /** Stops the process (SIGKILL when `hard`); its data is gone. */
   kill(hard?: boolean): Promise<void>;
   /** Starts it again on the same port, with an empty data set. */
@@ -78,12 +87,15 @@ process.once('exit', () => {
 export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
   const dir = mkdtempSync(join(tmpdir(), 'leasehold-redis-'));
   const port = options.port ?? (await freePort());
+  const certs = options.tls ? await makeCerts(dir) : undefined;
   let child: ChildProcess | undefined;
 
   const launch = (): Promise<void> =>
     new Promise((resolve, reject) => {
       const args = [
-        '--port', String(port),
+        ...(certs
+          ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', certs.cert, '--tls-key-file', certs.key, '--tls-ca-cert-file', certs.ca, '--tls-auth-clients', 'no']
+          : ['--port', String(port)]),
         '--bind', '127.0.0.1',
         '--save', '',
         '--appendonly', 'no',
@@ -145,7 +157,8 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   await setup();
   return {
     port,
-    url: `redis://${options.password ? `:${encodeURIComponent(options.password)}@` : ''}127.0.0.1:${port}`,
+    url: `${certs ? 'rediss' : 'redis'}://${options.password ? `:${encodeURIComponent(options.password)}@` : ''}${certs ? 'localhost' : '127.0.0.1'}:${port}`,
+    caFile: certs?.ca,
     kill,
     start: async () => {
       if (!child) await setup();
@@ -165,6 +178,26 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+function run(cmd: string, args: string[], cwd: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const c = spawn(cmd, args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    c.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    c.once('error', reject);
+    c.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(' ')}: ${err}`))));
+  });
+}
+
+/** A throwaway CA and a server certificate for localhost / 127.0.0.1, made with openssl. */
+async function makeCerts(dir: string): Promise<{ ca: string; cert: string; key: string }> {
+  const subj = (cn: string) => ['-subj', `/CN=${cn}`];
+  await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', ...subj('leasehold test CA')], dir);
+  await run('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', ...subj('localhost')], dir);
+  writeFileSync(join(dir, 'server.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
+  await run('openssl', ['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'server.ext'], dir);
+  return { ca: join(dir, 'ca.pem'), cert: join(dir, 'server.pem'), key: join(dir, 'server.key') };
 }
 
 /** Runs redis-cli against the private server; resolves with its output. */
