@@ -159,6 +159,16 @@ describe('tokens and layout', () => {
     }
   });
 
+  it('a key with a lone surrogate is a ConfigError (Redis keys are UTF-8 bytes)', async () => {
+    const store = new RedisStore({ url: server.url, prefix: prefix() });
+    try {
+      await assert.rejects(store.acquire(req('a\uD83D')), ConfigError);
+      assert.ok((await store.acquire(req('a\uD83D\uDE00'))).acquired, 'a valid pair is fine');
+    } finally {
+      await store.close();
+    }
+  });
+
   it('a new token is max(last + 1, server time in µs): above the clock after data loss, above the counter otherwise', async () => {
     const p = prefix();
     const store = new RedisStore({ url: server.url, prefix: p });

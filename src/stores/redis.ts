@@ -123,6 +123,7 @@ interface OwnedClient extends RedisClientLike {
   quit(): Promise<unknown>;
   disconnect(reconnect?: boolean): void;
   on(event: 'error', listener: (err: Error) => void): unknown;
+  on(event: 'ready', listener: () => void): unknown;
 }
 
 type IORedisCtor = new (options: Record<string, unknown>) => OwnedClient;
@@ -228,6 +229,8 @@ const SCRIPTS = {
   forceRelease: script('forceRelease', FORCE_RELEASE),
   inspect: script('inspect', INSPECT),
 } as const;
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /** Writes a key so that it cannot end the hash tag: `%`, `{`, `}` percent-encoded. */
 function encodeKey(key: string): string {
@@ -432,13 +435,21 @@ export class RedisStore implements LeaseStore {
       autoResendUnfulfilledCommands: false,
       enableAutoPipelining: false,
     });
+    // Remembered for messages ("cannot reach the server (connect ECONNREFUSED …)"); also
+    // keeps ioredis from printing unhandled error events.
     client.on('error', (err) => {
       this.#lastConnError = err;
+    });
+    client.on('ready', () => {
+      this.#lastConnError = undefined;
     });
     return client;
   }
 
   #key(key: string): [string, string] {
+    // Redis keys are bytes; a lone surrogate would be written as U+FFFD and two keys
+    // could become one.
+    if (LONE_SURROGATE.test(key)) throw new ConfigError(`key: ${JSON.stringify(key)} is not valid Unicode (lone surrogate)`);
     const base = `${this.prefix}{${encodeKey(key)}}`;
     return [base, `${base}:lease`];
   }
