@@ -30,8 +30,11 @@ interface Daemon {
   out: () => string;
 }
 
+// TTL 10s and a 15s catch-up window: on a loaded machine a run must not lose its lease
+// (it would be re-run, at-least-once) nor a slot fall out of the window before a daemon
+// gets to it. A daemon killed while holding the lease is replaced within the TTL.
 function daemon(key: string, command: string[], extra: string[] = []): Daemon {
-  const child = cli.spawn(['cron', '--store', store, '--key', key, '--every', '1s', '--ttl', '2s', '--catch-up', '5s', '--json', ...extra, '--', ...command]);
+  const child = cli.spawn(['cron', '--store', store, '--key', key, '--every', '1s', '--ttl', '10s', '--catch-up', '15s', '--json', ...extra, '--', ...command]);
   let out = '';
   child.stdout?.on('data', (d: Buffer) => {
     out += d.toString('utf8');

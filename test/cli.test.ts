@@ -113,11 +113,11 @@ async function noOverlap(storeUrl: string, key: string, ttl: string): Promise<vo
 }
 
 describe('leasehold run', () => {
-  // TTL 5s on the folder store: each store call gets ttl/3 before it counts as
-  // unreachable, which a 2-core machine running 20 processes needs; waiters poll every ttl/10.
+  // TTL 5s: each store call gets ttl/3 before it counts as unreachable, which a 2-core
+  // machine running 20 processes (and other test files) needs; waiters poll every ttl/10.
   it('10 concurrent run --wait loops on one key never overlap (folder store)', () => noOverlap(store, 'mutex', '5s'));
 
-  it('10 concurrent run --wait loops on one key never overlap (Redis, password-protected private server)', () => noOverlap(redis.url, `mutex-${randomBytes(4).toString('hex')}`, '3s'));
+  it('10 concurrent run --wait loops on one key never overlap (Redis, password-protected private server)', () => noOverlap(redis.url, `mutex-${randomBytes(4).toString('hex')}`, '5s'));
 
   it('Redis: no password in status output or errors; stopped server → 69', async () => {
     const st = await cli.run(['status', '--store', redis.url, '--json']);
@@ -158,7 +158,7 @@ describe('leasehold run', () => {
   });
 
   it('busy → 75 naming the holder; status --json shows the holder while the run is in progress', async () => {
-    const h = await hold('busy', ['--ttl', '5s'], 2500);
+    const h = await hold('busy', ['--ttl', '10s'], 60_000);
     const st = await statusJson('busy');
     assert.equal(st.store, 'file');
     assert.equal(st.keys.length, 1);
@@ -176,16 +176,19 @@ describe('leasehold run', () => {
     assert.equal(waited.code, 75);
     assert.match(waited.stderr, /after waiting 300ms/);
 
-    // --wait long enough: runs once the holder is done.
-    const queued = await cli.run(['run', '--store', store, '--key', 'busy', '--wait', '20s', '--', 'sh', '-c', 'echo "$LEASEHOLD_TOKEN"']);
-    assert.equal(queued.code, 0, queued.stderr);
-    assert.ok(Number(queued.stdout.trim()) > Number(h.env.token));
-    assert.equal((await h.done).code, 0);
+    // A long enough --wait runs the command once the holder is done (here: interrupted).
+    const queued = cli.run(['run', '--store', store, '--key', 'busy', '--wait', '60s', '--', 'sh', '-c', 'echo "$LEASEHOLD_TOKEN"']);
+    await new Promise((r) => setTimeout(r, 300));
+    h.child.kill('SIGINT');
+    assert.equal((await h.done).code, 7);
+    const q = await queued;
+    assert.equal(q.code, 0, q.stderr);
+    assert.ok(Number(q.stdout.trim()) > Number(h.env.token));
 
     const afterRun = await statusJson('busy');
     assert.equal(afterRun.keys[0]?.held, false);
     assert.equal(afterRun.keys[0]?.holder, null);
-    assert.equal(afterRun.keys[0]?.token, Number(queued.stdout.trim()));
+    assert.equal(afterRun.keys[0]?.token, Number(q.stdout.trim()));
   });
 
   it('forwards SIGINT/SIGTERM to the command and releases the lease after it exits', async () => {
@@ -233,6 +236,10 @@ describe('leasehold usage and errors', () => {
     assert.match(r.stderr, /--ttl/);
     assert.ok(r.stderr.includes('"5x"'), r.stderr);
     assert.equal(r.stderr.trim().split('\n').length, 1);
+
+    const unitless = await cli.run(['run', '--store', store, '--key', 'k', '--ttl', '30', '--', 'true']);
+    assert.equal(unitless.code, 64, 'a bare number is refused: 30 what?');
+    assert.ok(unitless.stderr.includes('"30"') && unitless.stderr.includes('unit'), unitless.stderr);
 
     const w = await cli.run(['run', '--store', store, '--key', 'k', '--wait', 'soon', '--', 'true']);
     assert.equal(w.code, 64);

@@ -7,7 +7,7 @@ import { ConfigError } from '../errors.js';
 import { checkKey } from '../internal.js';
 import { openStore } from '../open.js';
 import type { JsonValue, LeaseRecord, LeaseStore } from '../store.js';
-import { summarizeState, type RunSummary, type StateSummary } from './state.js';
+import { isJobState, summarizeState, type RunSummary, type StateSummary } from './state.js';
 
 /** What `status` reports about one key. */
 export interface KeyStatus extends StateSummary {
@@ -21,8 +21,11 @@ export interface KeyStatus extends StateSummary {
   token: number;
   /** Time until the current lease expires by the store's clock; null when free. */
   expiresInMs: number | null;
-  /** The key's fenced state, as stored. */
-  state: JsonValue | null;
+  /**
+   * The key's fenced state as stored, only when the scheduler did not write it (its
+   * state is shown distilled in the fields above).
+   */
+  state?: JsonValue;
 }
 
 /** What `status --json` prints. */
@@ -35,15 +38,16 @@ export interface StatusDocument {
 
 function keyStatus(key: string, rec: LeaseRecord | null): KeyStatus {
   const state = rec?.state ?? null;
-  return {
+  const out: KeyStatus = {
     key,
     held: !!rec?.holder,
     holder: rec?.holder ?? null,
     token: rec?.token ?? 0,
     expiresInMs: rec?.expiresInMs ?? null,
     ...summarizeState(state),
-    state,
   };
+  if (state !== null && !isJobState(state)) out.state = state;
+  return out;
 }
 
 /** Reads the status of one key, or of every key the store lists. */
@@ -64,12 +68,17 @@ export function formatStatus(doc: StatusDocument): string {
     else lines.push(`  holder        none${k.token > 0 ? ` (last token ${k.token})` : ' (never acquired)'}`);
     if (k.lastSlot) lines.push(`  last slot     ${k.lastSlot}`);
     if (k.lastOutcome) lines.push(`  last outcome  ${k.lastOutcome}`);
-    if (k.running) lines.push(`  running       ${k.running.slot} by ${k.running.holder} (token ${k.running.token}, since ${k.running.start})`);
+    if (k.running) {
+      // The scheduler clears `running` when a run ends; one left while the key is free
+      // was cut short (holder died, lease lost, shutdown) and may be re-run.
+      const label = k.held && k.holder === k.running.holder ? 'running      ' : 'unfinished   ';
+      lines.push(`  ${label} ${k.running.slot} by ${k.running.holder} (token ${k.running.token}, started ${k.running.start})`);
+    }
     if (k.recentRuns.length > 0) {
       lines.push('  recent runs');
       for (const r of k.recentRuns.slice(0, RECENT_SHOWN)) lines.push(`    ${formatRun(r)}`);
       if (k.recentRuns.length > RECENT_SHOWN) lines.push(`    … ${k.recentRuns.length - RECENT_SHOWN} more (--json shows all)`);
-    } else if (k.state !== null && !k.lastSlot && !k.running) {
+    } else if (k.state !== undefined) {
       lines.push(`  state         ${JSON.stringify(k.state)}`);
     }
     lines.push('');

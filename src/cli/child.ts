@@ -55,12 +55,28 @@ export function describeExit(exit: ChildExit, command: string): string {
   return `killed by ${exit.signal ?? 'an unknown signal'}`;
 }
 
+/** Options of {@link startCommand}. */
+export interface StartOptions {
+  /**
+   * Run the command in its own process group and signal the whole group, so the
+   * children of a shell script stop with it. Off for an interactive `run` (stdin a
+   * terminal), where the command must stay in the terminal's foreground group.
+   */
+  group: boolean;
+  /** Give the command this process's stdin (`run`) or /dev/null (`cron`). */
+  stdin: boolean;
+}
+
 /**
- * Starts `command` with `args` (no shell), stdio inherited, with `env` added to this
- * process's environment.
+ * Starts `command` with `args` (no shell), stdout and stderr inherited, with `env`
+ * added to this process's environment.
  */
-export function startCommand(command: string, args: readonly string[], env: Record<string, string>): RunningCommand {
-  const child = spawn(command, [...args], { stdio: 'inherit', env: { ...process.env, ...env } });
+export function startCommand(command: string, args: readonly string[], env: Record<string, string>, options: StartOptions): RunningCommand {
+  const child = spawn(command, [...args], {
+    stdio: [options.stdin ? 'inherit' : 'ignore', 'inherit', 'inherit'],
+    env: { ...process.env, ...env },
+    detached: options.group,
+  });
   let done = false;
   const exited = new Promise<ChildExit>((resolve) => {
     child.once('exit', (code, signal) => {
@@ -75,12 +91,16 @@ export function startCommand(command: string, args: readonly string[], env: Reco
       }
     });
   });
-  const send = (sig: NodeJS.Signals) => {
-    if (done) return;
+  const pid = child.pid;
+  /** Signals the group (or the child); false when nothing was left to signal. */
+  const send = (sig: NodeJS.Signals | 0, evenIfExited = false): boolean => {
+    if (pid === undefined || (done && !(options.group && evenIfExited))) return false;
     try {
-      child.kill(sig);
+      if (options.group) process.kill(-pid, sig);
+      else child.kill(sig === 0 ? undefined : sig);
+      return true;
     } catch {
-      // already gone
+      return false; // already gone
     }
   };
   return {
@@ -89,15 +109,25 @@ export function startCommand(command: string, args: readonly string[], env: Reco
     get done() {
       return done;
     },
-    signal: send,
+    signal: (sig) => void send(sig),
     async stop(killAfterMs, first = 'SIGTERM') {
       send(first);
-      const timer = setTimeout(() => send('SIGKILL'), killAfterMs);
-      try {
-        return await exited;
-      } finally {
-        clearTimeout(timer);
+      const deadline = performance.now() + killAfterMs;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const killed = new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          send('SIGKILL', true);
+          resolve();
+        }, killAfterMs);
+      });
+      const exit = await exited;
+      // The command has exited; what it started in its group must be gone by the deadline too.
+      while (options.group && send(0, true) && performance.now() < deadline) {
+        await Promise.race([killed, new Promise((r) => setTimeout(r, 50))]);
       }
+      clearTimeout(timer);
+      if (options.group && send(0, true)) send('SIGKILL', true);
+      return exit;
     },
   };
 }

@@ -3,13 +3,14 @@
  * sharing the store. A thin front over `lh.every` / `lh.cron`.
  * @module
  */
-import { parseDuration, formatDuration } from '../duration.js';
+import { formatDuration } from '../duration.js';
 import { ConfigError } from '../errors.js';
 import { Leasehold } from '../leasehold.js';
 import { openStore } from '../open.js';
 import type { JobContext, JobOptions } from '../scheduler.js';
 import { describeExit, startCommand, type RunningCommand } from './child.js';
 import { EXIT_OK } from './exit-codes.js';
+import { durationOption } from './options.js';
 import { formatError, formatEvent } from './output.js';
 import { onTerminationSignals, signalExitCode } from './signals.js';
 
@@ -43,15 +44,15 @@ export function jobOptionsOf(input: CronInput): { kind: 'every' | 'cron'; spec: 
     throw new ConfigError(`--tz: ${JSON.stringify(input.tz)} applies to --cron only; --every slots are aligned to the Unix epoch`);
   }
   const options: JobOptions = {};
-  if (input.ttl !== undefined) options.ttl = parseDuration(input.ttl, '--ttl');
-  if (input.catchUp !== undefined) options.catchUp = parseDuration(input.catchUp, '--catch-up', { allowZero: true });
-  if (input.timeout !== undefined) options.timeout = parseDuration(input.timeout, '--timeout');
+  if (input.ttl !== undefined) options.ttl = durationOption(input.ttl, '--ttl');
+  if (input.catchUp !== undefined) options.catchUp = durationOption(input.catchUp, '--catch-up', { allowZero: true });
+  if (input.timeout !== undefined) options.timeout = durationOption(input.timeout, '--timeout');
   if (input.overlap !== undefined) {
     if (input.overlap !== 'skip' && input.overlap !== 'buffer-one') throw new ConfigError(`--overlap: expected "skip" or "buffer-one", got ${JSON.stringify(input.overlap)}`);
     options.overlap = input.overlap;
   }
   if (input.atMostOnce) options.delivery = 'at-most-once';
-  if (input.every !== undefined) return { kind: 'every', spec: parseDuration(input.every, '--every'), options };
+  if (input.every !== undefined) return { kind: 'every', spec: durationOption(input.every, '--every'), options };
   if (input.tz !== undefined) options.timezone = input.tz;
   return { kind: 'cron', spec: input.cron as string, options };
 }
@@ -64,8 +65,8 @@ export function jobOptionsOf(input: CronInput): { kind: 'every' | 'cron'; spec: 
  */
 export async function cronCommand(input: CronInput, out: (line: string) => void): Promise<number> {
   const { kind, spec, options } = jobOptionsOf(input);
-  const graceMs = parseDuration(input.grace, '--grace', { allowZero: true });
-  const killAfterMs = parseDuration(input.killAfter, '--kill-after', { allowZero: true });
+  const graceMs = durationOption(input.grace, '--grace', { allowZero: true });
+  const killAfterMs = durationOption(input.killAfter, '--kill-after', { allowZero: true });
   const [command, ...args] = input.command;
   if (!command) throw new ConfigError('cron: no command given (put it after --)');
 
@@ -78,13 +79,16 @@ export async function cronCommand(input: CronInput, out: (line: string) => void)
     const children = new Set<RunningCommand>();
 
     const handler = async (ctx: JobContext): Promise<void> => {
-      const running = startCommand(command, args, {
+      const env = {
         LEASEHOLD_KEY: ctx.key,
         LEASEHOLD_TOKEN: String(ctx.token),
         LEASEHOLD_HOLDER: ctx.holder,
         LEASEHOLD_SLOT: ctx.slot.toISOString(),
         LEASEHOLD_ATTEMPT: String(ctx.attempt),
-      });
+      };
+      // Its own process group: stopping a run stops everything the command started, and
+      // Ctrl-C at a terminal reaches only the daemon, which then stops gracefully.
+      const running = startCommand(command, args, env, { group: true, stdin: false });
       children.add(running);
       // Lease lost, --timeout, or shutdown after the grace period: the command must stop.
       const onAbort = () => {

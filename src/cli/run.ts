@@ -2,13 +2,15 @@
  * `leasehold run`: a distributed flock. Holds the key's lease while a command runs.
  * @module
  */
-import { parseDuration, formatDuration } from '../duration.js';
-import { AcquireTimeoutError, LeaseholdError } from '../errors.js';
-import { Leasehold } from '../leasehold.js';
+import { formatDuration } from '../duration.js';
+import { sleep, systemClock } from '../clock.js';
+import { AcquireTimeoutError, LeaseholdError, StoreUnavailableError } from '../errors.js';
+import { Leasehold, defaultPoll } from '../leasehold.js';
 import type { Lease } from '../lease.js';
 import { openStore } from '../open.js';
 import { describeExit, exitCodeOf, startCommand } from './child.js';
 import { EXIT_BUSY, EXIT_LEASE_LOST } from './exit-codes.js';
+import { durationOption } from './options.js';
 import { formatError } from './output.js';
 import { onTerminationSignals, signalExitCode } from './signals.js';
 
@@ -39,14 +41,41 @@ export interface RunInput {
 export type Say = (message: string) => void;
 
 /**
+ * `lh.acquire`, except that while `--wait` lasts a store that does not answer is
+ * retried like a busy key: a waiting job should not give up on a blip. When the wait
+ * runs out, the last error stands (busy → 75, unreachable → 69).
+ */
+async function acquireWithin(
+  lh: Leasehold,
+  key: string,
+  ttl: number,
+  waitMs: number,
+  signal: AbortSignal,
+  onFirstStoreError: (err: unknown) => void,
+): Promise<Lease> {
+  const end = performance.now() + waitMs;
+  let warned = false;
+  for (;;) {
+    try {
+      return await lh.acquire(key, { ttl, wait: Math.max(0, end - performance.now()), signal });
+    } catch (err) {
+      if (!(err instanceof StoreUnavailableError) || signal.aborted || performance.now() >= end) throw err;
+      if (!warned) onFirstStoreError(err);
+      warned = true;
+      await sleep(systemClock, Math.min(defaultPoll(ttl), Math.max(0, end - performance.now())), signal);
+    }
+  }
+}
+
+/**
  * Acquires the key, runs the command while holding it, releases it after the command
  * ends, and resolves to the exit code (see docs/cli.md). Throws leasehold errors
  * (config, store unavailable) for the caller to map to exit codes.
  */
 export async function runCommand(input: RunInput, say: Say): Promise<number> {
-  const ttl = parseDuration(input.ttl, '--ttl');
-  const waitMs = input.wait === undefined ? 0 : parseDuration(input.wait, '--wait', { allowZero: true });
-  const killAfterMs = parseDuration(input.killAfter, '--kill-after', { allowZero: true });
+  const ttl = durationOption(input.ttl, '--ttl');
+  const waitMs = input.wait === undefined ? 0 : durationOption(input.wait, '--wait', { allowZero: true });
+  const killAfterMs = durationOption(input.killAfter, '--kill-after', { allowZero: true });
   const [command, ...args] = input.command;
   if (!command) throw new LeaseholdError('run: no command given (put it after --)', { code: 'CONFIG' });
 
@@ -67,7 +96,9 @@ export async function runCommand(input: RunInput, say: Say): Promise<number> {
   let lease: Lease | undefined;
   try {
     try {
-      lease = await lh.acquire(input.key, { ttl, wait: waitMs, signal: waiting.signal });
+      lease = await acquireWithin(lh, input.key, ttl, waitMs, waiting.signal, (err) =>
+        say(`warning: store unavailable while waiting (${formatError(err, { storeUrl: input.store })}); retrying until --wait runs out`),
+      );
     } catch (err) {
       if (received && waiting.signal.aborted) return signalExitCode(received);
       if (err instanceof AcquireTimeoutError) {
@@ -83,11 +114,10 @@ export async function runCommand(input: RunInput, say: Say): Promise<number> {
     }
 
     const held = lease;
-    const running = startCommand(command, args, {
-      LEASEHOLD_KEY: held.key,
-      LEASEHOLD_TOKEN: String(held.token),
-      LEASEHOLD_HOLDER: held.holder,
-    });
+    const env = { LEASEHOLD_KEY: held.key, LEASEHOLD_TOKEN: String(held.token), LEASEHOLD_HOLDER: held.holder };
+    // At a terminal the command stays in the foreground group (Ctrl-C, reading the tty);
+    // otherwise it gets its own group, so stopping it stops what it started.
+    const running = startCommand(command, args, env, { group: !process.stdin.isTTY, stdin: true });
     forward = (sig) => running.signal(sig);
     if (received) running.signal(received); // a signal that came between acquire and spawn
 

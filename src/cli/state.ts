@@ -36,3 +36,8 @@ export function summarizeState(state: JsonValue | null): StateSummary {
     }),
   };
 }
+
+/** True when `state` was written by the scheduler (format version 1). */
+export function isJobState(state: JsonValue | null): boolean {
+  return typeof state === 'object' && state !== null && !Array.isArray(state) && state.v === 1;
+}
