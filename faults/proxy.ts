@@ -1,0 +1,114 @@
+/**
+ * A TCP proxy between the workers and a store server, for the `partition` and `delay`
+ * faults. Every client connection gets its own upstream connection.
+ *
+ * - `partition()` black-holes traffic in both directions: sockets stay open, bytes are
+ *   held back (nothing is read from either side, so TCP flow control backs up as on a
+ *   lost link); `heal()` lets them flow again, as TCP retransmission would after a
+ *   partition that did not outlive the connections.
+ * - `delay(maxMs)` delays every chunk of server replies by a random time in [0, maxMs],
+ *   keeping each connection's byte order; `delay(0)` ends it.
+ * - When either side closes or fails, the other side is closed too (a store restart
+ *   drops every client connection, as it would without the proxy).
+ * @module
+ */
+import { createServer, connect, type Server, type Socket } from 'node:net';
+
+/** A running proxy. */
+export interface FaultProxy {
+  /** Port the workers connect to (127.0.0.1). */
+  readonly port: number;
+  /** Start black-holing traffic. */
+  partition(): void;
+  /** Stop black-holing. */
+  heal(): void;
+  /** Delay server replies by up to `maxMs` each (0: no delay). */
+  delay(maxMs: number): void;
+  /** Close the listener and every connection. */
+  close(): Promise<void>;
+}
+
+interface Pair {
+  client: Socket;
+  server: Socket;
+  /** Time at which the last delayed reply chunk will be delivered (keeps order). */
+  lastDue: number;
+}
+
+/** Starts a proxy on a free port that forwards to `127.0.0.1:<targetPort>`. */
+export function startProxy(targetPort: number, random: () => number = Math.random): Promise<FaultProxy> {
+  const pairs = new Set<Pair>();
+  let partitioned = false;
+  let maxDelay = 0;
+
+  const server: Server = createServer((client) => {
+    const upstream = connect(targetPort, '127.0.0.1');
+    const pair: Pair = { client, server: upstream, lastDue: 0 };
+    pairs.add(pair);
+    client.setNoDelay(true);
+    upstream.setNoDelay(true);
+    if (partitioned) {
+      client.pause();
+      upstream.pause();
+    }
+    const end = () => {
+      pairs.delete(pair);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', end);
+    upstream.on('error', end);
+    client.on('close', end);
+    upstream.on('close', end);
+    client.on('data', (d: Buffer) => {
+      upstream.write(d);
+    });
+    upstream.on('data', (d: Buffer) => {
+      if (maxDelay <= 0 && pair.lastDue <= performance.now()) {
+        client.write(d);
+        return;
+      }
+      const due = Math.max(pair.lastDue, performance.now() + random() * maxDelay);
+      pair.lastDue = due;
+      setTimeout(() => {
+        if (!client.destroyed) client.write(d);
+      }, Math.max(0, due - performance.now()));
+    });
+  });
+
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const a = server.address();
+      const port = typeof a === 'object' && a ? a.port : 0;
+      resolve({
+        port,
+        partition() {
+          partitioned = true;
+          for (const p of pairs) {
+            p.client.pause();
+            p.server.pause();
+          }
+        },
+        heal() {
+          partitioned = false;
+          for (const p of pairs) {
+            p.client.resume();
+            p.server.resume();
+          }
+        },
+        delay(ms: number) {
+          maxDelay = Math.max(0, ms);
+        },
+        close() {
+          for (const p of pairs) {
+            p.client.destroy();
+            p.server.destroy();
+          }
+          pairs.clear();
+          return new Promise<void>((r) => server.close(() => r()));
+        },
+      });
+    });
+  });
+}
