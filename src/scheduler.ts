@@ -92,7 +92,7 @@ export interface JobContext {
 export type JobHandler = (ctx: JobContext) => unknown;
 
 /** How a run ended. */
-export type RunOutcome = 'ok' | 'error' | 'timeout' | 'lost' | 'aborted';
+export type RunOutcome = 'ok' | 'error' | 'timeout' | 'lost' | 'aborted' | 'skipped';
 
 /** One entry of a job's run history, kept in the store's fenced state. */
 export interface RunRecord {
@@ -106,7 +106,7 @@ export interface RunRecord {
   start: string;
   end: string;
   outcome: RunOutcome;
-  /** Error message of the last failed try, if any (never a stack). */
+  /** Error message of the last failed try, or why the slot was skipped (never a stack). */
   error?: string;
 }
 
@@ -311,11 +311,25 @@ export class ScheduledJob {
       if (overlap) this.#skip(due, 'overlap', `the run of ${st.running?.slot} by ${st.running?.holder} was still going when the window closed`);
       return { done: true };
     }
-    // Look again when the lease would expire if its holder stopped renewing (failover,
-    // S6); for buffer-one, poll so the waiting slot starts soon after the run ends.
-    let wake = now + expiresIn + randomBetween(5, 50);
-    if (overlap && this.options.overlap === 'buffer-one') wake = Math.min(wake, now + Math.min(Math.max(ttlMs / 10, 50), 1000) * randomBetween(0.75, 1.25));
+    // Is the holder on this slot? Yes if it marked it running, or if its lease began after
+    // the slot's instant (a holder that acquires after a slot's instant always handles
+    // it; all hosts of a job are expected to use one TTL). Then look again when the lease
+    // would expire if the holder stopped renewing (failover, S6). Otherwise the holder is
+    // finishing an older slot: poll soon, so this slot starts as soon as it lets go.
+    const leaseBegan = (r.storeTime ?? now) + expiresIn - ttlMs;
+    const onThisSlot = st.running ? ms(st.running.slot) >= due : leaseBegan >= due;
+    const poll = Math.min(Math.max(ttlMs / 10, 50), 1000) * randomBetween(0.75, 1.25);
+    const wake = onThisSlot ? now + expiresIn + randomBetween(5, 50) : now + Math.min(poll, expiresIn + randomBetween(5, 50));
     return { done: false, wakeAt: Math.min(wake, due + this.#catchUp(due) + 1), overlap };
+  }
+
+  /** Records in the state that slots up to `slot` were decided without a run, so no host counts them again. */
+  #settleSkipped(st: JobState, slot: number, why: string): void {
+    if (ms(st.lastSlot) >= slot) return;
+    const at = iso(this.#sched.storeNow());
+    st.runs = [{ slot: iso(slot), holder: this.#sched.lh.holder, token: 0, attempts: 0, start: at, end: at, outcome: 'skipped' as const, error: why }, ...st.runs].slice(0, HISTORY_LENGTH);
+    st.lastSlot = iso(slot);
+    st.lastOutcome = 'skipped';
   }
 
   #settled(st: JobState, slot: number): boolean {
@@ -362,34 +376,38 @@ export class ScheduledJob {
             slot = firstInWindow;
           }
         }
-        // Slots still inside their window, oldest first.
+        // Classify every unsettled slot up to `due`, oldest first. S5: a slot that came
+        // while the last run was going is an overlap (`skip` drops it, `buffer-one` keeps
+        // the newest such slot if its window is still open). S4: other slots whose window
+        // closed were missed by every host. The rest run, in order.
+        const last = st.runs.find((run) => run.outcome !== 'skipped');
+        const during = (p: number) => !!last && p > ms(last.slot) && p >= ms(last.start) && p < ms(last.end);
+        const overlapped: number[] = [];
         const pending: number[] = [];
         for (let guard = 0; slot !== undefined && slot <= due && guard < 100_000; guard++) {
-          if (this.#outside(slot, now)) {
+          if (during(slot)) overlapped.push(slot);
+          else if (this.#outside(slot, now)) {
             outside++;
             lastOutside = slot;
-          } else {
-            pending.push(slot);
-          }
+          } else pending.push(slot);
           slot = this.schedule.after(slot);
         }
-        if (outside > 0) {
-          this.#skip(lastOutside, 'outside-catch-up', outside > 1 ? `${outside} slots missed by every host` : 'missed by every host', outside);
-          outside = 0;
+        const newest = overlapped[overlapped.length - 1];
+        if (this.options.overlap === 'buffer-one' && newest !== undefined && !this.#outside(newest, now)) {
+          overlapped.pop();
+          pending.unshift(newest);
         }
-        // S5: slots that came while the last run was still going are overlaps. `skip`
-        // drops them all; `buffer-one` keeps the newest of them.
-        const last = st.runs[0];
-        if (last && pending.length > 0) {
-          const from = ms(last.start);
-          const to = ms(last.end);
-          const during = pending.filter((p) => p > ms(last.slot) && p >= from && p < to);
-          const keep = this.options.overlap === 'buffer-one' ? during.slice(-1) : [];
-          for (const p of during) {
-            if (keep.includes(p)) continue;
-            this.#skip(p, 'overlap', `came while the run of ${last.slot} by ${last.holder} was still going`);
-            pending.splice(pending.indexOf(p), 1);
-          }
+        if (outside > 0) {
+          const detail = outside > 1 ? `${outside} slots missed by every host` : 'missed by every host';
+          this.#skip(lastOutside, 'outside-catch-up', detail, outside);
+          this.#settleSkipped(st, lastOutside, `outside catch-up: ${detail}`);
+          dirty = true;
+        }
+        for (const p of overlapped) {
+          const detail = `came while the run of ${last?.slot} by ${last?.holder} was still going`;
+          this.#skip(p, 'overlap', detail);
+          this.#settleSkipped(st, p, `overlap: ${detail}`);
+          dirty = true;
         }
         for (const p of pending) {
           if (s.stopping) break;
@@ -397,7 +415,6 @@ export class ScheduledJob {
           dirty = false;
           if (res === 'lost') return;
         }
-        if (outside > 0) this.#skip(lastOutside, 'outside-catch-up', outside > 1 ? `${outside} slots missed by every host` : 'missed by every host', outside);
       }
       if (dirty) await lease.writeState(st as unknown as JsonValue);
     } catch (err) {
