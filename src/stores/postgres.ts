@@ -439,7 +439,14 @@ function parsePostgresUrl(url: string): ParsedPostgresUrl {
     throw new ConfigError(`url: not a valid URL: "${redactUrl(url)}"`);
   }
   const secrets: string[] = [];
-  if (u.password) secrets.push(u.password, decodeURIComponent(u.password));
+  if (u.password) {
+    secrets.push(u.password);
+    try {
+      secrets.push(decodeURIComponent(u.password));
+    } catch {
+      throw new ConfigError(`url: bad percent-encoding in the password of "${redactUrl(url)}"`);
+    }
+  }
   const out: ParsedPostgresUrl = { url, secrets };
   const table = u.searchParams.get('table');
   const schema = u.searchParams.get('schema');

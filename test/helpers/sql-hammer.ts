@@ -17,8 +17,12 @@ export interface Section {
   token: number;
 }
 
+/** Phases of the last {@link hammer} run: processes starting, then taking turns. */
+export const timing = { startupMs: 0, runMs: 0 };
+
 /** Starts `processes` children, lets them go at once, and returns every section, sorted by start. */
-export async function hammer(url: string, key: string, processes: number, acquisitions: number, timeoutMs = 60_000): Promise<Section[]> {
+export async function hammer(url: string, key: string, processes: number, acquisitions: number, timeoutMs = 150_000): Promise<Section[]> {
+  const t0 = performance.now();
   const children = Array.from({ length: processes }, () =>
     spawn(process.execPath, ['--import', 'tsx', CHILD, url, key, String(acquisitions)], { stdio: ['pipe', 'pipe', 'pipe'] }),
   );
@@ -43,8 +47,11 @@ export async function hammer(url: string, key: string, processes: number, acquis
     );
     const exited = children.map((c) => new Promise<number | null>((resolve) => c.once('exit', (code) => resolve(code))));
     await Promise.all(ready);
+    const go = performance.now();
     for (const c of children) c.stdin.end('go\n');
     const codes = await Promise.all(exited);
+    timing.startupMs = Math.round(go - t0);
+    timing.runMs = Math.round(performance.now() - go);
     codes.forEach((code, i) => assert.equal(code, 0, `hammer child ${i} exited with ${code}: ${outputs[i]?.err}`));
   } finally {
     clearTimeout(timer);
