@@ -78,10 +78,18 @@ export function freePort(): Promise<number> {
   });
 }
 
-const running = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const c of running) c.kill('SIGKILL');
-});
+// redis-server runs under a small sh wrapper that stops it when our end of the wrapper's
+// stdin closes — including when this process is killed and cannot clean up (a test
+// runner's timeout, the fault harness's SIGKILL), so no server outlives its test.
+// (Background jobs of a non-interactive sh read /dev/null, hence the copy of stdin on fd 3.)
+const WRAPPER = `
+exec 3<&0
+redis-server "$@" &
+pid=$!
+echo "redis-server pid $pid"
+( read _ <&3; kill -0 $pid && { kill -CONT $pid; kill -TERM $pid; } ) 2>/dev/null &
+wait $pid
+`;
 
 /** Starts a private redis-server; resolves once it accepts connections. */
 export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
@@ -89,6 +97,16 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   const port = options.port ?? (await freePort());
   const certs = options.tls ? await makeCerts(dir) : undefined;
   let child: ChildProcess | undefined;
+  let pid = 0;
+  const signal = (sig: NodeJS.Signals) => {
+    if (child && pid) {
+      try {
+        process.kill(pid, sig);
+      } catch {
+        // already gone
+      }
+    }
+  };
 
   const launch = (): Promise<void> =>
     new Promise((resolve, reject) => {
@@ -105,18 +123,19 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
         ...(options.cluster ? ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-announce-ip', '127.0.0.1'] : []),
         ...(options.args ?? []),
       ];
-      const c = spawn('redis-server', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+      const c = spawn('sh', ['-c', WRAPPER, 'sh', ...args], { cwd: dir, stdio: ['pipe', 'pipe', 'pipe'] });
       child = c;
-      running.add(c);
       let out = '';
       const timer = setTimeout(() => fail(new Error(`redis-server did not start within 10s:\n${out}`)), 10_000);
       const fail = (err: Error) => {
         clearTimeout(timer);
-        c.kill('SIGKILL');
+        c.stdin?.end();
         reject(err);
       };
       const onData = (chunk: Buffer) => {
         out += chunk.toString();
+        const m = /redis-server pid (\d+)/.exec(out);
+        if (m) pid = Number(m[1]);
         if (/Ready to accept connections/.test(out)) {
           clearTimeout(timer);
           c.stdout?.removeListener('data', onData);
@@ -130,23 +149,22 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
         out += chunk.toString();
       });
       c.once('error', (err) => fail(err));
-      c.once('exit', (code, signal) => {
-        running.delete(c);
+      c.once('exit', (code, sig) => {
         if (child === c) child = undefined;
-        fail(new Error(`redis-server exited early (${code ?? signal}):\n${out}`));
+        fail(new Error(`redis-server exited early (${code ?? sig}):\n${out}`));
       });
     });
 
   const kill = async (hard = false): Promise<void> => {
     const c = child;
     if (!c || c.exitCode !== null || c.signalCode !== null) return;
-    child = undefined;
     await new Promise<void>((resolve) => {
       c.once('exit', () => resolve());
-      c.kill('SIGCONT');
-      c.kill(hard ? 'SIGKILL' : 'SIGTERM');
-      setTimeout(() => c.kill('SIGKILL'), 5000).unref();
+      if (hard) signal('SIGKILL');
+      c.stdin?.end(); // the wrapper sends SIGCONT + SIGTERM and exits when the server has
+      setTimeout(() => signal('SIGKILL'), 5000).unref();
     });
+    child = undefined;
   };
 
   const setup = async () => {
@@ -168,10 +186,10 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
       await setup();
     },
     pause: async () => {
-      child?.kill('SIGSTOP');
+      signal('SIGSTOP');
     },
     resume: async () => {
-      child?.kill('SIGCONT');
+      signal('SIGCONT');
     },
     stop: async () => {
       await kill();
