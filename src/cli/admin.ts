@@ -90,6 +90,8 @@ export function formatStatus(doc: StatusDocument): string {
 const RECENT_SHOWN = 5;
 
 function formatRun(r: RunSummary): string {
+  // A slot settled without a run (missed by every host, overlap) has no token or duration.
+  if (r.outcome === 'skipped') return [r.slot, 'skipped', r.error ? JSON.stringify(r.error) : ''].join('  ').trimEnd();
   const parts = [r.slot, r.outcome.padEnd(7), `token ${r.token}`];
   if (r.durationMs !== undefined) parts.push(formatDuration(r.durationMs));
   if (r.attempts > 1) parts.push(`${r.attempts} attempts`);

@@ -15,7 +15,7 @@ export interface RunSummary extends RunRecord {
 export interface StateSummary {
   /** The last settled slot, ISO-8601 UTC; null for keys no schedule ran. */
   lastSlot: string | null;
-  /** Outcome of the last settled slot: `ok`, `error`, `timeout`, `lost`. */
+  /** Outcome of the last settled slot: `ok`, `error`, `timeout`, `lost`, `skipped`. */
   lastOutcome: RunOutcome | null;
   /** The run in progress (or one whose holder died before recording its end). */
   running: { slot: string; holder: string; token: number; start: string } | null;
