@@ -119,19 +119,20 @@ async function throughput(lib: Lib, c: number, ms: number, shared: boolean, tag:
 /** Runs section 3. */
 export async function benchPeers(figs: Figures, servers: Servers, o: { quick: boolean }): Promise<void> {
   const libs = await makeLibs(servers);
-  const rounds = o.quick ? 1 : 5;
-  const ms = o.quick ? 600 : 2000;
+  const rounds = o.quick ? 1 : 3;
+  const ms = o.quick ? 500 : 1500;
   const conc = [1, 8, 64];
   try {
-    // Warm-up: connections, scripts, JIT.
-    for (const lib of libs) await throughput(lib, 8, 300, false, 'warm');
+    // Warm-up: connections, scripts, and the JIT (leasehold's paths need a second or two
+    // of work before they are optimised; a short warm-up under-reports it several-fold).
+    for (const lib of libs) await throughput(lib, 8, o.quick ? 700 : 3000, false, 'warm');
     for (const shared of [false, true]) {
       const mode = shared ? 'one-key' : 'own-key';
       for (const c of conc) {
         const res = new Map<string, { ops: number[]; req: number[] }>(libs.map((l) => [l.name, { ops: [], req: [] }]));
         for (let r = 0; r < rounds; r++) {
           // Rotate the order so no library always runs first or last.
-          const order = libs.map((_, i) => libs[(i + r) % libs.length] as Lib);
+          const order = libs.map((_, i) => libs[(i + r + c) % libs.length] as Lib);
           for (const lib of order) {
             const t = await throughput(lib, c, ms, shared, `${mode}-${c}-${r}`);
             res.get(lib.name)?.ops.push(t.opsPerSec);

@@ -81,8 +81,8 @@ export async function benchPost(figs: Figures, servers: Servers, o: { quick: boo
   const az = await servers.azurite();
   const periodMs = o.quick ? 1000 : 2000;
   const workMs = periodMs / 5;
-  const ticks = o.quick ? 5 : 15;
-  const reps = o.quick ? 1 : 3;
+  const ticks = o.quick ? 3 : 10;
+  const reps = o.quick ? 1 : 2;
   const postPer: number[] = [];
   const lhPer: number[] = [];
   const postRuns: number[] = [];

@@ -19,11 +19,22 @@ import { ALL_STORES, openTarget, Servers, type StoreName } from './targets.js';
 const SECTIONS = ['ops', 'peers', 'post', 'fleet', 'failover'] as const;
 type Section = (typeof SECTIONS)[number];
 
-function parseArgs(argv: string[]): { stores: StoreName[]; quick: boolean; json?: string; only: Section[] } {
+interface Args {
+  stores: StoreName[];
+  quick: boolean;
+  json?: string;
+  only: Section[];
+  /** Fleet: jobs per process and measured slots (defaults: 1000 and 30; quick 100 and 3). */
+  jobs?: number;
+  slots?: number;
+}
+
+function parseArgs(argv: string[]): Args {
   let stores: StoreName[] = [...ALL_STORES];
   let quick = false;
   let json: string | undefined;
   let only: Section[] = [...SECTIONS];
+  const out: Partial<Args> = {};
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
     const val = (): string => {
@@ -41,12 +52,16 @@ function parseArgs(argv: string[]): { stores: StoreName[]; quick: boolean; json?
       const names = val().split(',').map((s) => s.trim()).filter(Boolean);
       for (const n of names) if (!(SECTIONS as readonly string[]).includes(n)) throw new Error(`--only: unknown section "${n}" (known: ${SECTIONS.join(', ')})`);
       only = names as Section[];
+    } else if (a.startsWith('--jobs') || a.startsWith('--slots')) {
+      const v = Number(val());
+      if (!Number.isInteger(v) || v < 1) throw new Error(`${a}: expected a positive integer`);
+      out[a.startsWith('--jobs') ? 'jobs' : 'slots'] = v;
     } else if (a === '--help' || a === '-h') {
-      process.stdout.write('npm run bench -- [--store memory,file,redis,postgres,mysql,azure-blob] [--quick] [--json PATH] [--only ops,peers,post,fleet,failover]\n');
+      process.stdout.write('npm run bench -- [--store memory,file,redis,postgres,mysql,azure-blob] [--quick] [--json PATH] [--only ops,peers,post,fleet,failover] [--jobs N] [--slots N]\n');
       process.exit(0);
     } else throw new Error(`unknown argument "${a}"`);
   }
-  return json === undefined ? { stores, quick, only } : { stores, quick, json, only };
+  return { ...out, stores, quick, only, ...(json === undefined ? {} : { json }) };
 }
 
 function table(figs: Figures): string {
@@ -80,7 +95,7 @@ async function main(): Promise<void> {
         const t = await openTarget(name, servers);
         try {
           const slowStore = name === 'azure-blob';
-          await benchOps(t, figs, { rounds: args.quick ? 3 : 7, n: args.quick ? (slowStore ? 15 : 60) : slowStore ? 80 : 400 });
+          await benchOps(t, figs, { rounds: args.quick ? 3 : 5, n: args.quick ? (slowStore ? 10 : 30) : slowStore ? 60 : 200, warmMs: args.quick ? 500 : 3000 });
         } finally {
           await t.close();
         }
@@ -96,11 +111,13 @@ async function main(): Promise<void> {
     }
     if (section('fleet')) {
       process.stderr.write('\n5. fleet scale: 3 processes, one store\n');
-      for (const name of args.stores.filter((s) => s === 'redis' || s === 'postgres')) await benchFleet(name, figs, servers, { quick: args.quick });
+      for (const name of args.stores.filter((s) => s === 'redis' || s === 'postgres')) await benchFleet(name, figs, servers, { quick: args.quick, ...(args.jobs ? { jobs: args.jobs } : {}), ...(args.slots ? { slots: args.slots } : {}) });
     }
     if (section('failover')) {
       process.stderr.write('\n6. failover against the TTL\n');
-      for (const name of args.stores.filter((s) => s === 'redis' || s === 'postgres' || (!args.quick && (s === 'mysql' || s === 'file')))) {
+      // Quick mode: the first of Redis/PostgreSQL selected only (about 15 s each).
+      const candidates = args.stores.filter((s) => s === 'redis' || s === 'postgres' || s === 'mysql' || s === 'file');
+      for (const name of args.quick ? candidates.slice(0, 1) : candidates) {
         await benchFailover(name, figs, servers, { quick: args.quick });
       }
     }
