@@ -253,7 +253,14 @@ describe('clients and URLs', () => {
     assert.throws(() => new RedisStore({ url: server.url, timeoutMs: -1 }), (e: unknown) => e instanceof ConfigError && e.message.includes('timeoutMs'));
     assert.throws(() => new RedisStore({} as never), ConfigError);
     const u = parseRedisUrl('rediss://user:p%40ss@[::1]:6380/3');
-    assert.deepEqual(u, { host: '::1', port: 6380, username: 'user', password: 'p@ss', db: 3, tls: true });
+    assert.deepEqual(u, { rawPassword: 'p%40ss', host: '::1', port: 6380, username: 'user', password: 'p@ss', db: 3, tls: true });
+    const enc = new RedisStore({ url: 'redis://:p%40ss%2Fw0rd@127.0.0.1:1', prefix: prefix() });
+    await assert.rejects(enc.now(), (e: unknown) => {
+      oneLineUnavailable('p@ss/w0rd')(e);
+      assert.ok(!(e as Error).message.includes('p%40ss%2Fw0rd'), (e as Error).message);
+      return true;
+    });
+    await enc.close();
     const s = await openStore('rediss://127.0.0.1:1');
     assert.equal(s.name, 'redis');
     await s.close();
@@ -480,5 +487,14 @@ describe('Redis Cluster (one node owning every slot)', () => {
     assert.ok(a.acquired);
     if (a.acquired) assert.equal(await store.release({ key: 'x}{y', leaseId: id, token: a.token }), true);
     assert.ok((await store.list({ prefix: 'x}' })).includes('x}{y'));
+  });
+  it('list() on a Cluster client that has not connected yet still scans every master', async () => {
+    const lazy = new Cluster([{ host: '127.0.0.1', port: node.port }], { lazyConnect: true });
+    try {
+      const store = new RedisStore({ client: lazy, prefix: p });
+      assert.ok((await store.list()).includes('x}{y'));
+    } finally {
+      await lazy.quit().catch(() => {});
+    }
   });
 });

@@ -45,6 +45,7 @@
  * @module
  */
 import { createHash } from 'node:crypto';
+import { isIP } from 'node:net';
 import { ConfigError, LeaseholdError, StoreUnavailableError } from '../errors.js';
 import { redactText, redactUrl } from '../redact.js';
 import type {
@@ -130,6 +131,8 @@ type IORedisCtor = new (options: Record<string, unknown>) => OwnedClient;
 
 /** Connection settings parsed from a `redis://` / `rediss://` URL. */
 interface ParsedUrl {
+  /** The password as written in the URL (percent-encoded), for redaction. */
+  rawPassword: string | undefined;
   host: string;
   port: number;
   username: string | undefined;
@@ -310,6 +313,7 @@ export function parseRedisUrl(url: string): ParsedUrl {
     }
   };
   return {
+    rawPassword: u.password || undefined,
     host,
     port,
     username: u.username ? decode(u.username) : undefined,
@@ -357,7 +361,7 @@ export class RedisStore implements LeaseStore {
   readonly #timeoutMs: number;
   readonly #connectTimeoutMs: number;
   readonly #scanCount: number;
-  /** Where messages say the store is: the URL with its password masked, or "client". */
+  /** Where messages say the store is: `redis <URL with its password masked>`, or `redis`. */
   readonly #where: string;
   readonly #secrets: (string | undefined)[];
   readonly #url: ParsedUrl | undefined;
@@ -392,13 +396,8 @@ export class RedisStore implements LeaseStore {
       if (typeof options.url !== 'string') throw new ConfigError(`redis store: url must be a string, got ${JSON.stringify(options.url)}`);
       this.#url = parseRedisUrl(options.url);
       this.#where = `redis ${redactUrl(options.url)}`;
-      this.#secrets = [this.#url.password];
+      this.#secrets = [this.#url.password, this.#url.rawPassword];
     }
-  }
-
-  /** @internal Used by {@link fromUrl} to fail at open time when ioredis is missing. */
-  static async _preload(): Promise<void> {
-    await loadIORedis();
   }
 
   async #getClient(): Promise<RedisClientLike> {
@@ -417,7 +416,8 @@ export class RedisStore implements LeaseStore {
       username: u.username,
       password: u.password,
       db: u.db,
-      ...(u.tls ? { tls: { servername: u.host } } : {}),
+      // SNI carries host names only (RFC 6066); an IP address is checked against the certificate without it.
+      ...(u.tls ? { tls: isIP(u.host) ? {} : { servername: u.host } } : {}),
       connectionName: 'leasehold',
       // Connect on the first request, never at construction.
       lazyConnect: true,
@@ -595,21 +595,25 @@ export class RedisStore implements LeaseStore {
     const pattern = `${globEscape(this.prefix)}{${globEscape(encodeKey(options?.prefix ?? ''))}*}`;
     const found = new Set<string>();
     const head = `${this.prefix}{`;
-    await this.#call('list', options?.signal, async (c) => {
-      const nodes = typeof c.nodes === 'function' ? c.nodes('master') : [c];
-      for (const node of nodes) {
-        let cursor = '0';
-        do {
-          if (options?.signal?.aborted) throw new StoreUnavailableError(`${this.#where}: list: aborted`, { cause: options.signal.reason });
-          const reply = asArray(await node.scan(cursor, 'MATCH', pattern, 'COUNT', this.#scanCount), 'scan');
-          cursor = str(reply[0]);
-          for (const name of asArray(reply[1], 'scan keys')) {
-            const n = str(name);
-            if (n.startsWith(head) && n.endsWith('}')) found.add(decodeKey(n.slice(head.length, -1)));
-          }
-        } while (cursor !== '0');
-      }
-    });
+    const client = await this.#call('list', options?.signal, async (c) => c);
+    let nodes = typeof client.nodes === 'function' ? client.nodes('master') : [client];
+    if (nodes.length === 0 && typeof client.nodes === 'function') {
+      // A Cluster client that has not connected yet knows no nodes: one request connects it.
+      await this.#call('list', options?.signal, (c) => c.time());
+      nodes = client.nodes('master');
+    }
+    for (const node of nodes) {
+      let cursor = '0';
+      do {
+        // Each page is one request with its own timeout.
+        const reply = asArray(await this.#call('list', options?.signal, () => node.scan(cursor, 'MATCH', pattern, 'COUNT', this.#scanCount)), 'scan');
+        cursor = str(reply[0]);
+        for (const name of asArray(reply[1], 'scan keys')) {
+          const n = str(name);
+          if (n.startsWith(head) && n.endsWith('}')) found.add(decodeKey(n.slice(head.length, -1)));
+        }
+      } while (cursor !== '0');
+    }
     return [...found];
   }
 
@@ -642,6 +646,6 @@ export class RedisStore implements LeaseStore {
  */
 export async function fromUrl(url: string, options: RedisFromUrlOptions = {}): Promise<RedisStore> {
   const store = new RedisStore({ ...options, url });
-  await RedisStore._preload();
+  await loadIORedis(); // fail at open time, not on the first request, when ioredis is missing
   return store;
 }
