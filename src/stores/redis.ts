@@ -129,15 +129,21 @@ interface OwnedClient extends RedisClientLike {
 
 type IORedisCtor = new (options: Record<string, unknown>) => OwnedClient;
 
-/** Connection settings parsed from a `redis://` / `rediss://` URL. */
-interface ParsedUrl {
+/** Connection settings parsed from a `redis://` / `rediss://` URL by {@link parseRedisUrl}. */
+export interface ParsedRedisUrl {
   /** The password as written in the URL (percent-encoded), for redaction. */
   rawPassword: string | undefined;
+  /** Host name or IP address (IPv6 without brackets). */
   host: string;
+  /** TCP port; 6379 when the URL names none. */
   port: number;
+  /** ACL user name (Redis 6+), decoded. */
   username: string | undefined;
+  /** Password, decoded. */
   password: string | undefined;
+  /** Database number from `/N` or `?db=N`; 0 when absent. */
   db: number;
+  /** True for `rediss://`. */
   tls: boolean;
 }
 
@@ -280,7 +286,7 @@ function errorText(err: unknown): string {
  * Parses a `redis://` or `rediss://` URL.
  * @throws ConfigError naming the URL (password masked) and what is wrong with it.
  */
-export function parseRedisUrl(url: string): ParsedUrl {
+export function parseRedisUrl(url: string): ParsedRedisUrl {
   const shown = redactUrl(url);
   let u: URL;
   try {
@@ -364,7 +370,7 @@ export class RedisStore implements LeaseStore {
   /** Where messages say the store is: `redis <URL with its password masked>`, or `redis`. */
   readonly #where: string;
   readonly #secrets: (string | undefined)[];
-  readonly #url: ParsedUrl | undefined;
+  readonly #url: ParsedRedisUrl | undefined;
   #client: RedisClientLike | undefined;
   #owned: Promise<OwnedClient> | undefined;
   #lastConnError: Error | undefined;
@@ -409,7 +415,7 @@ export class RedisStore implements LeaseStore {
 
   async #open(): Promise<OwnedClient> {
     const Redis = await loadIORedis();
-    const u = this.#url as ParsedUrl;
+    const u = this.#url as ParsedRedisUrl;
     const client = new Redis({
       host: u.host,
       port: u.port,
