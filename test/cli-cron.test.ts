@@ -92,7 +92,8 @@ it('3 cron --every 1s daemons run each middle slot exactly once, also after one 
   const missing: string[] = [];
   for (let s = first; s <= last; s += 1000) if (!counts.has(new Date(s).toISOString())) missing.push(new Date(s).toISOString());
   assert.deepEqual(missing, [], `every middle slot ran (one daemon killed at ${new Date(killedAt).toISOString()})`);
-  for (let i = 1; i < tokens.length; i++) assert.ok((tokens[i] as number) > (tokens[i - 1] as number), 'tokens grow slot after slot');
+  // One lease may run several slots in a row (catching up after a delay), hence >=.
+  for (let i = 1; i < tokens.length; i++) assert.ok((tokens[i] as number) >= (tokens[i - 1] as number), `tokens never go back (${tokens.join(' ')})`);
 
   // Each daemon printed JSON lines only; the survivors ran slots after the kill.
   const evs = daemons.map((d) => events(d.out()));
