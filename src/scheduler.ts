@@ -551,7 +551,12 @@ export class Scheduler {
   readonly jobs = new Map<string, ScheduledJob>();
   stopping = false;
   started = false;
+  /** Store clock minus host wall clock, from the best sample; see {@link Scheduler.observe}. */
   #skewMs = 0;
+  /** Half the round trip of that sample: the estimate is within ±this. */
+  #uncertaintyMs = Number.POSITIVE_INFINITY;
+  /** Monotonic time of that sample. */
+  #sampledAt = 0;
   readonly #stop = new AbortController();
   readonly #runs = new Set<AbortController>();
 
@@ -563,14 +568,32 @@ export class Scheduler {
     return this.#stop.signal;
   }
 
-  /** Store time estimate (epoch ms): host wall clock corrected by the last measured offset. */
+  /**
+   * A lower bound of the store's time (epoch ms): the host wall clock, corrected by the
+   * measured offset, minus the offset's uncertainty — so a slot is never taken to be due
+   * before it is by the store's clock (S3), at the price of starting up to half a round
+   * trip late.
+   */
   storeNow(): number {
-    return this.lh.clock.wallNow() + this.#skewMs;
+    const u = Number.isFinite(this.#uncertaintyMs) ? this.#uncertaintyMs : 0;
+    return this.lh.clock.wallNow() + this.#skewMs - u;
   }
 
-  /** Records a store time observed between two host readings. */
+  /**
+   * Records a store time read somewhere between two host wall-clock readings. The store
+   * read its clock at an unknown point of the round trip, so the sample is good to ±rtt/2:
+   * a sample replaces the current one only when it is at least as tight (allowing 1 ms of
+   * drift per second of age). A slow first request — connect, TLS, auth, SDK loading —
+   * therefore cannot skew the estimate for long.
+   */
   observe(storeTime: number, sentWall: number, recvWall: number): void {
+    const half = Math.max(0, recvWall - sentWall) / 2;
+    const now = this.lh.clock.now();
+    const current = this.#uncertaintyMs + (now - this.#sampledAt) / 1000;
+    if (half > current) return;
     this.#skewMs = storeTime - (sentWall + recvWall) / 2;
+    this.#uncertaintyMs = half;
+    this.#sampledAt = now;
   }
 
   registerRun(ac: AbortController): () => void {
@@ -610,13 +633,19 @@ export class Scheduler {
     for (const job of this.jobs.values()) job.start();
   }
 
-  /** Measures the store clock's offset from the host's (S3). Failure leaves the last estimate. */
+  /**
+   * Measures the store clock's offset from the host's (S3): three reads, the tightest
+   * kept (the first one also opens the connection and is often slow). Failure leaves the
+   * last estimate; every acquisition refines it.
+   */
   async syncClock(): Promise<void> {
     const { clock, store } = this.lh;
-    const sent = clock.wallNow();
     try {
-      const t = await store.now({ signal: AbortSignal.timeout(5000) });
-      this.observe(t, sent, clock.wallNow());
+      for (let i = 0; i < 3; i++) {
+        const sent = clock.wallNow();
+        const t = await store.now({ signal: AbortSignal.timeout(5000) });
+        this.observe(t, sent, clock.wallNow());
+      }
     } catch (err) {
       safeLog(this.lh.logger, 'warn', { err: errorMessage(err) }, 'could not read the store clock; using the host clock until the store answers');
     }

@@ -60,6 +60,40 @@ describe('scheduler (fake clock)', () => {
     for (const r of runs) assert.ok(r.storeAt >= Date.parse(r.slot), `started at store time ${iso(r.storeAt)} for slot ${r.slot}`);
   });
 
+  it('a slow first store request does not push the clock estimate ahead: no slot is skipped unseen (S3, S4)', async () => {
+    const clock = new FakeClock(START);
+    const inner = new MemoryStore({ clock });
+    const store = new FaultyStore(inner);
+    let first = true;
+    // The first request opens the connection: the server reads its clock at the end of 3 s.
+    store.now = async () => {
+      if (first) {
+        first = false;
+        await new Promise<void>((r) => clock.setTimeout(r, 3000));
+      }
+      return clock.wallNow();
+    };
+    const lh = new Leasehold({ store, clock, holder: 'slow-start' });
+    const ran: number[] = [];
+    const skipped: number[] = [];
+    lh.every(500, 'job', (ctx) => void ran.push(ctx.slot.getTime() - START), { ttl: 2000, catchUp: 5000 });
+    lh.on('slot:skipped', (e) => skipped.push(e.slot.getTime() - START));
+    let started = false;
+    const starting = lh.start().then(() => {
+      started = true;
+    });
+    await clock.advanceUntil(() => started, 10_000, 10);
+    await starting;
+    const readyAt = clock.now();
+    await clock.advance(4000);
+    await stopAll(clock, [lh]);
+    const firstDue = Math.ceil(readyAt / 500) * 500;
+    for (let slot = firstDue; slot <= readyAt + 3500; slot += 500) {
+      assert.ok(ran.includes(slot) || skipped.includes(slot), `slot +${slot} neither ran nor was skipped (ran ${ran.join(',')})`);
+    }
+    assert.equal(new Set(ran).size, ran.length);
+  });
+
   it('jitter delays each host by less than the jitter', async () => {
     const { clock, hosts } = fleet(1);
     const runs = every(hosts, 1000, { ttl: 3000, jitter: 300 });
