@@ -157,6 +157,25 @@ describe('postgres: table, DDL and options', () => {
     await pool.end();
   });
 
+  it('works on a pool whose transactions are SERIALIZABLE (conflicting statements are sent again)', async () => {
+    const pool = new pg.Pool({ connectionString: db.url, max: 16, options: '-c default_transaction_isolation=serializable' });
+    const store = new PostgresStore({ pool, table: 'serializable' });
+    try {
+      const [[level]] = [(await pool.query('SHOW transaction_isolation')).rows];
+      assert.equal(level.transaction_isolation, 'serializable');
+      const key = `ser-${randomUUID()}`;
+      await store.inspect(key);
+      for (let round = 0; round < 3; round++) {
+        const results = await Promise.all(Array.from({ length: 16 }, (_, i) => store.acquire(req(key, `c${i}`, randomUUID(), 10_000))));
+        assert.equal(results.filter((r) => r.acquired).length, 1, `round ${round}: one winner`);
+        assert.equal(await store.forceRelease(key), true);
+      }
+    } finally {
+      await store.close();
+      await pool.end();
+    }
+  });
+
   it('the store clock is the database clock', async () => {
     const store = new PostgresStore({ pool: admin });
     const before = await admin.query('SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS t');

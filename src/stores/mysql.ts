@@ -317,6 +317,7 @@ class ConnectionPool {
 /** The server's clock, epoch ms, constant within a statement. */
 const NOW = "(TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6)) DIV 1000)";
 const ER_NO_SUCH_TABLE = 1146;
+const ER_LOCK_DEADLOCK = 1213;
 
 /** Strings go as UTF-8 buffers, which mysql2 writes as hex literals. */
 const b = (s: string) => Buffer.from(s, 'utf8');
@@ -397,16 +398,26 @@ export class MysqlStore implements LeaseStore {
     const label = `mysql: ${what}`;
     throwIfAborted(signal, label);
     if (this.#closed) throw new StoreUnavailableError(`${label}: the store is closed`);
-    try {
+    let ensured = false;
+    for (let attempt = 1; ; attempt++) {
       try {
         return await this.#send(label, sql, values, signal);
       } catch (err) {
-        if (!this.#createTable || (err as { errno?: number }).errno !== ER_NO_SUCH_TABLE) throw err;
-        await this.#ensureTable(label, signal);
-        return await this.#send(label, sql, values, signal);
+        const errno = (err as { errno?: number }).errno;
+        if (this.#createTable && !ensured && errno === ER_NO_SUCH_TABLE) {
+          ensured = true;
+          try {
+            await this.#ensureTable(label, signal);
+          } catch (e) {
+            throw storeError(label, e, this.#secrets);
+          }
+          continue;
+        }
+        // InnoDB rolled the statement back as a deadlock victim (possible when several
+        // clients insert the same new key at once): it changed nothing; send it again.
+        if (errno === ER_LOCK_DEADLOCK && attempt < 4 && !signal?.aborted) continue;
+        throw storeError(label, err, this.#secrets);
       }
-    } catch (err) {
-      throw storeError(label, err, this.#secrets);
     }
   }
 

@@ -160,6 +160,8 @@ const URL_SCHEME = /^postgres(ql)?:\/\//i;
 
 /** SQLSTATEs meaning "the table (or its schema) is not there yet". */
 const MISSING = new Set(['42P01', '3F000']);
+/** SQLSTATEs of a statement that was rolled back whole and may simply be sent again. */
+const RETRYABLE = new Set(['40001', '40P01']);
 /** SQLSTATEs of a concurrent `CREATE … IF NOT EXISTS` losing its race: the object exists now. */
 const CREATE_RACE = new Set(['23505', '42P07', '42P06']);
 
@@ -238,16 +240,26 @@ export class PostgresStore implements LeaseStore {
     const label = `postgres: ${what}`;
     throwIfAborted(signal, label);
     if (this.#closed) throw new StoreUnavailableError(`${label}: the store is closed`);
-    try {
+    let ensured = false;
+    for (let attempt = 1; ; attempt++) {
       try {
         return await this.#send(label, text, values, signal);
       } catch (err) {
-        if (!this.#createTable || !MISSING.has((err as { code?: string }).code ?? '')) throw err;
-        await this.#ensureTable(label, signal);
-        return await this.#send(label, text, values, signal);
+        const code = (err as { code?: string }).code ?? '';
+        if (this.#createTable && !ensured && MISSING.has(code)) {
+          ensured = true;
+          try {
+            await this.#ensureTable(label, signal);
+          } catch (e) {
+            throw storeError(label, e, this.#secrets);
+          }
+          continue;
+        }
+        // A statement rolled back as a deadlock victim or a serialization failure (a pool
+        // running SERIALIZABLE) changed nothing: send it again.
+        if (RETRYABLE.has(code) && attempt < 4 && !signal?.aborted) continue;
+        throw storeError(label, err, this.#secrets);
       }
-    } catch (err) {
-      throw storeError(label, err, this.#secrets);
     }
   }
 
