@@ -13,7 +13,7 @@
  * ```
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -84,8 +84,28 @@ export function finished(child: ChildProcess, timeoutMs = 60_000): Promise<CliRe
   });
 }
 
+/** Removes builds left by test processes that died before their `after` hook ran. */
+function removeStaleBuilds(): void {
+  let names: string[];
+  try {
+    names = readdirSync(join(ROOT, '.tmp'));
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = Number(/^cli-build-(\d+)-/.exec(name)?.[1]);
+    if (!pid) continue;
+    try {
+      process.kill(pid, 0);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ESRCH') rmSync(join(ROOT, '.tmp', name), { recursive: true, force: true });
+    }
+  }
+}
+
 /** Compiles `src/` with `tsconfig.build.json` into a private folder and returns the CLI in it. */
 export async function buildCli(): Promise<BuiltCli> {
+  removeStaleBuilds();
   const base = join(ROOT, '.tmp', `cli-build-${process.pid}-${randomBytes(4).toString('hex')}`);
   mkdirSync(base, { recursive: true });
   copyFileSync(join(ROOT, 'package.json'), join(base, 'package.json'));
