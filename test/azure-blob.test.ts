@@ -349,19 +349,19 @@ describe('no request outlives its deadline', () => {
       const s = new AzureBlobStore({ connectionString: cs, containerName: 'unit', requestTimeoutMs: 60_000 });
       let t0 = performance.now();
       await assert.rejects(s.acquire(req('k'), { signal: AbortSignal.timeout(300) }), StoreUnavailableError);
-      assert.ok(performance.now() - t0 < 2000, `signal: ${Math.round(performance.now() - t0)}ms`);
+      assert.ok(performance.now() - t0 < 3000, `signal: ${Math.round(performance.now() - t0)}ms`);
       t0 = performance.now();
       await assert.rejects(s.renew({ key: 'k', leaseId: randomUUID(), token: 1, ttlMs: TTL }, { signal: AbortSignal.timeout(300) }), StoreUnavailableError);
-      assert.ok(performance.now() - t0 < 2000);
+      assert.ok(performance.now() - t0 < 3000, `renew: ${Math.round(performance.now() - t0)}ms`);
       const quick = new AzureBlobStore({ connectionString: cs, containerName: 'unit', requestTimeoutMs: 500 });
       t0 = performance.now();
       await assert.rejects(quick.now(), StoreUnavailableError);
-      assert.ok(performance.now() - t0 < 3000, `tryTimeout: ${Math.round(performance.now() - t0)}ms`);
+      assert.ok(performance.now() - t0 < 4000, `requestTimeoutMs: ${Math.round(performance.now() - t0)}ms`);
       // Through the core: tryAcquire gives up within ttl/3 per attempt (two attempts).
       const lh = new Leasehold({ store: s });
       t0 = performance.now();
       await assert.rejects(lh.tryAcquire('k', { ttl: '15s' }), StoreUnavailableError);
-      assert.ok(performance.now() - t0 < 2 * 5000 + 1500, `core: ${Math.round(performance.now() - t0)}ms`);
+      assert.ok(performance.now() - t0 < 2 * 5000 + 3000, `core: ${Math.round(performance.now() - t0)}ms`);
     } finally {
       for (const sock of sockets) sock.destroy();
       await new Promise((r) => hole.close(r));

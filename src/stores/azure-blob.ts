@@ -51,6 +51,9 @@
  * - `inspect().expiresInMs` is the lease's duration, an upper bound: Azure does not
  *   report the time left on a lease.
  * - Do not delete lease blobs: the token counter lives in them.
+ * - Releasing a lease that expired while nobody else acquired the key may answer
+ *   `true` (Azure lets its lease id release it); nothing else changes. The core never
+ *   relies on that answer: it treats a lease past its holder-side deadline as lost.
  *
  * @module
  */
@@ -480,7 +483,12 @@ export class AzureBlobStore implements LeaseStore {
           this.#remember(req.leaseId, { key: req.key, token, ttlMs: req.ttlMs, etag: wrote.etag ?? '', meta: next });
         } catch (err) {
           // The lease was broken (or expired) between our steps and someone else wrote.
-          if (restInfo(err).status === 412 || restInfo(err).status === 409) return { acquired: false };
+          // Let go of whatever is left of it, so it does not sit there until it expires.
+          const { status } = restInfo(err);
+          if (status === 412 || status === 409) {
+            await lease.releaseLease({ ...this.#sig(signal) }).catch(() => {});
+            return { acquired: false };
+          }
           throw err;
         }
         return storeTime === undefined ? { acquired: true, token, state } : { acquired: true, token, storeTime, state };
@@ -556,6 +564,7 @@ export class AzureBlobStore implements LeaseStore {
       throwIfAborted(signal, `azure-blob store: ${what} "${ref.key}"`);
       let k = this.#known.get(ref.leaseId);
       if (k && (k.key !== ref.key || k.token !== ref.token)) return false;
+      if (k && !k.etag) k = undefined;
       for (let attempt = 0; attempt < 4; attempt++) {
         if (!k) {
           const v = await this.#verify(ref, signal);

@@ -87,7 +87,8 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurit
       const c = spawn(process.execPath, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
       child = c;
       let out = '';
-      const timer = setTimeout(() => fail(new Error(`Azurite did not start within 20s:\n${out}`)), 20_000);
+      // Generous: on a loaded 2-core machine, loading Azurite's modules alone can take tens of seconds.
+      const timer = setTimeout(() => fail(new Error(`Azurite did not start within 90s:\n${out}`)), 90_000);
       const fail = (err: Error) => {
         clearTimeout(timer);
         c.kill('SIGKILL');
