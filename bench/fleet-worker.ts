@@ -65,6 +65,19 @@ for (let i = 0; i < a.jobs; i++) {
     }
   }, { ttl: '30s' });
 }
+// Why slots did not run here, counted over the window (and errors, which should not happen).
+const skips: Record<string, number> = {};
+let errors = 0;
+let firstError = '';
+lh.on('slot:skipped', (e) => {
+  // One event may stand for several slots (e.g. "5 slots missed by every host"); counted as events.
+  const t = Date.now();
+  if (t >= w.measureFrom && t < w.measureTo) skips[e.reason] = (skips[e.reason] ?? 0) + 1;
+});
+lh.on('error', (e) => {
+  errors++;
+  firstError ||= `${e.during}: ${e.error instanceof Error ? e.error.message : String(e.error)}`;
+});
 await lh.start();
 const got = new Promise<Window>((resolve) => process.once('message', (m) => resolve(m as Window)));
 process.send?.({ ready: true });
@@ -96,6 +109,9 @@ process.stdout.write(
     requests,
     labels,
     runs,
+    skips,
+    errors,
+    firstError,
     lateness,
     heapPerJob: (mem1.heapUsed - mem0.heapUsed) / a.jobs,
     rssPerJob: (mem1.rss - mem0.rss) / a.jobs,
