@@ -17,8 +17,9 @@
  *   touched the time between the first run's start and the re-run. Must be 0.
  * - `lostSlots`: slots in the checked range that never ran, were not overlap-skipped
  *   (they came while a run that later recorded its end was still going: S5) and whose
- *   catch-up window left the fleet at least TTL + poll of time with a live worker and no
- *   store outage (restart / partition / delay) to run them (S4, S6). Must be 0.
+ *   catch-up window left the fleet at least TTL + poll of time with a live worker, no
+ *   store outage (restart / partition / delay) and the job not busy running earlier
+ *   slots back to back, to run them (S4, S6). Must be 0.
  * - `unfencedOverlaps`: pairs of critical sections (handler start → its end, or the
  *   death of its process) of one key on two workers overlapping in time. Reported; each
  *   must coincide with a pause, partition, delay or clock fault (or an observed stall),
@@ -351,6 +352,44 @@ export function check(input: CheckInput): CheckResult {
       const st = settleOf.get(`${key}|${m.s}|${m.tok}`);
       if (st) settledSections.push([Date.parse(m.s as string), (m.sent as number) - eps, (st.recv as number) + eps]);
     }
+    // Busy: one lease running slots back to back (a catch-up burst). The job runs one
+    // slot at a time, so a slot whose window passes while its job is busy is skipped as
+    // outside its window (S4), not lost. Runs of one token are chained while the gap
+    // between one's end and the next's start is short (< period / 2) or covered by a stall
+    // of that worker; an idle wait inside a lease never counts as busy.
+    const busy: [number, number][] = [];
+    const byTok = new Map<string, [number, number][]>();
+    for (const m of marks) {
+      if (m.k !== key || !m.ok) continue;
+      const st = settleOf.get(`${key}|${m.s}|${m.tok}`);
+      if (!st) continue;
+      const id = `${m.w}|${m.tok}`;
+      const l = byTok.get(id) ?? [];
+      l.push([m.sent as number, st.recv as number]);
+      byTok.set(id, l);
+    }
+    for (const [id, runs] of byTok) {
+      const w = id.slice(0, id.indexOf('|'));
+      const stalls = input.faults.filter((f) => f.kind === 'stall' && (f.worker === w || f.worker === undefined));
+      runs.sort((a, b) => a[0] - b[0]);
+      let cur: [number, number] | undefined;
+      for (const r of runs) {
+        if (cur && (r[0] - cur[1] < periodMs / 2 || stalls.some((f) => f.start <= r[0] && f.end >= cur![1] - periodMs / 2))) cur[1] = Math.max(cur[1], r[1]);
+        else {
+          if (cur) busy.push(cur);
+          cur = [r[0], r[1]];
+        }
+      }
+      if (cur) busy.push(cur);
+    }
+    // Gaps shorter than a poll between busy stretches are no chance to run a slot.
+    const busyMerged: [number, number][] = [];
+    for (const iv of union(busy)) {
+      const last = busyMerged[busyMerged.length - 1];
+      if (last && iv[0] - last[1] < pollMs) last[1] = Math.max(last[1], iv[1]);
+      else busyMerged.push([iv[0], iv[1]]);
+    }
+    const occupied = union([...unable, ...busyMerged]);
     const ran = new Set(sections.filter((s) => s.k === key).map((s) => s.s));
     const first = Math.ceil(input.slotsFrom / periodMs) * periodMs;
     for (let s = first; s <= input.slotsTo; s += periodMs) {
@@ -362,7 +401,9 @@ export function check(input: CheckInput): CheckResult {
         overlapSkipped++; // came while an earlier run was going (S5)
         continue;
       }
-      if (longestFree(at, at + catchUpMs, unable) < ttlMs + pollMs) {
+      // After an outage or a death the fleet needs TTL + poll to take over (S6); after a
+      // run of its own job ends, one poll.
+      if (longestFree(at, at + catchUpMs, unable) < ttlMs + pollMs || longestFree(at, at + catchUpMs, occupied) < pollMs) {
         unrunnable++; // no chance to run it inside its window
         continue;
       }

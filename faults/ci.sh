@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 seed="${FAULTS_SEED:-1}"
 out="${FAULTS_OUT:-$(mktemp -d)}"
 status=0
-for spec in memory:10s file:20s redis:20s postgres:20s mysql:20s azure-blob:45s; do
+for spec in memory:8s file:15s redis:15s postgres:15s mysql:15s azure-blob:45s; do
   store="${spec%%:*}"
   duration="${spec#*:}"
   echo "=== faults: $store ($duration, seed $seed)"

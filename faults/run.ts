@@ -530,6 +530,12 @@ async function main(): Promise<number> {
     workers: [...lives.values()],
   });
   writeFileSync(join(dir, 'faults.json'), JSON.stringify(faults, null, 1));
+  // Everything the checker needs besides the histories and the sink record, so that a kept
+  // run can be checked again: node --import tsx faults/recheck.ts <dir>
+  writeFileSync(
+    join(dir, 'check-input.json'),
+    JSON.stringify({ hr0: String(hr0), periodMs, ttlMs, catchUpMs, pollMs, keys, slotsFrom: readyWall + periodMs, slotsTo: stopWall - catchUpMs - periodMs, wallAtZero, endT, faults: faults.filter((f) => f.kind !== 'stall' || !f.worker), workers: [...lives.values()] }),
+  );
   const counts: Record<string, number> = {};
   for (const k of kinds) counts[k] = faults.filter((f) => f.kind === k).length;
   const stalls = faults.filter((f) => f.kind === 'stall');

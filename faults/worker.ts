@@ -145,6 +145,10 @@ for (const id of cfg.ids) {
   }
   lh.on('lease:lost', (e) => log({ ev: 'lost', k: e.key, s: e.slot.toISOString(), tok: e.token }));
   lh.on('slot:skipped', (e) => log({ ev: 'skip', k: e.key, s: e.slot.toISOString(), reason: e.reason, detail: e.detail }));
+  // Diagnostics (not read by the checker): store errors and lease losses outside runs.
+  lh.on('error', (e) => log({ ev: 'error', k: e.key, during: e.during, msg: e.error instanceof Error ? e.error.message.slice(0, 200) : String(e.error) }));
+  lh.on('lost', (e) => log({ ev: 'leaselost', k: e.key, tok: e.token }));
+  lh.on('run:success', (e) => log({ ev: 'success', k: e.key, s: e.slot.toISOString(), tok: e.token }));
   instances.push({ lh, store: raw, log });
 }
 

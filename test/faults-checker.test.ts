@@ -166,6 +166,34 @@ describe('faults checker', () => {
     assert.equal(r.overlapSkipped, 1);
   });
 
+  it('does not count a slot whose window passed while its job ran earlier slots back to back', () => {
+    const gone = (e: HistEvent) => (e.s ? Date.parse(e.s) - ZERO : (e.sent ?? 0)) >= 900;
+    const input = clean();
+    // One lease (token 9, w2) runs slots 900..1300 back to back, 500 ms each, from 1000
+    // to 3500 (a slow catch-up burst): slots 1400..2000 (windows end by 3200) pass meanwhile.
+    input.history = input.history.filter((e) => !gone(e));
+    input.sink = [];
+    let t = 1000;
+    for (let at = 900; at <= 1300; at += PERIOD) {
+      const s = iso(ZERO + at);
+      input.history.push(
+        { t: t + 1, w: 'w2', ev: 'mark', k: KEY, s, tok: 9, sent: t, recv: t + 1, ok: true },
+        { t: t + 2, w: 'w2', ev: 'invoke', k: KEY, s, tok: 9 },
+        { t: t + 490, w: 'w2', ev: 'ok', k: KEY, s, tok: 9 },
+        { t: t + 495, w: 'w2', ev: 'settle', k: KEY, s, tok: 9, sent: t + 492, recv: t + 495, ok: true },
+      );
+      t += 500;
+    }
+    const r = check(input);
+    assert.equal(r.lostSlots, 0, r.problems.join('\n'));
+    assert.equal(r.overlapSkipped + r.unrunnable, 7);
+
+    // With the lease idle instead (nothing ran from 900 on), they are lost.
+    const idle = clean();
+    idle.history = idle.history.filter((e) => !gone(e));
+    assert.equal(check(idle).lostSlots, 12);
+  });
+
   it('a slot skipped as an overlap of a run that never recorded its end is lost', () => {
     const bad = clean();
     dropSlot(bad, 1000);
