@@ -56,7 +56,7 @@ function startWorker(args: object): Worker {
 
 /** Runs section 5 for one store. */
 export async function benchFleet(name: 'redis' | 'postgres', figs: Figures, servers: Servers, o: { quick: boolean; jobs?: number; slots?: number }): Promise<void> {
-  const jobs = o.jobs ?? (o.quick ? 100 : 1000);
+  const jobs = o.jobs ?? (o.quick ? 50 : 1000);
   const slots = o.slots ?? (o.quick ? 3 : 30);
   const periodMs = 1000;
   let url: string;

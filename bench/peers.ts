@@ -120,12 +120,12 @@ async function throughput(lib: Lib, c: number, ms: number, shared: boolean, tag:
 export async function benchPeers(figs: Figures, servers: Servers, o: { quick: boolean }): Promise<void> {
   const libs = await makeLibs(servers);
   const rounds = o.quick ? 1 : 3;
-  const ms = o.quick ? 500 : 1500;
+  const ms = o.quick ? 300 : 1500;
   const conc = [1, 8, 64];
   try {
     // Warm-up: connections, scripts, and the JIT (leasehold's paths need a second or two
     // of work before they are optimised; a short warm-up under-reports it several-fold).
-    for (const lib of libs) await throughput(lib, 8, o.quick ? 700 : 3000, false, 'warm');
+    for (const lib of libs) await throughput(lib, 8, o.quick ? 500 : 3000, false, 'warm');
     for (const shared of [false, true]) {
       const mode = shared ? 'one-key' : 'own-key';
       for (const c of conc) {

@@ -24,7 +24,7 @@ interface Args {
   quick: boolean;
   json?: string;
   only: Section[];
-  /** Fleet: jobs per process and measured slots (defaults: 1000 and 30; quick 100 and 3). */
+  /** Fleet: jobs per process and measured slots (defaults: 1000 and 30; quick 50 and 3). */
   jobs?: number;
   slots?: number;
 }
@@ -85,7 +85,16 @@ async function main(): Promise<void> {
   const figs = new Figures();
   const servers = new Servers();
   const has = (s: StoreName) => args.stores.includes(s);
-  const section = (s: Section) => args.only.includes(s);
+  let mark = performance.now();
+  const section = (s: Section) => {
+    const on = args.only.includes(s);
+    if (on) {
+      const t = performance.now();
+      process.stderr.write(`  [${((t - t0) / 1000).toFixed(0)} s elapsed, ${((t - mark) / 1000).toFixed(0)} s since the last section]\n`);
+      mark = t;
+    }
+    return on;
+  };
   const loadBefore = await loadAverage();
   process.stderr.write(`leasehold bench${args.quick ? ' (quick)' : ''}: stores ${args.stores.join(', ')}; ${cpus().length} cpus, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, node ${process.version}; load ${loadBefore}\n`);
   try {
@@ -95,7 +104,7 @@ async function main(): Promise<void> {
         const t = await openTarget(name, servers);
         try {
           const slowStore = name === 'azure-blob';
-          await benchOps(t, figs, { rounds: args.quick ? 3 : 5, n: args.quick ? (slowStore ? 10 : 30) : slowStore ? 60 : 200, warmMs: args.quick ? 500 : 3000 });
+          await benchOps(t, figs, { rounds: args.quick ? 3 : 5, n: args.quick ? (slowStore ? 8 : 20) : slowStore ? 60 : 200, warmMs: args.quick ? 300 : 3000 });
         } finally {
           await t.close();
         }
