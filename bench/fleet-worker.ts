@@ -13,7 +13,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Leasehold } from '../src/leasehold.js';
 import type { LeaseStore } from '../src/store.js';
-import { countingPgPool, countingRedis, Counter } from './lib.js';
+import { countingRedis, Counter } from './lib.js';
 
 interface Args {
   store: 'redis' | 'postgres';
@@ -40,10 +40,18 @@ if (a.store === 'redis') {
   store = new RedisStore({ client, prefix: a.prefix });
   closeClient = async () => client.disconnect();
 } else {
+  // The store opens its own pool from the URL, as `openStore(url)` does for users; its
+  // queries are counted where they leave the client (pg's Client#query, which the pool
+  // uses for every query).
+  const pg = (await import('pg')).default;
+  const orig = pg.Client.prototype.query as (...q: unknown[]) => unknown;
+  (pg.Client.prototype as unknown as { query: (...q: unknown[]) => unknown }).query = function (this: unknown, ...q: unknown[]) {
+    counter.hit('query');
+    return orig.apply(this, q);
+  };
   const { PostgresStore } = await import('../src/stores/postgres.js');
-  const { pool, queryable } = countingPgPool(counter, a.url, 10);
-  store = new PostgresStore({ pool: queryable });
-  closeClient = () => pool.end();
+  store = new PostgresStore({ url: a.url });
+  closeClient = async () => {};
 }
 // Touch the store once so connections and scripts exist before the memory baseline.
 await store.now();
