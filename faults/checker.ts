@@ -35,9 +35,11 @@
  * process (a worker, or with no `worker` the harness itself, standing for the whole
  * machine) whose timers fired late by more than the stall threshold, i.e. it was starved
  * of CPU. A worker's stall is treated as a pause of that worker; a machine stall as a
- * pause of everything, the store server included.
+ * pause of everything, the store server included. `timeout` — observed too: a worker's
+ * request to the store for `key` got no answer within the library's per-request timeout
+ * (the store was unavailable to it: L10); it counts as a store outage for that key.
  */
-export type FaultKind = 'kill' | 'pause' | 'restart' | 'partition' | 'delay' | 'clock' | 'stall';
+export type FaultKind = 'kill' | 'pause' | 'restart' | 'partition' | 'delay' | 'clock' | 'stall' | 'timeout';
 
 /** Every fault kind, in table order. */
 export const FAULT_KINDS: readonly FaultKind[] = ['kill', 'pause', 'restart', 'partition', 'delay', 'clock'];
@@ -48,7 +50,7 @@ export interface HistEvent {
   t: number;
   /** Worker id. */
   w: string;
-  ev: 'ready' | 'acq' | 'mark' | 'settle' | 'invoke' | 'ok' | 'fail' | 'lost' | 'skip' | 'sink' | 'stall' | 'stopped';
+  ev: 'ready' | 'acq' | 'mark' | 'settle' | 'invoke' | 'ok' | 'fail' | 'lost' | 'skip' | 'sink' | 'stall' | 'error' | 'stopped';
   /** Job key. */
   k?: string;
   /** Slot, ISO-8601. */
@@ -86,6 +88,8 @@ export interface FaultRecord {
   holder?: boolean;
   /** Free text: offset, delay bound, … */
   detail?: string;
+  /** The key it concerns (`timeout`); others concern every key. */
+  key?: string;
 }
 
 /** When a worker process lived. `end` undefined: still alive when the run ended. */
@@ -151,6 +155,21 @@ export interface CheckResult {
 }
 
 const iso = (t: number) => new Date(t).toISOString();
+
+/**
+ * Store timeouts the workers observed (`error` lines whose message says the store did not
+ * answer in time or could not be reached), as `timeout` faults on their key: the request
+ * was in flight from `t − ttl/3` (the library's per-request timeout) to `t`.
+ */
+export function observedTimeouts(history: HistEvent[], ttlMs: number): FaultRecord[] {
+  const out: FaultRecord[] = [];
+  for (const e of history) {
+    const msg = (e as { msg?: string }).msg ?? '';
+    if (e.ev !== 'error' || !e.k || !/no answer within|cannot reach|unavailable|ECONN|timed? ?out/i.test(msg)) continue;
+    out.push({ kind: 'timeout', start: e.t - ttlMs / 3, end: e.t, worker: e.w, key: e.k });
+  }
+  return out;
+}
 
 /** How long after a fault ends it may still explain what happens. */
 export function influence(f: FaultRecord, ttlMs: number): [number, number] {
@@ -382,6 +401,7 @@ export function check(input: CheckInput): CheckResult {
       }
       if (cur) busy.push(cur);
     }
+    const unableKey = union([...unable, ...input.faults.filter((f) => f.kind === 'timeout' && f.key === key).map((f) => influence(f, ttlMs))]);
     // Gaps shorter than a poll between busy stretches are no chance to run a slot.
     const busyMerged: [number, number][] = [];
     for (const iv of union(busy)) {
@@ -389,7 +409,7 @@ export function check(input: CheckInput): CheckResult {
       if (last && iv[0] - last[1] < pollMs) last[1] = Math.max(last[1], iv[1]);
       else busyMerged.push([iv[0], iv[1]]);
     }
-    const occupied = union([...unable, ...busyMerged]);
+    const occupied = union([...unableKey, ...busyMerged]);
     const ran = new Set(sections.filter((s) => s.k === key).map((s) => s.s));
     const first = Math.ceil(input.slotsFrom / periodMs) * periodMs;
     for (let s = first; s <= input.slotsTo; s += periodMs) {
@@ -403,7 +423,7 @@ export function check(input: CheckInput): CheckResult {
       }
       // After an outage or a death the fleet needs TTL + poll to take over (S6); after a
       // run of its own job ends, one poll.
-      if (longestFree(at, at + catchUpMs, unable) < ttlMs + pollMs || longestFree(at, at + catchUpMs, occupied) < pollMs) {
+      if (longestFree(at, at + catchUpMs, unableKey) < ttlMs + pollMs || longestFree(at, at + catchUpMs, occupied) < pollMs) {
         unrunnable++; // no chance to run it inside its window
         continue;
       }

@@ -6,7 +6,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { check, type CheckInput, type FaultRecord, type HistEvent, type SinkRecord } from './checker.js';
+import { check, observedTimeouts, type CheckInput, type FaultRecord, type HistEvent, type SinkRecord } from './checker.js';
 
 const dir = process.argv[2];
 if (!dir) {
@@ -38,6 +38,7 @@ for (const f of readdirSync(dir).filter((n) => n.startsWith('hist-'))) {
 }
 const faults: FaultRecord[] = [...saved.faults];
 for (const e of history) if (e.ev === 'stall' && e.sent !== undefined && e.recv !== undefined) faults.push({ kind: 'stall', start: e.sent, end: e.recv, worker: e.w });
+faults.push(...observedTimeouts(history, saved.ttlMs));
 const sink = lines(join(dir, 'sink.jsonl')).map((r) => ({ ...r, t: ms(r.t) }) as unknown as SinkRecord);
 const { hr0: _unused, ...rest } = saved;
 void _unused;

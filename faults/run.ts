@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseDuration } from '../src/duration.js';
-import { check, FAULT_KINDS, type CheckResult, type FaultKind, type FaultRecord, type HistEvent, type SinkRecord, type WorkerLife } from './checker.js';
+import { check, observedTimeouts, FAULT_KINDS, type CheckResult, type FaultKind, type FaultRecord, type HistEvent, type SinkRecord, type WorkerLife } from './checker.js';
 import { startProxy, type FaultProxy } from './proxy.js';
 import type { WorkerConfig } from './worker.js';
 
@@ -403,6 +403,7 @@ async function inject(kind: FaultKind, until: number): Promise<boolean> {
       return true;
     }
     case 'stall':
+    case 'timeout':
       return true;
   }
 }
@@ -445,6 +446,8 @@ function table(r: CheckResult): string {
     rows.push([k, String(fs.length), k === 'kill' || k === 'pause' ? String(fs.filter((f) => f.holder).length) : '', lat ? fmt(lat.p50) : '', lat ? fmt(lat.max) : '', String(r.overlapsByFault[k] ?? 0)]);
   }
   const st = faults.filter((f) => f.kind === 'stall');
+  const to = faults.filter((f) => f.kind === 'timeout');
+  rows.push(['store timeout (observed)', String(to.length), `${new Set(to.map((f) => f.worker)).size} workers`, '', '', '']);
   rows.push(['stall (observed)', String(st.length), `${st.filter((f) => !f.worker).length} machine-wide`, '', `longest ${fmt(Math.max(0, ...st.map((f) => f.end - f.start)))}`, String(r.overlapsByFault.stall ?? 0)]);
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length))) ?? [];
   return rows.map((row) => row.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ')).join('\n');
@@ -521,6 +524,7 @@ async function main(): Promise<number> {
   }
   // Stalls the workers observed in themselves count as pauses of those workers.
   for (const e of history) if (e.ev === 'stall' && e.sent !== undefined && e.recv !== undefined) faults.push({ kind: 'stall', start: e.sent, end: e.recv, worker: e.w });
+  faults.push(...observedTimeouts(history, ttlMs));
   const sinkRecs = readJsonl<Record<string, unknown>>(sinkFile).map((r) => ({ ...r, t: toMs(r.t as string) }) as unknown as SinkRecord);
   const result = check({
     periodMs,
@@ -572,6 +576,7 @@ async function main(): Promise<number> {
     doubleRunsAfterFault: result.doubleRunsAfterFault,
     failoverMs: { p50: result.failover.all.p50, max: result.failover.all.max, budget: result.failover.budgetMs, kill: result.failover.kill, pause: result.failover.pause },
     workerCrashes: crashes.length,
+    storeTimeoutsObserved: faults.filter((f) => f.kind === 'timeout').length,
     stallsObserved: { count: stalls.length, machineWide: stalls.filter((f) => !f.worker).length, longestMs: Math.round(Math.max(0, ...stalls.map((f) => f.end - f.start))) },
     ok,
     wallMs: Math.round(performance.now() - t0),
