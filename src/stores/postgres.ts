@@ -145,6 +145,7 @@ interface OwnedPool extends PgQueryable {
   connect(): Promise<OwnedClient>;
   end(): Promise<void>;
   on(event: 'error', listener: (err: Error) => void): unknown;
+  on(event: 'connect', listener: (client: { on(event: 'error', listener: (err: Error) => void): unknown }) => void): unknown;
 }
 
 async function loadPg(): Promise<PgModule> {
@@ -163,7 +164,7 @@ const MISSING = new Set(['42P01', '3F000']);
 /** SQLSTATEs of a statement that was rolled back whole and may simply be sent again. */
 const RETRYABLE = new Set(['40001', '40P01']);
 /** SQLSTATEs of a concurrent `CREATE … IF NOT EXISTS` losing its race: the object exists now. */
-const CREATE_RACE = new Set(['23505', '42P07', '42P06']);
+const CREATE_RACE = new Set(['23505', '42P07', '42P06', '42710']);
 
 /**
  * A {@link LeaseStore} on PostgreSQL (9.5+ for `ON CONFLICT`; tested on 15). See the
@@ -227,9 +228,14 @@ export class PostgresStore implements LeaseStore {
         allowExitOnIdle: true,
         application_name: 'leasehold',
       });
-      // An idle connection that breaks (server restart) must not crash the process;
-      // the next query gets a fresh connection.
+      // A connection that breaks (server restart, a connection we cut off) must never
+      // crash the process with an 'error' event nobody listens to: the pool listens only
+      // while a client is idle, so every client gets a listener of its own for its whole
+      // life. Errors during a query still reach that query.
       pool.on('error', () => {});
+      pool.on('connect', (client) => {
+        client.on('error', () => {});
+      });
       return pool;
     });
     return this.#ownPool;
