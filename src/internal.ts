@@ -4,6 +4,7 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
+import { getEventListeners } from 'node:events';
 import { hostname } from 'node:os';
 import type { Clock } from './clock.js';
 import { ConfigError, LeaseholdError, StoreUnavailableError } from './errors.js';
@@ -51,6 +52,21 @@ export function checkTtl(ttl: unknown, store: LeaseStore, name = 'ttl'): number 
   return ms;
 }
 
+// AbortControllers are among the costliest objects a lease operation makes, and every
+// store call needs one. One that was never aborted and has no listener left is as good
+// as new, so it is reused.
+const controllers: AbortController[] = [];
+
+/** An unused AbortController, recycled when possible. Give it back with {@link recycleController}. */
+export function borrowController(): AbortController {
+  return controllers.pop() ?? new AbortController();
+}
+
+/** Returns a controller for reuse if it is clean: never aborted, no listener left on its signal. */
+export function recycleController(ac: AbortController): void {
+  if (controllers.length < 64 && !ac.signal.aborted && getEventListeners(ac.signal, 'abort').length === 0) controllers.push(ac);
+}
+
 /**
  * Runs one store call with its own timeout. The call gets a signal that aborts when
  * the timeout passes or `parent` aborts; the returned promise settles no later than
@@ -63,11 +79,14 @@ export async function callStore<T>(
   timeoutMs: number,
   parent: AbortSignal | undefined,
   fn: (signal: AbortSignal) => Promise<T>,
+  controller?: AbortController,
 ): Promise<T> {
   if (parent?.aborted) throw parent.reason;
-  const ac = new AbortController();
+  // A caller that already has a controller for this call (to abort it itself) lends it.
+  const ac = controller ?? borrowController();
   let timer: unknown;
   let onParentAbort: (() => void) | undefined;
+  let onLentAbort: (() => void) | undefined;
   const aborted = new Promise<never>((_, reject) => {
     const fire = (reason: unknown) => {
       ac.abort(reason);
@@ -82,16 +101,23 @@ export async function callStore<T>(
       onParentAbort = () => fire(parent.reason);
       parent.addEventListener('abort', onParentAbort, { once: true });
     }
+    if (controller) {
+      onLentAbort = () => reject(controller.signal.reason);
+      controller.signal.addEventListener('abort', onLentAbort, { once: true });
+    }
   });
   aborted.catch(() => {});
   try {
     return await Promise.race([fn(ac.signal), aborted]);
   } catch (err) {
     if (err instanceof LeaseholdError || (parent?.aborted && err === parent.reason)) throw err;
+    if (controller?.signal.aborted && err === controller.signal.reason) throw err;
     throw new StoreUnavailableError(`${what}: ${errorMessage(err)}`, { cause: err });
   } finally {
     clock.clearTimeout(timer);
     if (onParentAbort) parent?.removeEventListener('abort', onParentAbort);
+    if (onLentAbort) controller?.signal.removeEventListener('abort', onLentAbort);
+    if (!controller) recycleController(ac);
   }
 }
 

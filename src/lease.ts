@@ -1,7 +1,7 @@
 import type { Clock } from './clock.js';
 import { LeaseholdError, LeaseLostError } from './errors.js';
 import { safeLog, type Logger } from './events.js';
-import { callStore, errorMessage } from './internal.js';
+import { borrowController, callStore, errorMessage, recycleController } from './internal.js';
 import type { JsonValue, LeaseStore } from './store.js';
 
 /**
@@ -26,6 +26,17 @@ export function abortLead(ttlMs: number): number {
 /** The holder-side deadline of a lease whose last successful request was sent at `tSent` (monotonic ms). */
 export function holderDeadline(tSent: number, ttlMs: number): number {
   return tSent + ttlMs * (1 - CLOCK_DRIFT) - deadlineMargin(ttlMs);
+}
+
+/** A LeaseholdError without a captured stack: a normal release is not an exceptional event. */
+function quietError(message: string): LeaseholdError {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return new LeaseholdError(message);
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
 }
 
 /** @internal What the core hands a new Lease. */
@@ -72,7 +83,11 @@ export class Lease implements AsyncDisposable {
   readonly ttlMs: number;
 
   readonly #init: LeaseInit;
-  readonly #controller = new AbortController();
+  // Created on first use of `signal`: an AbortController is one of the costliest
+  // allocations of a lease, and code that never reads the signal does not need one.
+  #controller: AbortController | undefined;
+  /** Why the lease ended (lost or released), once it has. */
+  #endReason: unknown;
   #status: LeaseStatus = 'held';
   #deadline: number;
   #renewTimer: unknown;
@@ -97,6 +112,10 @@ export class Lease implements AsyncDisposable {
 
   /** Aborts when the lease is lost (reason: {@link LeaseLostError}) or released. */
   get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.#status !== 'held') this.#controller.abort(this.#reason());
+    }
     return this.#controller.signal;
   }
 
@@ -127,7 +146,7 @@ export class Lease implements AsyncDisposable {
 
   /** Throws the loss reason if the lease is no longer held. Call before each step of long work. */
   throwIfLost(): void {
-    if (this.#status === 'lost') throw this.#controller.signal.reason;
+    if (this.#status === 'lost') throw this.#reason();
     if (this.#status === 'released') throw new LeaseholdError(`lease on "${this.key}" was released`);
   }
 
@@ -157,11 +176,11 @@ export class Lease implements AsyncDisposable {
     if (this.#status === 'released') return false;
     const wasLost = this.#status === 'lost';
     this.#stopTimers();
-    this.#inflight?.abort(new LeaseholdError('released'));
+    this.#inflight?.abort(quietError('released'));
     const { store, clock } = this.#init;
     if (!wasLost) {
       this.#status = 'released';
-      this.#controller.abort(new LeaseholdError(`lease on "${this.key}" was released`));
+      this.#end(undefined);
     }
     let ok = false;
     try {
@@ -228,11 +247,12 @@ export class Lease implements AsyncDisposable {
     const tSent = clock.now();
     const timeout = Math.min(this.ttlMs / 3, lossAt - tSent);
     if (timeout <= 0) return; // the loss timer will fire
-    const ac = new AbortController();
+    const ac = borrowController();
     this.#inflight = ac;
     try {
-      const ok = await callStore(clock, `${store.name}: renew "${this.key}"`, timeout, ac.signal, (signal) =>
+      const ok = await callStore(clock, `${store.name}: renew "${this.key}"`, timeout, undefined, (signal) =>
         store.renew({ key: this.key, leaseId: this.#init.leaseId, token: this.token, ttlMs: this.ttlMs }, { signal }),
+        ac,
       );
       if (this.#status !== 'held') return;
       if (!ok) {
@@ -253,6 +273,7 @@ export class Lease implements AsyncDisposable {
       if (clock.now() + retryIn < this.#deadline - abortLead(this.ttlMs)) this.#scheduleRenew(clock.now() + retryIn);
     } finally {
       if (this.#inflight === ac) this.#inflight = undefined;
+      recycleController(ac);
     }
   }
 
@@ -260,10 +281,21 @@ export class Lease implements AsyncDisposable {
     if (this.#status !== 'held') return;
     this.#status = 'lost';
     this.#stopTimers();
-    this.#inflight?.abort(new LeaseholdError('lease lost'));
+    this.#inflight?.abort(quietError('lease lost'));
     const error = new LeaseLostError(this.key, this.token, detail, cause === undefined ? undefined : { cause });
-    this.#controller.abort(error);
+    this.#end(error);
     this.#init.onLost(this, error);
+  }
+
+  /** Aborts the signal (if anyone has it yet) with the loss error, or a release reason. */
+  #end(error: LeaseLostError | undefined): void {
+    this.#endReason = error;
+    this.#controller?.abort(this.#reason());
+  }
+
+  #reason(): unknown {
+    this.#endReason ??= quietError(`lease on "${this.key}" was released`);
+    return this.#endReason;
   }
 
   #stopTimers(): void {
