@@ -213,13 +213,14 @@ export async function benchOps(t: Target, figs: Figures, o: { rounds: number; n:
   const warmUntil = now() + o.warmMs;
   for (let w = 0; w === 0 || now() < warmUntil; w++) {
     await leaseholdRound(t, Math.min(20, o.n), 1000 + w);
-    if (t.raw) {
-      await rawRound(t, Math.min(20, o.n), 1000 + w);
-      await directRound(t, Math.min(20, o.n), 1000 + w);
-    }
+    await directRound(t, Math.min(20, o.n), 1000 + w);
+    if (t.raw) await rawRound(t, Math.min(20, o.n), 1000 + w);
   }
-  const kinds: Array<[RoundResult[], (t: Target, n: number, round: number) => Promise<RoundResult>]> = [[lhRounds, leaseholdRound]];
-  if (t.raw) kinds.push([rawRounds, rawRound], [directRounds, directRound]);
+  const kinds: Array<[RoundResult[], (t: Target, n: number, round: number) => Promise<RoundResult>]> = [
+    [lhRounds, leaseholdRound],
+    [directRounds, directRound],
+  ];
+  if (t.raw) kinds.push([rawRounds, rawRound]);
   for (let round = 0; round < o.rounds; round++) {
     // Rotate which variant goes first, so none always runs on a warmer or cooler machine.
     for (let j = 0; j < kinds.length; j++) {
@@ -239,6 +240,18 @@ export async function benchOps(t: Target, figs: Figures, o: { rounds: number; n:
     } else {
       figs.add({ name: `ops.${op}.requests`, store: t.name, value: 1, unit: 'store calls/op', note: 'no network client; one store method call' });
     }
+  }
+  // What the core adds to each store call (Lease object, timers, callStore, events):
+  // client CPU through the public API minus the store method called directly.
+  for (const op of RAW_OPS) {
+    const cpuOf = (r: RoundResult) => (r.cpu.get(op) ?? 0) / o.n;
+    figs.add({
+      name: `core.${op}.cpu`,
+      store: t.name,
+      value: median(lhRounds.map(cpuOf)) - median(directRounds.map(cpuOf)),
+      unit: 'µs CPU/op',
+      note: 'public API minus the store method called directly',
+    });
   }
   if (!t.raw) return;
   // Section 2: leasehold / raw, per round, then the median.
