@@ -551,7 +551,10 @@ async function main(): Promise<number> {
   const counts: Record<string, number> = {};
   for (const k of kinds) counts[k] = faults.filter((f) => f.kind === k).length;
   const stalls = faults.filter((f) => f.kind === 'stall');
-  const ok = result.ok && crashes.length === 0;
+  // A run that could judge fewer than half its slots (store unusable, machine starved)
+  // proves little: it does not pass.
+  const conclusive = result.slots > 0 && result.slots - result.unrunnable >= result.slots / 2;
+  const ok = result.ok && crashes.length === 0 && conclusive;
   const doc = {
     store: storeName,
     durationMs: Math.round(endT - readyT),
@@ -576,6 +579,7 @@ async function main(): Promise<number> {
     doubleRunsAfterFault: result.doubleRunsAfterFault,
     failoverMs: { p50: result.failover.all.p50, max: result.failover.all.max, budget: result.failover.budgetMs, kill: result.failover.kill, pause: result.failover.pause },
     workerCrashes: crashes.length,
+    conclusive,
     storeTimeoutsObserved: faults.filter((f) => f.kind === 'timeout').length,
     stallsObserved: { count: stalls.length, machineWide: stalls.filter((f) => !f.worker).length, longestMs: Math.round(Math.max(0, ...stalls.map((f) => f.end - f.start))) },
     ok,
@@ -591,6 +595,7 @@ async function main(): Promise<number> {
     `reported:  unfencedOverlaps=${result.unfencedOverlaps} staleRejected=${result.staleRejected} overlapSkipped=${result.overlapSkipped} unrunnable=${result.unrunnable} doubleRunsAfterFault=${result.doubleRunsAfterFault} failover p50/max=${fmt(result.failover.all.p50)}/${fmt(result.failover.all.max)}ms (budget TTL+poll=${result.failover.budgetMs}ms, over: ${result.failover.all.overBudget})`,
   );
   for (const p of result.problems) console.log(`  ! ${p}`);
+  if (!conclusive) console.log(`INCONCLUSIVE: only ${result.slots - result.unrunnable} of ${result.slots} slots could be judged (the rest had no chance to run: store timeouts, outages, stalls)`);
   console.log(ok ? 'PASS' : 'FAIL');
   if (args.json) writeFileSync(args.json, `${JSON.stringify(doc, null, 2)}\n`);
   await cleanup();
