@@ -46,6 +46,7 @@
  */
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
+import type { ConnectionOptions } from 'node:tls';
 import { ConfigError, LeaseholdError, StoreUnavailableError } from '../errors.js';
 import { redactText, redactUrl } from '../redact.js';
 import type {
@@ -91,6 +92,13 @@ export interface RedisStoreOptions {
    * its own ioredis client (imported on first use) and closes it in `close()`.
    */
   url?: string;
+  /**
+   * With a `rediss://` url: TLS settings for the connection, e.g. `{ ca }` for a server
+   * whose certificate a private CA signed. The certificate is always verified unless
+   * you set `rejectUnauthorized: false` here.
+   * @defaultValue Node's defaults (its CA list, plus `NODE_EXTRA_CA_CERTS`)
+   */
+  tls?: ConnectionOptions;
   /**
    * Prefix of every Redis key the store writes. Must not contain `{` or `}` (they would
    * break the hash tags that keep a lease key's Redis keys in one Cluster slot).
@@ -152,7 +160,7 @@ const DEFAULTS = {
   timeoutMs: 5000,
   connectTimeoutMs: 5000,
   scanCount: 1000,
-} satisfies Required<RedisFromUrlOptions>;
+} satisfies Required<Omit<RedisFromUrlOptions, 'tls'>>;
 
 // Scripts. KEYS[1] = the state hash (never expires), KEYS[2] = the lease hash (PEXPIRE).
 // They return only integers and strings: RESP3 clients (ioredis 6) would otherwise see
@@ -371,6 +379,7 @@ export class RedisStore implements LeaseStore {
   readonly #where: string;
   readonly #secrets: (string | undefined)[];
   readonly #url: ParsedRedisUrl | undefined;
+  readonly #tls: ConnectionOptions | undefined;
   #client: RedisClientLike | undefined;
   #owned: Promise<OwnedClient> | undefined;
   #lastConnError: Error | undefined;
@@ -391,6 +400,7 @@ export class RedisStore implements LeaseStore {
       throw new ConfigError('redis store: give exactly one of "client" and "url"');
     }
     if (options.client !== undefined) {
+      if (options.tls !== undefined) throw new ConfigError('redis store: tls options apply to a url; configure TLS on the client you pass');
       const c = options.client;
       if (!c || typeof c.evalsha !== 'function' || typeof c.eval !== 'function') {
         throw new ConfigError('redis store: client must be an ioredis client (it needs evalsha, eval, time and scan)');
@@ -402,6 +412,10 @@ export class RedisStore implements LeaseStore {
       if (typeof options.url !== 'string') throw new ConfigError(`redis store: url must be a string, got ${JSON.stringify(options.url)}`);
       this.#url = parseRedisUrl(options.url);
       this.#where = `redis ${redactUrl(options.url)}`;
+      if (options.tls !== undefined && !this.#url.tls) {
+        throw new ConfigError(`redis store: tls options need a rediss:// url, got "${redactUrl(options.url)}"`);
+      }
+      this.#tls = options.tls;
       this.#secrets = [this.#url.password, this.#url.rawPassword];
     }
   }
@@ -423,7 +437,7 @@ export class RedisStore implements LeaseStore {
       password: u.password,
       db: u.db,
       // SNI carries host names only (RFC 6066); an IP address is checked against the certificate without it.
-      ...(u.tls ? { tls: isIP(u.host) ? {} : { servername: u.host } } : {}),
+      ...(u.tls ? { tls: { ...(isIP(u.host) ? {} : { servername: u.host }), ...this.#tls } } : {}),
       connectionName: 'leasehold',
       // Connect on the first request, never at construction.
       lazyConnect: true,

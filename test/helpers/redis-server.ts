@@ -158,11 +158,23 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   const kill = async (hard = false): Promise<void> => {
     const c = child;
     if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    const serverPid = pid;
+    const sigkill = () => {
+      try {
+        process.kill(serverPid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    };
     await new Promise<void>((resolve) => {
-      c.once('exit', () => resolve());
-      if (hard) signal('SIGKILL');
+      // Only this server: by the time a late timer fires, a restart may run a new one.
+      const timer = setTimeout(sigkill, 5000);
+      c.once('exit', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      if (hard) sigkill();
       c.stdin?.end(); // the wrapper sends SIGCONT + SIGTERM and exits when the server has
-      setTimeout(() => signal('SIGKILL'), 5000).unref();
     });
     child = undefined;
   };
