@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { after, it } from 'node:test';
-import { startAzurite } from './helpers/azurite.js';
+import { startAzurite, watchdog } from './helpers/azurite.js';
 
 const az = await startAzurite();
 after(() => az.stop());
@@ -23,7 +23,7 @@ interface Worker {
 }
 
 function startWorker(url: string, key: string, runs: number, maxMs: number): Worker {
-  const child = spawn(process.execPath, ['--import', 'tsx', worker, url, key, String(runs), String(maxMs)], {
+  const child = spawn(process.execPath, ['--import', 'tsx', '--import', watchdog(), worker, url, key, String(runs), String(maxMs)], {
     env: { ...process.env, AZURE_STORAGE_CONNECTION_STRING: az.connectionString },
     stdio: ['pipe', 'pipe', 'pipe'],
   });

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { after, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { startAzurite, unusedPort } from './helpers/azurite.js';
+import { startAzurite, unusedPort, watchdog } from './helpers/azurite.js';
 
 // A shortened run of examples/azure-web-app: two instances on two ports against Azurite,
 // the job every 2 s instead of 10 s.
@@ -20,7 +20,7 @@ interface Instance {
 }
 
 function launch(port: number, storeUrl: string): Instance {
-  const child = spawn(process.execPath, ['--import', 'tsx', app], {
+  const child = spawn(process.execPath, ['--import', 'tsx', '--import', watchdog(), app], {
     env: { ...process.env, PORT: String(port), AZURE_STORAGE_CONNECTION_STRING: az.connectionString, LEASEHOLD_STORE: storeUrl, JOB_EVERY: '2s', WORK_MS: '300' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -62,6 +62,17 @@ export function unusedPort(): Promise<number> {
   });
 }
 
+/**
+ * A module to preload (`node --import <this> …`) into a child process — Azurite, an
+ * app instance — that ends it when the process that started it is gone (a test file
+ * killed by the runner's timeout, a crashed harness), so nothing is left behind holding
+ * memory and a port.
+ */
+export function watchdog(): string {
+  const code = `const p=${process.pid};setInterval(()=>{try{process.kill(p,0)}catch{process.exit(0)}},1000).unref();`;
+  return `data:text/javascript,${encodeURIComponent(code)}`;
+}
+
 /** Path of Azurite's blob-service entry point inside node_modules. */
 export function azuriteBlobMain(): string {
   return join(dirname(require.resolve('azurite/package.json')), 'dist', 'src', 'blob', 'main.js');
@@ -84,7 +95,7 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurit
         '--disableTelemetry',
         ...(options.disk ? ['--location', dir] : ['--inMemoryPersistence', '--extentMemoryLimit', '256']),
       ];
-      const c = spawn(process.execPath, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+      const c = spawn(process.execPath, ['--import', watchdog(), ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
       child = c;
       let out = '';
       // Generous: on a loaded 2-core machine, loading Azurite's modules alone can take tens of seconds.
