@@ -286,16 +286,12 @@ export class ScheduledJob {
       await this.#runPending(r.lease, due, r.storeTime);
       return { done: true };
     }
-    let raw = r.state;
-    if (raw === undefined) {
-      try {
-        raw = (await lh.store.inspect(this.key))?.state ?? null;
-      } catch {
-        raw = null;
-      }
-    }
-    const st = parseJobState(raw);
-    if (this.#settled(st, due)) {
+    // A store whose busy answer carries no state: do not spend a read on it. Without the
+    // state the slot is assumed to be in the holder's hands; the next acquisition, ours
+    // or another host's, settles and counts it.
+    const known = r.state !== undefined;
+    const st = parseJobState(r.state ?? null);
+    if (known && this.#settled(st, due)) {
       this.#skip(due, 'done-elsewhere');
       return { done: true };
     }
@@ -559,6 +555,7 @@ export class Scheduler {
   #sampledAt = 0;
   readonly #stop = new AbortController();
   readonly #runs = new Set<AbortController>();
+  readonly #sleepers = new Set<() => void>();
 
   constructor(lh: Leasehold) {
     this.lh = lh;
@@ -603,14 +600,21 @@ export class Scheduler {
 
   /** Sleeps until store time `t`, in capped steps; returns early when stopping. */
   async sleepUntil(t: number): Promise<void> {
+    const { clock } = this.lh;
     while (!this.stopping) {
       const d = t - this.storeNow();
       if (d <= 0) return;
-      try {
-        await sleep(this.lh.clock, Math.min(d, MAX_TIMER_MS), this.#stop.signal);
-      } catch {
-        return;
-      }
+      // One entry in a set per sleeping job, woken all at once by stop(): no listener on
+      // a shared signal per job (that would scan a list per job and warn past 10 jobs).
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          clock.clearTimeout(handle);
+          this.#sleepers.delete(wake);
+          resolve();
+        };
+        const handle = clock.setTimeout(wake, Math.min(d, MAX_TIMER_MS));
+        this.#sleepers.add(wake);
+      });
     }
   }
 
@@ -658,6 +662,7 @@ export class Scheduler {
     }
     this.stopping = true;
     this.#stop.abort(new LeaseholdError('shutting down'));
+    for (const wake of [...this.#sleepers]) wake();
     const loops = Promise.all([...this.jobs.values()].map((j) => j.done));
     if (this.#runs.size > 0) {
       let timer: unknown;
