@@ -96,6 +96,8 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
   /** @internal */
   readonly clock: Clock;
   readonly #leases = new Set<Lease>();
+  /** Per key, the lease id of the last acquire that got no answer, and until when it may be live. */
+  readonly #unanswered = new Map<string, { leaseId: string; until: number }>();
   #scheduler: Scheduler | undefined;
 
   constructor(options: LeaseholdOptions) {
@@ -240,7 +242,12 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
    * scheduler; not part of the public API.
    */
   async _attemptAcquire(key: string, ttlMs: number, signal: AbortSignal | undefined): Promise<AttemptResult> {
-    const leaseId = randomUUID();
+    // L9 across attempts: an attempt that got no answer may still have been granted. Its
+    // lease id is kept for one TTL and reused (once) by the next attempt on the key, so
+    // the store hands that lease back instead of it blocking the key until it expires.
+    const unanswered = this.#unanswered.get(key);
+    this.#unanswered.delete(key);
+    const leaseId = unanswered && unanswered.until > this.clock.now() ? unanswered.leaseId : randomUUID();
     const timeout = Math.max(ttlMs / 3, 1);
     // L9: if the first request reached the store but its reply was lost, the retry with
     // the same leaseId finds our own lease instead of waiting out the TTL.
@@ -262,7 +269,9 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
         out.lease = this.#makeLease(key, leaseId, res.token, ttlMs, tSent, res.state);
         return out;
       } catch (err) {
-        if (attempt >= 2 || signal?.aborted || !(err instanceof LeaseholdError && err.code === 'STORE_UNAVAILABLE')) throw err;
+        const unavailable = err instanceof LeaseholdError && err.code === 'STORE_UNAVAILABLE';
+        if (unavailable || signal?.aborted) this.#unanswered.set(key, { leaseId, until: this.clock.now() + ttlMs });
+        if (attempt >= 2 || signal?.aborted || !unavailable) throw err;
       }
     }
   }

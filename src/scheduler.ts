@@ -10,7 +10,7 @@ import { sleep } from './clock.js';
 import { parseDuration, type Duration } from './duration.js';
 import { ConfigError, LeaseholdError } from './errors.js';
 import { safeLog, type Logger } from './events.js';
-import { checkKey, checkTtl, errorMessage, jitter as randomBetween } from './internal.js';
+import { callStore, checkKey, checkTtl, errorMessage, jitter as randomBetween } from './internal.js';
 import type { Lease } from './lease.js';
 import type { Leasehold } from './leasehold.js';
 import { CronSchedule, IntervalSchedule, type Schedule } from './schedule.js';
@@ -339,7 +339,9 @@ export class ScheduledJob {
     const lh = s.lh;
     try {
       let raw = lease.acquiredState;
-      if (raw === undefined) raw = (await lh.store.inspect(this.key))?.state ?? null;
+      if (raw === undefined) {
+        raw = (await callStore(lh.clock, `${lh.store.name}: inspect "${this.key}"`, Math.max(this.options.ttlMs / 3, 1), undefined, (signal) => lh.store.inspect(this.key, { signal })))?.state ?? null;
+      }
       const st = parseJobState(raw);
       let dirty = false;
       let base = ms(st.lastSlot);

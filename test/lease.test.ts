@@ -193,6 +193,31 @@ describe('acquire, withLease, errors', () => {
     await lease.release();
   });
 
+  it('L9 across attempts: a lease granted to an attempt that got no answer is handed back to the next attempt', async () => {
+    const clock = new FakeClock();
+    const inner = new MemoryStore({ clock });
+    const store = new FaultyStore(inner);
+    let calls = 0;
+    store.acquire = (req: AcquireRequest, o?: StoreOpOptions) => {
+      calls++;
+      if (calls === 1) void inner.acquire(req, o); // reaches the store; the reply is lost
+      if (calls <= 2) return new Promise(() => {}); // and the retry gets no answer either
+      return inner.acquire(req, o);
+    };
+    const lh = new Leasehold({ store, clock, holder: 'me' });
+    const first = lh.tryAcquire('k', { ttl: 3000 }).then(() => 'answered', (e: unknown) => e);
+    await clock.advance(2100);
+    assert.ok((await first) instanceof StoreUnavailableError);
+    assert.equal((await inner.inspect('k'))?.holder, 'me', 'the store granted the lost attempt');
+    const lease = await lh.tryAcquire('k', { ttl: 3000 });
+    assert.ok(lease, 'the next attempt gets the granted lease back instead of "busy"');
+    assert.equal(lease.token, 1, 'no new token');
+    await lease.release();
+    const other = await lh.tryAcquire('k', { ttl: 3000 });
+    assert.ok(other && other.token === 2, 'a later attempt uses a fresh lease id');
+    await other.release();
+  });
+
   it('listeners that throw never break the lease', async () => {
     const { clock, lh, ttl } = setup();
     lh.on('renewed', () => {
