@@ -16,7 +16,9 @@
  *   the ETag it read as conditions: only the lease holder can write, and only on top of
  *   what it read. If the metadata already names this `leaseId`, the acquire is a retry
  *   of one whose reply was lost, and the recorded token is returned instead of a new
- *   one. The counter lives in the blob, so it survives release, expiry and restarts.
+ *   one (a token its holder never received, and still the highest issued: any other
+ *   acquisition writes a higher one with its own lease id). The counter lives in the
+ *   blob, so it survives release, expiry and restarts.
  * - **Fenced state** is the blob's content, written with Put Blob under the lease id and
  *   the last ETag this lease saw; the metadata (token, lease id, holder) is written
  *   back unchanged with it.
