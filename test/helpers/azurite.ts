@@ -90,6 +90,9 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurit
         azuriteBlobMain(),
         '--blobHost', '127.0.0.1',
         '--blobPort', String(port),
+        // Azurite closes idle keep-alive sockets after 5 s by default; a request sent on
+        // one just as it closes fails with "socket hang up". Azure keeps them far longer.
+        '--blobKeepAliveTimeout', '60',
         '--skipApiVersionCheck',
         '--loose',
         '--disableTelemetry',
