@@ -3,6 +3,7 @@
  * Prints one JSON line per event on stdout for the demo controller (demo/demo.ts).
  * Usage: node --import tsx demo/instance.ts <name> <storeUrl> <ttl> <catchUp>
  */
+import '../test/fixtures/orphan-guard.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Leasehold, openStore } from '../src/index.js';
 
