@@ -8,9 +8,8 @@ import { getEventListeners } from 'node:events';
 import { hostname } from 'node:os';
 import type { Clock } from './clock.js';
 import { ConfigError, LeaseholdError, StoreUnavailableError } from './errors.js';
-import { parseDuration } from './duration.js';
 import type { LeaseStore } from './store.js';
-import { formatDuration } from './duration.js';
+import { formatDuration, parseDuration } from './duration.js';
 
 /** Longest key the core accepts. Stores with tighter limits check their own. */
 export const MAX_KEY_LENGTH = 512;

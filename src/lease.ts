@@ -93,7 +93,6 @@ export class Lease implements AsyncDisposable {
   #renewTimer: unknown;
   #lossTimer: unknown;
   #inflight: AbortController | undefined;
-  #renewing: Promise<void> | undefined;
   #lastError: unknown;
   #state: JsonValue | null | undefined;
 
@@ -231,7 +230,7 @@ export class Lease implements AsyncDisposable {
     clock.clearTimeout(this.#renewTimer);
     this.#renewTimer = clock.setTimeout(
       () => {
-        this.#renewing = this.#renew().catch((err) => {
+        void this.#renew().catch((err) => {
           // #renew handles its own errors; this is a last line so no rejection escapes a timer.
           safeLog(this.#init.logger, 'error', { key: this.key, err: errorMessage(err) }, 'unexpected renewal failure');
         });
@@ -306,9 +305,5 @@ export class Lease implements AsyncDisposable {
     this.#lossTimer = undefined;
   }
 
-  /** @internal Resolves when no renewal is in flight (tests). */
-  async settled(): Promise<void> {
-    await this.#renewing;
-  }
 }
 
