@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
-import { checkOncePerSlot, checkTakeover } from './helpers/fleet.js';
+import { checkAtMostOnceKill, checkOncePerSlot, checkTakeover } from './helpers/fleet.js';
 import { startAzurite, type Azurite } from './helpers/azurite.js';
 
 let az: Azurite;
@@ -21,4 +21,10 @@ it('azure-blob: kill -9 of the runner mid-slot is taken over within TTL + one po
   const { takeoverMs } = await checkTakeover('azure-blob://fleet-takeover', { ttl: '15s', ttlMs: 15_000, catchUp: '20s' });
   console.log(`azure-blob takeover after kill -9: ${takeoverMs}ms (ttl 15s)`);
   assert.ok(takeoverMs <= 15_000 + 1000, `takeover ${takeoverMs}ms`);
+});
+
+it('azure-blob, at-most-once: a slot whose runner is killed mid-run is recorded lost, never re-run', async () => {
+  // Every 2 s: the 15 s lease of the killed holder covers 7 slots instead of 15, so the
+  // lost run stays within the 20-entry history the test reads back.
+  await checkAtMostOnceKill('azure-blob://fleet-at-most-once', { ttl: '15s', ttlMs: 15_000, catchUp: '20s', interval: '2s' });
 });

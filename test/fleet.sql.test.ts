@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
-import { checkOncePerSlot, checkTakeover } from './helpers/fleet.js';
+import { checkAtMostOnceKill, checkOncePerSlot, checkTakeover } from './helpers/fleet.js';
 import { createMysqlDatabase, createPostgresDatabase, type TestDatabase } from './helpers/sql-databases.js';
 
 let pgDb: TestDatabase;
@@ -26,4 +26,9 @@ it('postgres and mariadb: kill -9 of the runner mid-slot is taken over within TT
   console.log(`takeover after kill -9: postgres ${p.takeoverMs}ms, mariadb ${m.takeoverMs}ms (ttl 1500ms)`);
   assert.ok(p.takeoverMs <= 2500, `postgres takeover ${p.takeoverMs}ms`);
   assert.ok(m.takeoverMs <= 2500, `mariadb takeover ${m.takeoverMs}ms`);
+});
+
+it('postgres and mariadb, at-most-once: a slot whose runner is killed mid-run is recorded lost, never re-run', async () => {
+  const opts = { ttl: '1500ms', ttlMs: 1500, catchUp: '5s' };
+  await Promise.all([checkAtMostOnceKill(pgDb.url, opts), checkAtMostOnceKill(myDb.url, opts)]);
 });

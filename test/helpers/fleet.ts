@@ -36,6 +36,8 @@ export interface FleetResult {
   middle: string[];
   killed?: { pid: number; slot: string; at: bigint };
   key: string;
+  /** The job's fenced state as the store holds it after every process stopped. */
+  state: ReturnType<typeof parseJobState>;
 }
 
 function readLines(file: string): Line[] {
@@ -99,14 +101,15 @@ export async function runFleet(o: FleetOptions): Promise<FleetResult> {
   const middle: string[] = [];
   for (let t = Math.ceil(startedWall / period) * period + period; t <= endedWall - 2 * period; t += period) middle.push(new Date(t).toISOString());
   const store = await openStore(o.url);
+  let state: FleetResult['state'];
   try {
     const rec = await store.inspect(key);
     assert.equal(rec?.holder ?? null, null, 'no lease is held after every process stopped (S7)');
-    (lines as unknown as { state?: unknown }).state = parseJobState(rec?.state ?? null);
+    state = parseJobState(rec?.state ?? null);
   } finally {
     await store.close();
   }
-  const res: FleetResult = { lines, middle, key };
+  const res: FleetResult = { lines, middle, key, state };
   if (killed) res.killed = killed;
   return res;
 }
@@ -159,4 +162,31 @@ export async function checkTakeover(url: string, opts: { ttl: string; ttlMs: num
   const rerun = k?.starts.find((s) => s.pid !== r.killed?.pid);
   assert.ok(rerun && rerun.token !== undefined && (k?.starts[0]?.token ?? 0) < rerun.token, 'the re-run has a higher token');
   return { takeoverMs: Number((rerun.t - r.killed.at) / 1_000_000n) };
+}
+
+/**
+ * 3 processes, every 1 s, `delivery: 'at-most-once'`; the one running a slot is killed
+ * with SIGKILL mid-run: that slot is never started again, and both the survivors' events
+ * and the job's fenced run history record it as lost.
+ */
+export async function checkAtMostOnceKill(url: string, opts: { ttl: string; ttlMs: number; catchUp: string; interval?: string }): Promise<{ slot: string }> {
+  // Long enough for the takeover and a few slots after it, short enough that the lost run
+  // is still among the last HISTORY_LENGTH entries (every slot the dead holder's lease
+  // covered is recorded as skipped, one entry each).
+  const interval = opts.interval ?? '1s';
+  const periodMs = Number.parseInt(interval) * 1000;
+  const r = await runFleet({ url, processes: 3, durationMs: 4000 + opts.ttlMs + 4 * periodMs + 2000, interval, ttl: opts.ttl, ttlMs: opts.ttlMs, catchUp: opts.catchUp, delivery: 'at-most-once', workMs: 300, killAtMs: 4000 });
+  const slot = r.killed?.slot as string;
+  const e = perSlot(r.lines).get(slot);
+  const about = `${url}: events of ${slot}: ${JSON.stringify(r.lines.filter((l) => l.slot === slot).map((l) => `${l.pid} ${l.ev} ${l.reason ?? l.token ?? ''}`))}`;
+  assert.equal(e?.starts.length, 1, `never re-run; ${about}`);
+  assert.equal(e?.ends.length ?? 0, 0, about);
+  assert.ok(r.lines.some((l) => l.ev === 'skip' && l.reason === 'lost' && l.slot === slot), `recorded as lost by a survivor; ${about}`);
+  const run = r.state?.runs.find((x) => x.slot === slot);
+  assert.equal(run?.outcome, 'lost', `the fenced run history says lost: ${JSON.stringify(r.state?.runs)}`);
+  // Slots after the lost one still ran: the schedule carried on.
+  const later = r.middle.filter((s) => s > slot);
+  assert.ok(later.some((s) => (perSlot(r.lines).get(s)?.ends.length ?? 0) === 1), 'later slots ran');
+  for (const s of r.middle) assert.ok((perSlot(r.lines).get(s)?.starts.length ?? 0) <= 1, `slot ${s} started more than once`);
+  return { slot };
 }
