@@ -181,6 +181,14 @@ export class ScheduledJob {
   readonly #handler: JobHandler;
   readonly #sched: Scheduler;
   #loop: Promise<void> | undefined;
+  /** The first slot this host owes: the one due when its loop started. */
+  #firstSlot = Number.NEGATIVE_INFINITY;
+  /**
+   * The newest slot this host has seen settled in the job's fenced state (or, at-most-once,
+   * started). Used when the store's state turns out emptier than that: a store that lost
+   * its data (Redis without persistence restarted) must not make done slots look new.
+   */
+  #knownSettled = Number.NEGATIVE_INFINITY;
 
   /** @internal */
   constructor(sched: Scheduler, key: string, schedule: Schedule, handler: JobHandler, options: ResolvedOptions) {
@@ -231,6 +239,7 @@ export class ScheduledJob {
   async #run(): Promise<void> {
     const s = this.#sched;
     const first = this.schedule.atOrBefore(s.storeNow());
+    if (first !== undefined) this.#firstSlot = first;
     // Consider the current slot at start: if no host ran it and it is inside the
     // catch-up window, it runs now (S4); otherwise the store's state says it is done.
     let handled = first === undefined ? Number.NEGATIVE_INFINITY : first - 1;
@@ -291,6 +300,7 @@ export class ScheduledJob {
     // or another host's, settles and counts it.
     const known = r.state !== undefined;
     const st = parseJobState(r.state ?? null);
+    if (known) this.#learn(st);
     if (known && this.#settled(st, due)) {
       this.#skip(due, 'done-elsewhere');
       return { done: true };
@@ -328,6 +338,13 @@ export class ScheduledJob {
     st.lastOutcome = 'skipped';
   }
 
+  /** Remembers what a state read says is settled (see {@link ScheduledJob.#knownSettled}). */
+  #learn(st: JobState): void {
+    let t = ms(st.lastSlot);
+    if (this.options.atMostOnce && st.running) t = Math.max(t, ms(st.running.slot));
+    if (t > this.#knownSettled) this.#knownSettled = t;
+  }
+
   #settled(st: JobState, slot: number): boolean {
     if (ms(st.lastSlot) >= slot) return true;
     return this.options.atMostOnce && st.running !== null && ms(st.running.slot) >= slot;
@@ -345,6 +362,15 @@ export class ScheduledJob {
       const st = parseJobState(raw);
       let dirty = false;
       let base = ms(st.lastSlot);
+      const stored = Math.max(base, this.options.atMostOnce && st.running ? ms(st.running.slot) : Number.NEGATIVE_INFINITY);
+      if (this.#knownSettled > stored) {
+        // The store's state is older than what this host saw settled: it lost data.
+        safeLog(lh.logger, 'warn', { key: this.key, stored: st.lastSlot, seen: iso(this.#knownSettled) }, "the job's state in the store is older than this host saw it; the store lost data");
+        base = this.#knownSettled;
+        st.lastSlot = iso(base);
+        if (st.running && ms(st.running.slot) <= base) st.running = null;
+        dirty = true;
+      }
       if (st.running && ms(st.running.slot) > base) {
         // A run started and never recorded its end: its holder died or lost the lease.
         const dead = st.running;
@@ -362,12 +388,18 @@ export class ScheduledJob {
         this.#skip(due, 'done-elsewhere');
       } else {
         const now = s.storeNow();
-        let slot = this.schedule.after(Number.isFinite(base) ? base : due - 1);
+        // No history at all (a new job, or a store that lost it and a host that never saw
+        // it): the slots owed are those since this host started the job, each inside its
+        // catch-up window, so none is dropped without being counted (S4).
+        if (!Number.isFinite(base)) base = (Number.isFinite(this.#firstSlot) ? Math.min(this.#firstSlot, due) : due) - 1;
+        let slot = this.schedule.after(base);
         let outside = 0;
         let lastOutside = 0;
-        if (this.schedule instanceof IntervalSchedule && slot !== undefined && this.options.catchUpMs === undefined) {
-          // Jump over slots that are certainly outside the window without enumerating them.
-          const firstInWindow = this.schedule.atOrBefore(now - this.schedule.periodMs);
+        const window = this.options.catchUpMs ?? (this.schedule instanceof IntervalSchedule ? this.schedule.periodMs : 0);
+        if (this.schedule instanceof IntervalSchedule && slot !== undefined && window > 0) {
+          // Jump over slots that are certainly outside the window without enumerating them
+          // (this one is the newest of them, or the oldest inside: the loop decides).
+          const firstInWindow = this.schedule.atOrBefore(now - window);
           if (firstInWindow > slot) {
             outside = Math.round((firstInWindow - slot) / this.schedule.periodMs);
             lastOutside = firstInWindow - this.schedule.periodMs;
@@ -414,7 +446,7 @@ export class ScheduledJob {
           if (res === 'lost') return;
         }
       }
-      if (dirty) await lease.writeState(st as unknown as JsonValue);
+      if (dirty && (await lease.writeState(st as unknown as JsonValue))) this.#learn(st);
     } catch (err) {
       lh.emit('error', { key: this.key, error: err, during: 'schedule' });
       safeLog(lh.logger, 'warn', { key: this.key, err: errorMessage(err) }, 'scheduled run could not be recorded');
@@ -508,6 +540,7 @@ export class ScheduledJob {
         lh.emit('lease:lost', { ...base, attempt, error: lease.signal.reason });
         return 'lost';
       }
+      this.#learn(st);
     } catch (err) {
       lh.emit('error', { key: this.key, error: err, during: 'record run' });
       safeLog(lh.logger, 'warn', { key: this.key, slot: iso(slot), err: errorMessage(err) }, 'run finished but its end could not be recorded');

@@ -144,6 +144,43 @@ describe('scheduler (fake clock)', () => {
     assert.ok(skipped.some((s) => s.reason === 'outside-catch-up' && /9 slots/.test(s.detail ?? '')));
   });
 
+  it('a new job whose first holder died before recording anything: the next holder runs every slot since it started that is still in its window (S4)', async () => {
+    const { clock, hosts, inner } = fleet(2);
+    // The first holder of the new key took the lease and died before writing a start record.
+    const ghost = await inner.acquire({ key: 'job', holder: 'ghost', leaseId: 'ghost', ttlMs: 3000 });
+    assert.ok(ghost.acquired);
+    const runs = every(hosts, 1000, { ttl: 3000, catchUp: 5000 });
+    const skipped: string[] = [];
+    for (const h of hosts) h.on('slot:skipped', (e) => e.reason !== 'done-elsewhere' && skipped.push(`${e.reason} ${iso(e.slot.getTime())}`));
+    await Promise.all(hosts.map((h) => h.start()));
+    await clock.advance(6500);
+    await stopAll(clock, hosts);
+    const slots = runs.map((r) => r.slot);
+    assert.equal(new Set(slots).size, slots.length, `duplicates in ${slots.join(' ')}`);
+    for (let i = 0; i <= 6; i++) assert.ok(slots.includes(iso(START + i * 1000)), `slot ${i} ran (ran ${slots.join(' ')}; skipped ${skipped.join(', ')})`);
+    assert.ok((runs[0]?.at ?? 0) >= START + 3000, 'the first run came when the dead lease expired');
+  });
+
+  it("a store that lost the job's state (Redis restarted without persistence) does not make done slots run again", async () => {
+    const { clock, hosts, inner } = fleet(1);
+    const runs = every(hosts, 1000, { ttl: 3000, catchUp: 5000 });
+    await hosts[0]?.start();
+    await clock.advance(5500);
+    assert.equal(runs.length, 6);
+    // Wipe the state, as a restarted Redis without persistence would (tokens go on).
+    const wiper = await inner.acquire({ key: 'job', holder: 'wiper', leaseId: 'wiper', ttlMs: 100 });
+    assert.ok(wiper.acquired);
+    if (!wiper.acquired) return;
+    await inner.writeState({ key: 'job', leaseId: 'wiper', token: wiper.token, state: null });
+    await inner.release({ key: 'job', leaseId: 'wiper', token: wiper.token });
+    await clock.advance(3000);
+    await stopAll(clock, hosts);
+    const slots = runs.map((r) => r.slot);
+    assert.deepEqual(slots, Array.from({ length: 9 }, (_, i) => iso(START + i * 1000)), 'each slot once, in order');
+    const st = parseJobState((await inner.inspect('job'))?.state);
+    assert.equal(st.lastSlot, iso(START + 8000));
+  });
+
   it("overlap 'skip': slots that come while a run is going are skipped and counted (S5)", async () => {
     const { clock, hosts } = fleet(2);
     const runs = every(hosts, 1000, { ttl: 3000 }, () => sleepFake(clock, 2500));
