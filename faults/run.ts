@@ -60,7 +60,7 @@ interface Server {
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
-const usage = `usage: npm run faults -- --store <${STORES.join('|')}> --duration <D> [--workers N] [--keys K] [--faults ${FAULT_KINDS.join(',')}] [--seed S] [--json PATH] [--keep]`;
+const usage = `usage: npm run faults -- --store <${STORES.join('|')}> --duration <D> [--workers N] [--keys K] [--period D] [--faults ${FAULT_KINDS.join(',')}] [--seed S] [--json PATH] [--keep]`;
 
 function fail(msg: string): never {
   console.error(`faults: ${msg}\n${usage}`);
@@ -90,6 +90,7 @@ const { values: args } = parseArgs({
     duration: { type: 'string', default: '60s' },
     workers: { type: 'string', default: '5' },
     keys: { type: 'string', default: '2' },
+    period: { type: 'string' },
     faults: { type: 'string' },
     seed: { type: 'string' },
     json: { type: 'string' },
@@ -126,8 +127,17 @@ if (kinds.includes('clock') && !faketimeLib) fail('--faults clock needs libfaket
 
 const rand = prng(seed);
 const profile = PROFILE[storeName];
-const { periodMs, ttlMs } = profile;
-const { catchUpMs } = profile;
+const { ttlMs, catchUpMs } = profile;
+let periodMs = profile.periodMs;
+if (args.period !== undefined) {
+  try {
+    periodMs = parseDuration(args.period, '--period');
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  // The catch-up window must outlast a failover (TTL + one period) with room to re-run.
+  if (periodMs < 50 || catchUpMs < ttlMs + 2 * periodMs) fail(`--period: expected 50ms to ${Math.floor((catchUpMs - ttlMs) / 2)}ms for the ${storeName} store (TTL ${ttlMs}ms, catch-up ${catchUpMs}ms), got ${JSON.stringify(args.period)}`);
+}
 const pollMs = 250;
 /** A process whose 50 ms timer fires this much late is recorded as stalled. */
 const stallMs = Math.round(ttlMs / 4);
