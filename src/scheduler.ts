@@ -292,6 +292,19 @@ export class ScheduledJob {
       return { done: false, wakeAt: s.storeNow() + Math.min(Math.max(ttlMs / 10, 100), 2000) };
     }
     if (r.lease) {
+      // S3 waits for the slot's instant while holding the lease. That is right for the
+      // last few milliseconds of a clock estimate's uncertainty, but a host whose estimate
+      // was far ahead (its wall clock is off and it never got a clean store-time sample)
+      // would keep the key from everyone until then. The acquire's own answer has
+      // corrected the estimate: let go and come back when the slot is due.
+      const early = r.storeTime === undefined ? 0 : due - r.storeTime;
+      if (early > Math.min(ttlMs / 4, 1000)) {
+        safeLog(lh.logger, 'warn', { key: this.key, slot: iso(due), earlyMs: Math.round(early) }, 'slot not due yet by the store clock; lease released until it is');
+        // The kept sample disagrees with the store (the wall clock stepped since?): replace it.
+        s.observe(r.storeTime as number, r.sentWall, r.recvWall, true);
+        await r.lease[Symbol.asyncDispose]();
+        return { done: false, wakeAt: due };
+      }
       await this.#runPending(r.lease, due, r.storeTime);
       return { done: true };
     }
@@ -616,13 +629,14 @@ export class Scheduler {
    * read its clock at an unknown point of the round trip, so the sample is good to ±rtt/2:
    * a sample replaces the current one only when it is at least as tight (allowing 1 ms of
    * drift per second of age). A slow first request — connect, TLS, auth, SDK loading —
-   * therefore cannot skew the estimate for long.
+   * therefore cannot skew the estimate for long. `force` replaces it anyway: for a sample
+   * that proves the kept one wrong.
    */
-  observe(storeTime: number, sentWall: number, recvWall: number): void {
+  observe(storeTime: number, sentWall: number, recvWall: number, force = false): void {
     const half = Math.max(0, recvWall - sentWall) / 2;
     const now = this.lh.clock.now();
     const current = this.#uncertaintyMs + (now - this.#sampledAt) / 1000;
-    if (half > current) return;
+    if (half > current && !force) return;
     this.#skewMs = storeTime - (sentWall + recvWall) / 2;
     this.#uncertaintyMs = half;
     this.#sampledAt = now;

@@ -94,6 +94,29 @@ describe('scheduler (fake clock)', () => {
     assert.equal(new Set(ran).size, ran.length);
   });
 
+  it('a host whose wall clock is 30 s ahead and whose clock sync failed does not hold the key until its imagined slot (S3, S4)', async () => {
+    const clock = new FakeClock(START);
+    const inner = new MemoryStore({ clock });
+    // Host "ahead": its wall clock runs 30 s fast, and its first store-clock reads fail
+    // (the store was restarting), so it starts out trusting its own clock.
+    const aheadClock = { now: () => clock.now(), wallNow: () => clock.wallNow() + 30_000, setTimeout: clock.setTimeout.bind(clock), clearTimeout: clock.clearTimeout.bind(clock) };
+    const aheadStore = new FaultyStore(inner);
+    aheadStore.modes.now = 'fail';
+    const ahead = new Leasehold({ store: aheadStore, clock: aheadClock, holder: 'ahead' });
+    const good = new Leasehold({ store: new FaultyStore(inner), clock, holder: 'good' });
+    const runs = every([ahead, good], 1000, { ttl: 3000, catchUp: 500 });
+    const skipped: string[] = [];
+    for (const h of [ahead, good]) h.on('slot:skipped', (e) => e.reason !== 'done-elsewhere' && skipped.push(`${e.reason} ${iso(e.slot.getTime())}`));
+    await ahead.start();
+    await good.start();
+    await clock.advance(10_000);
+    await stopAll(clock, [ahead, good]);
+    const slots = runs.map((r) => r.slot);
+    assert.equal(new Set(slots).size, slots.length, `duplicates in ${slots.join(' ')}`);
+    for (let i = 1; i <= 9; i++) assert.ok(slots.includes(iso(START + i * 1000)), `slot ${i} ran (ran ${slots.join(' ')}; skipped ${skipped.join(', ')})`);
+    for (const r of runs) assert.ok(r.storeAt >= Date.parse(r.slot), `never early: ${r.slot} at ${iso(r.storeAt)}`);
+  });
+
   it('jitter delays each host by less than the jitter', async () => {
     const { clock, hosts } = fleet(1);
     const runs = every(hosts, 1000, { ttl: 3000, jitter: 300 });
