@@ -147,6 +147,44 @@ describe('postgres: table, DDL and options', () => {
     }
   });
 
+  it('the pool opened from a URL sends named (prepared) statements; preparedStatements=false sends them unnamed', async () => {
+    assert.throws(() => new PostgresStore({ url: `${db.url}?preparedStatements=maybe` }), (e: unknown) => e instanceof ConfigError && /preparedStatements/.test(e.message));
+    assert.throws(() => new PostgresStore({ url: db.url, preparedStatements: 'no' as never }), ConfigError);
+    const original = pg.Client.prototype.query;
+    const names: (string | undefined)[] = [];
+    pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+      const first = args[0] as { name?: string; text?: string } | string;
+      if (typeof first === 'object' && first?.text?.includes('prepared_probe')) names.push(first.name);
+      else if (typeof first === 'string' && first.includes('prepared_probe') && !/CREATE/.test(first)) names.push(undefined);
+      return (original as (...a: unknown[]) => unknown).apply(this, args);
+    } as typeof original;
+    try {
+      const run = async (url: string) => {
+        names.length = 0;
+        const store = new PostgresStore({ url, table: 'prepared_probe' });
+        try {
+          for (let i = 0; i < 3; i++) {
+            const q = req(`p-${randomUUID()}`);
+            const r = await store.acquire(q);
+            assert.ok(r.acquired);
+            if (r.acquired) assert.equal(await store.release({ key: q.key, leaseId: q.leaseId, token: r.token }), true);
+          }
+        } finally {
+          await store.close();
+        }
+        return [...names];
+      };
+      const named = await run(db.url);
+      assert.ok(named.length >= 6, `statements seen: ${named.length}`);
+      // The first acquire created the table and was sent again unnamed; the rest are named.
+      assert.ok(named.slice(-5).every((n) => typeof n === 'string' && n.startsWith('leasehold_')), `named: ${JSON.stringify(named)}`);
+      const unnamed = await run(`${db.url}${db.url.includes('?') ? '&' : '?'}preparedStatements=false`);
+      assert.ok(unnamed.length >= 6 && unnamed.every((n) => n === undefined), `unnamed: ${JSON.stringify(unnamed)}`);
+    } finally {
+      pg.Client.prototype.query = original;
+    }
+  });
+
   it('a pool you pass is never ended by close()', async () => {
     const pool = new pg.Pool({ connectionString: db.url, max: 1 });
     const store = new PostgresStore({ pool });
