@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { ConfigError, LeaseLostError, StoreUnavailableError } from '../src/errors.js';
-import { Leasehold } from '../src/leasehold.js';
+import { ConfigError, StoreUnavailableError } from '../src/errors.js';
 import { openStore } from '../src/open.js';
 import { PostgresStore, postgresSchemaSql, type PgQueryable } from '../src/stores/postgres.js';
 import { startPostgresServer, type PostgresServer } from './helpers/postgres-server.js';
 import { freePort } from './helpers/redis-server.js';
+import { sqlStoreDownTests } from './helpers/sql-store-down.js';
 import { createPostgresDatabase, type TestDatabase } from './helpers/sql-databases.js';
 import { assertSerial, hammer, timing } from './helpers/sql-hammer.js';
 
@@ -255,100 +255,10 @@ describe('postgres: store down', () => {
     await good.close();
   });
 
-  it('a black-holed server: StoreUnavailableError when the signal fires, for open and new connections; close() does not hang', async (t) => {
-    const opened: PostgresStore[] = [];
-    const open = (connectTimeoutMs: number) => {
-      const s = new PostgresStore({ url: srv.url, connectTimeoutMs });
-      opened.push(s);
-      return s;
-    };
-    t.after(() => Promise.all(opened.map((s) => s.close())));
-    const store = open(1000);
-    await store.now();
-    const idle = open(1000);
-    await idle.now();
-    await srv.pause();
-    try {
-      for (const s of [store, open(1000)]) {
-        const t0 = performance.now();
-        await assert.rejects(s.acquire(req('bh'), { signal: AbortSignal.timeout(300) }), StoreUnavailableError);
-        const took = performance.now() - t0;
-        assert.ok(took < 800, `took ${Math.round(took)} ms`);
-        const t1 = performance.now();
-        await s.close();
-        assert.ok(performance.now() - t1 < 1500, 'close() returns while the server is black-holed');
-      }
-      const t3 = performance.now();
-      await idle.close();
-      assert.ok(performance.now() - t3 < 1500, 'close() with an idle connection returns while the server is black-holed');
-      // Without a signal, the connect timeout still bounds a new connection.
-      const fresh = open(500);
-      const t2 = performance.now();
-      await assert.rejects(fresh.now(), StoreUnavailableError);
-      assert.ok(performance.now() - t2 < 1500);
-      await fresh.close();
-    } finally {
-      await srv.resume();
-    }
-  });
-
-  it('requests in flight while the server restarts fail as StoreUnavailableError and never crash the process', async () => {
-    const uncaught: unknown[] = [];
-    const onUncaught = (err: unknown) => uncaught.push(err);
-    process.on('uncaughtException', onUncaught);
-    const store = new PostgresStore({ url: srv.url });
-    let stop = false;
-    const odd: unknown[] = [];
-    const loops = Array.from({ length: 8 }, async (_, i) => {
-      for (let n = 0; !stop; n++) {
-        const leaseId = randomUUID();
-        try {
-          const r = await store.acquire(req(`restart-${i}`, 'h', leaseId, 1000), { signal: AbortSignal.timeout(40 + (n % 5) * 30) });
-          if (r.acquired) await store.release({ key: `restart-${i}`, leaseId, token: r.token }, { signal: AbortSignal.timeout(200) });
-        } catch (err) {
-          if (!(err instanceof StoreUnavailableError)) odd.push(err);
-          await sleep(5);
-        }
-      }
-    });
-    try {
-      for (const hard of [true, false, true, false]) {
-        await sleep(600);
-        await srv.restart(hard);
-      }
-      await sleep(300);
-    } finally {
-      stop = true;
-      await Promise.all(loops);
-      await store.close();
-      process.removeListener('uncaughtException', onUncaught);
-    }
-    assert.deepEqual(odd, [], 'every failure is a StoreUnavailableError');
-    assert.deepEqual(uncaught, [], 'no uncaught exception');
-  });
-
-  it('L4: a holder whose renewals go unanswered loses its lease (signal aborted) before its deadline', async (t) => {
-    const store = new PostgresStore({ url: srv.url, connectTimeoutMs: 500 });
-    const lh = new Leasehold({ store, holder: 'doomed' });
-    t.after(() => store.close());
-    const lease = await lh.tryAcquire(`l4-${randomUUID()}`, { ttl: 3000 });
-    assert.ok(lease);
-    if (!lease) return;
-    let abortedAt = 0;
-    lease.signal.addEventListener('abort', () => {
-      abortedAt = performance.now();
-    });
-    await srv.pause();
-    try {
-      const giveUp = performance.now() + 6000;
-      while (!lease.signal.aborted && performance.now() < giveUp) await sleep(20);
-      assert.equal(lease.signal.aborted, true, 'lease signal aborted');
-      assert.ok(lease.signal.reason instanceof LeaseLostError, String(lease.signal.reason));
-      assert.ok(abortedAt < lease.deadline, `aborted at ${abortedAt}, deadline ${lease.deadline}`);
-    } finally {
-      await srv.resume();
-    }
-  });
+  sqlStoreDownTests(
+    () => srv,
+    (url, connectTimeoutMs) => new PostgresStore({ url, ...(connectTimeoutMs === undefined ? {} : { connectTimeoutMs }) }),
+  );
 
   it('tokens survive a crash of the server (immediate shutdown)', async () => {
     const store = new PostgresStore({ url: srv.url });
