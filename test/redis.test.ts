@@ -373,6 +373,33 @@ describe('store down', () => {
     }
   });
 
+  it('many requests timing out together reconnect once (no listener pile-up on the socket), then work again', async () => {
+    const srv = await startRedisServer();
+    const store = new RedisStore({ url: srv.url, prefix: prefix(), timeoutMs: 200 });
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+    process.on('warning', onWarning);
+    try {
+      await store.now();
+      await srv.pause();
+      await Promise.all(Array.from({ length: 40 }, (_, i) => assert.rejects(store.acquire(req(`pile-${i}`)), StoreUnavailableError)));
+      await srv.resume();
+      let ok = false;
+      for (let i = 0; i < 50 && !ok; i++) {
+        ok = await store.acquire(req('pile-after')).then((r) => r.acquired, () => false);
+        if (!ok) await sleep(100);
+      }
+      assert.ok(ok, 'works again after the black hole ends');
+      await sleep(50); // warnings are emitted on the next tick
+      assert.deepEqual(warnings.filter((w) => /MaxListeners/.test(w)), []);
+    } finally {
+      process.removeListener('warning', onWarning);
+      await srv.resume();
+      await store.close();
+      await srv.stop();
+    }
+  });
+
   for (const how of ['stopped', 'black-holed'] as const) {
     it(`L4: a holder whose renewals fail (server ${how}) is told before its deadline`, async () => {
       const srv = await startRedisServer();

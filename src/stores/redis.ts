@@ -384,6 +384,8 @@ export class RedisStore implements LeaseStore {
   #owned: Promise<OwnedClient> | undefined;
   #lastConnError: Error | undefined;
   #silentRequests = 0;
+  /** A reconnection we asked for is under way: many requests timing out together ask once. */
+  #dropping = false;
   #closed = false;
 
   constructor(options: RedisStoreOptions) {
@@ -462,6 +464,7 @@ export class RedisStore implements LeaseStore {
     });
     client.on('ready', () => {
       this.#lastConnError = undefined;
+      this.#dropping = false;
     });
     return client;
   }
@@ -531,13 +534,17 @@ export class RedisStore implements LeaseStore {
    */
   #noAnswer(): void {
     this.#silentRequests += 1;
-    if (this.#silentRequests < 2 || !this.#owned) return;
+    if (this.#silentRequests < 2 || !this.#owned || this.#dropping) return;
     this.#silentRequests = 0;
+    this.#dropping = true;
     this.#owned
       .then((c) => {
         if (!this.#closed && c.status === 'ready') c.disconnect(true);
+        else this.#dropping = false;
       })
-      .catch(() => {});
+      .catch(() => {
+        this.#dropping = false;
+      });
   }
 
   /** EVALSHA, then EVAL when the server does not have the script cached (NOSCRIPT). */
