@@ -8,7 +8,8 @@ import { ConfigError, StoreUnavailableError } from '../src/errors.js';
 import { Leasehold } from '../src/leasehold.js';
 import { openStore } from '../src/open.js';
 import { AzureBlobStore, blobNameToKey, fromUrl, keyToBlobName } from '../src/stores/azure-blob.js';
-import { DEV_ACCOUNT, DEV_KEY, startAzurite, unusedPort } from './helpers/azurite.js';
+import { DEV_ACCOUNT, DEV_KEY, startAzurite } from './helpers/azurite.js';
+import { freePort } from './helpers/ports.js';
 import { instrumentedClient } from './helpers/azure-clients.js';
 
 const az = await startAzurite();
@@ -379,7 +380,7 @@ describe('no request outlives its deadline', () => {
   });
 
   it('an unreachable port is StoreUnavailableError, never busy', async () => {
-    const port = await unusedPort();
+    const port = await freePort();
     const s = new AzureBlobStore({ connectionString: az.connectionString.replace(`:${az.port}/`, `:${port}/`), containerName: 'unit' });
     await assert.rejects(s.acquire(req('k')), (e: unknown) => e instanceof StoreUnavailableError && /ECONNREFUSED|connect/i.test(e.message));
   });

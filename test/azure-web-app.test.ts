@@ -4,7 +4,8 @@ import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { after, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { startAzurite, unusedPort, watchdog } from './helpers/azurite.js';
+import { startAzurite, watchdog } from './helpers/azurite.js';
+import { freePort } from './helpers/ports.js';
 
 // A shortened run of examples/azure-web-app: two instances on two ports against Azurite,
 // the job every 2 s instead of 10 s.
@@ -48,7 +49,7 @@ function launch(port: number, storeUrl: string): Instance {
 
 it('two instances of the web app: both serve HTTP, and each tick of the job runs on exactly one of them', async (t) => {
   const storeUrl = `azure-blob://webapp/run-${randomUUID().slice(0, 8)}/`;
-  const ports = [await unusedPort(), await unusedPort()];
+  const ports = [await freePort(), await freePort()];
   const instances = ports.map((p) => launch(p, storeUrl));
   try {
     await Promise.all(instances.map((i) => i.started));

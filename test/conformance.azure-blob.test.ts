@@ -2,14 +2,15 @@ import { randomUUID } from 'node:crypto';
 import { after, it } from 'node:test';
 import { AzureBlobStore } from '../src/stores/azure-blob.js';
 import { runConformance } from '../src/testing/index.js';
-import { startAzurite, unusedPort } from './helpers/azurite.js';
+import { startAzurite } from './helpers/azurite.js';
+import { freePort } from './helpers/ports.js';
 
 // The whole suite on an in-memory Azurite; the restart case runs in
 // conformance.azure-blob-restart.test.ts against an on-disk one.
 const az = await startAzurite();
 after(() => az.stop());
 const prefix = `conf-${randomUUID().slice(0, 8)}/`;
-const deadPort = await unusedPort();
+const deadPort = await freePort();
 
 runConformance(it, {
   create: () => new AzureBlobStore({ connectionString: az.connectionString, containerName: 'conformance', prefix }),

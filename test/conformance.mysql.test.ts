@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import { MysqlStore } from '../src/stores/mysql.js';
 import { runConformance } from '../src/testing/index.js';
 import { startMariaDbServer, type MariaDbServer } from './helpers/mariadb-server.js';
-import { freePort } from './helpers/redis-server.js';
+import { freePort } from './helpers/ports.js';
 import { createMysqlDatabase, type TestDatabase } from './helpers/sql-databases.js';
 
 // The machine's MariaDB, in a database of our own (dropped at the end).

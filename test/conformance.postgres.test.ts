@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import { PostgresStore } from '../src/stores/postgres.js';
 import { runConformance } from '../src/testing/index.js';
 import { startPostgresServer, type PostgresServer } from './helpers/postgres-server.js';
-import { freePort } from './helpers/redis-server.js';
+import { freePort } from './helpers/ports.js';
 import { createPostgresDatabase, type TestDatabase } from './helpers/sql-databases.js';
 
 // The machine's PostgreSQL, in a database of our own (dropped at the end).

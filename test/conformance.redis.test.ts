@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { after, before, it } from 'node:test';
 import { RedisStore } from '../src/stores/redis.js';
 import { runConformance } from '../src/testing/index.js';
-import { freePort, startRedisServer, type RedisServer } from './helpers/redis-server.js';
+import { freePort } from './helpers/ports.js';
+import { startRedisServer, type RedisServer } from './helpers/redis-server.js';
 
 // A private redis-server without persistence: restart() loses every key, so the restart
 // test proves that tokens keep increasing across total data loss (L2).

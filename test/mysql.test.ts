@@ -7,7 +7,7 @@ import { ConfigError, StoreUnavailableError } from '../src/errors.js';
 import { openStore } from '../src/open.js';
 import { MysqlStore, mysqlSchemaSql, type MysqlQueryable } from '../src/stores/mysql.js';
 import { startMariaDbServer, type MariaDbServer } from './helpers/mariadb-server.js';
-import { freePort } from './helpers/redis-server.js';
+import { freePort } from './helpers/ports.js';
 import { sqlStoreDownTests } from './helpers/sql-store-down.js';
 import { createMysqlDatabase, type TestDatabase } from './helpers/sql-databases.js';
 import { assertSerial, hammer, timing } from './helpers/sql-hammer.js';

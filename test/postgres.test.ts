@@ -6,7 +6,7 @@ import { ConfigError, StoreUnavailableError } from '../src/errors.js';
 import { openStore } from '../src/open.js';
 import { PostgresStore, postgresSchemaSql, type PgQueryable } from '../src/stores/postgres.js';
 import { startPostgresServer, type PostgresServer } from './helpers/postgres-server.js';
-import { freePort } from './helpers/redis-server.js';
+import { freePort } from './helpers/ports.js';
 import { sqlStoreDownTests } from './helpers/sql-store-down.js';
 import { createPostgresDatabase, type TestDatabase } from './helpers/sql-databases.js';
 import { assertSerial, hammer, timing } from './helpers/sql-hammer.js';

@@ -8,7 +8,8 @@ import { Leasehold } from '../src/leasehold.js';
 import { openStore } from '../src/open.js';
 import { RedisStore, parseRedisUrl } from '../src/stores/redis.js';
 import { runConformance } from '../src/testing/index.js';
-import { freePort, startRedisServer, type RedisServer } from './helpers/redis-server.js';
+import { freePort } from './helpers/ports.js';
+import { startRedisServer, type RedisServer } from './helpers/redis-server.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const prefix = () => `lh-test-${randomUUID().slice(0, 8)}:`;
