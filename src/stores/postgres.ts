@@ -15,8 +15,10 @@
  *   AND expires_at > clock_timestamp()`.
  *
  * Expiry is judged by the database's `clock_timestamp()`, never the caller's clock.
- * No advisory locks, no prepared statement names, no session settings: every statement
- * stands alone, so the store works through PgBouncer in transaction mode.
+ * No advisory locks, no session settings: every statement stands alone, so the store
+ * works through PgBouncer in transaction mode. The pool opened from a URL sends named
+ * (prepared) statements; turn that off with `preparedStatements: false` behind a pooler
+ * that cannot keep them. A pool you pass gets unnamed statements.
  *
  * @module
  */
