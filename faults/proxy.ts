@@ -31,8 +31,14 @@ export interface FaultProxy {
 interface Pair {
   client: Socket;
   server: Socket;
-  /** Time at which the last delayed reply chunk will be delivered (keeps order). */
-  lastDue: number;
+  /**
+   * Reply chunks held back by a delay, oldest first, each with its delivery time. One
+   * queue and one timer per connection deliver them strictly in order: separate timers
+   * per chunk could fire out of order (their expiry is counted from the event loop's
+   * cached clock), which TCP never does and which made mysql2 misread replies.
+   */
+  held: { due: number; data: Buffer }[];
+  timer: NodeJS.Timeout | undefined;
 }
 
 /** Starts a proxy on a free port that forwards to `127.0.0.1:<targetPort>`. */
@@ -43,7 +49,7 @@ export function startProxy(targetPort: number, random: () => number = Math.rando
 
   const server: Server = createServer((client) => {
     const upstream = connect(targetPort, '127.0.0.1');
-    const pair: Pair = { client, server: upstream, lastDue: 0 };
+    const pair: Pair = { client, server: upstream, held: [], timer: undefined };
     pairs.add(pair);
     client.setNoDelay(true);
     upstream.setNoDelay(true);
@@ -53,26 +59,52 @@ export function startProxy(targetPort: number, random: () => number = Math.rando
     }
     const end = () => {
       pairs.delete(pair);
+      clearTimeout(pair.timer);
+      pair.held.length = 0;
       client.destroy();
       upstream.destroy();
+    };
+    // The server closing its side ends the client's only after the held replies are
+    // delivered (TCP delivers data before the FIN); an error cuts both at once.
+    let upstreamDone = false;
+    const endIfDrained = () => {
+      if (upstreamDone && pair.held.length === 0 && !client.destroyed) client.end();
     };
     client.on('error', end);
     upstream.on('error', end);
     client.on('close', end);
-    upstream.on('close', end);
+    upstream.on('end', () => {
+      upstreamDone = true;
+      endIfDrained();
+    });
+    upstream.on('close', (hadError: boolean) => {
+      if (hadError) return end();
+      upstreamDone = true;
+      endIfDrained();
+    });
     client.on('data', (d: Buffer) => {
       upstream.write(d);
     });
+    const pump = () => {
+      pair.timer = undefined;
+      const now = performance.now();
+      while (pair.held.length > 0 && (pair.held[0] as { due: number }).due <= now) {
+        const { data } = pair.held.shift() as { data: Buffer };
+        if (!client.destroyed) client.write(data);
+      }
+      const next = pair.held[0];
+      if (next) pair.timer = setTimeout(pump, Math.max(1, next.due - now));
+      else endIfDrained();
+    };
     upstream.on('data', (d: Buffer) => {
-      if (maxDelay <= 0 && pair.lastDue <= performance.now()) {
+      if (maxDelay <= 0 && pair.held.length === 0) {
         client.write(d);
         return;
       }
-      const due = Math.max(pair.lastDue, performance.now() + random() * maxDelay);
-      pair.lastDue = due;
-      setTimeout(() => {
-        if (!client.destroyed) client.write(d);
-      }, Math.max(0, due - performance.now()));
+      const last = pair.held[pair.held.length - 1];
+      const due = Math.max(last?.due ?? 0, performance.now() + random() * maxDelay);
+      pair.held.push({ due, data: d });
+      if (!pair.timer) pair.timer = setTimeout(pump, Math.max(0, due - performance.now()));
     });
   });
 
