@@ -127,9 +127,10 @@ export function countingPgPool(counter: Counter, url: string, max = 10): { pool:
   const pool = new pg.Pool({ connectionString: url, max, connectionTimeoutMillis: 5000 });
   pool.on('error', () => {});
   const queryable = {
-    query: ((text: string, values?: unknown[]) => {
+    // Passes pg's config objects through too (named statements).
+    query: ((...args: unknown[]) => {
       counter.hit('query');
-      return pool.query(text, values);
+      return (pool.query as (...a: unknown[]) => unknown)(...args);
     }) as unknown as pg.Pool['query'],
   };
   return { pool, queryable };

@@ -146,7 +146,8 @@ export async function openTarget(name: StoreName, servers: Servers): Promise<Tar
       const db = await servers.pgDatabase();
       const counter = new Counter();
       const { pool, queryable } = countingPgPool(counter, db.url);
-      const store = new PostgresStore({ pool: queryable });
+      // Prepared statements, as the store uses on the pool it opens from a URL.
+      const store = new PostgresStore({ pool: queryable, preparedStatements: true });
       await pool.query('CREATE TABLE bench_raw (key text COLLATE "C" PRIMARY KEY, holder text, expires_at timestamptz)');
       const raw: RawLease = {
         how: 'one INSERT … ON CONFLICT DO UPDATE … WHERE expired RETURNING; UPDATE … WHERE holder',

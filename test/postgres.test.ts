@@ -180,6 +180,16 @@ describe('postgres: table, DDL and options', () => {
       assert.ok(named.slice(-5).every((n) => typeof n === 'string' && n.startsWith('leasehold_')), `named: ${JSON.stringify(named)}`);
       const unnamed = await run(`${db.url}${db.url.includes('?') ? '&' : '?'}preparedStatements=false`);
       assert.ok(unnamed.length >= 6 && unnamed.every((n) => n === undefined), `unnamed: ${JSON.stringify(unnamed)}`);
+      // A pool you pass: unnamed by default, named when you opt in.
+      for (const prepared of [undefined, true]) {
+        names.length = 0;
+        const store = new PostgresStore({ pool: admin, table: 'prepared_probe', ...(prepared ? { preparedStatements: true } : {}) });
+        const q = req(`p-${randomUUID()}`);
+        const r = await store.acquire(q);
+        assert.ok(r.acquired);
+        const seen = [...names];
+        assert.ok(seen.length >= 1 && seen.every((n) => (prepared ? typeof n === 'string' : n === undefined)), `passed pool, preparedStatements ${prepared}: ${JSON.stringify(seen)}`);
+      }
     } finally {
       pg.Client.prototype.query = original;
     }

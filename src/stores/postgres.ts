@@ -18,7 +18,7 @@
  * No advisory locks, no session settings: every statement stands alone, so the store
  * works through PgBouncer in transaction mode. The pool opened from a URL sends named
  * (prepared) statements; turn that off with `preparedStatements: false` behind a pooler
- * that cannot keep them. A pool you pass gets unnamed statements.
+ * that cannot keep them. A pool you pass gets unnamed statements unless you opt in.
  *
  * @module
  */
@@ -96,9 +96,10 @@ export interface PostgresStoreOptions {
    * PostgreSQL 15 here that halved the latency of an acquire, 1.3–1.4 ms → 0.64–0.72 ms).
    * Turn it off behind a connection pooler that cannot keep prepared statements (PgBouncer
    * in transaction mode before 1.21, or without `max_prepared_statements`); the URL
-   * parameter `preparedStatements=false` does the same. A pool you pass always gets
-   * unnamed statements.
-   * @defaultValue true
+   * parameter `preparedStatements=false` does the same. With a pool you pass, set it to
+   * `true` only if its `query` takes pg's `{ name, text, values }` objects (`pg.Pool` and
+   * `pg.Client` do).
+   * @defaultValue true with `url`, false with `pool`
    */
   preparedStatements?: boolean;
 }
@@ -234,7 +235,7 @@ export class PostgresStore implements LeaseStore {
     this.#connectTimeoutMs = checkMs('connectTimeoutMs', options.connectTimeoutMs, 5000);
     this.#maxConnections = checkCount('maxConnections', options.maxConnections, 10);
     this.#sql = statements(this.tableSql);
-    if (!options.pool && prepared !== false) {
+    if (prepared ?? !options.pool) {
       // One name per statement text: the table is part of the text, so two stores on
       // different tables never share a name on a connection.
       for (const [op, text] of Object.entries(this.#sql)) this.#names.set(text, `leasehold_${op}_${createHash('sha1').update(text).digest('hex').slice(0, 12)}`);
@@ -297,7 +298,11 @@ export class PostgresStore implements LeaseStore {
   }
 
   async #send(label: string, text: string, values: unknown[], signal: AbortSignal | undefined, named = false): Promise<PgQueryResult> {
-    if (this.#userPool) return raceSignal(this.#userPool.query(text, values), signal, label);
+    if (this.#userPool) {
+      const name = named ? this.#names.get(text) : undefined;
+      const q = name ? (this.#userPool.query as unknown as (c: { name: string; text: string; values: unknown[] }) => Promise<PgQueryResult>)({ name, text, values }) : this.#userPool.query(text, values);
+      return raceSignal(q, signal, label);
+    }
     const pool = await this.#pool();
     // Check a client out ourselves, so that a query still hanging when the signal fires
     // (a black-holed connection) is cut off instead of holding a pool slot.
