@@ -265,6 +265,6 @@ describe('mysql: store down', () => {
 
   sqlStoreDownTests(
     () => srv,
-    (url, connectTimeoutMs) => new MysqlStore({ url, ...(connectTimeoutMs === undefined ? {} : { connectTimeoutMs }) }),
+    (url, connectTimeoutMs, maxConnections) => new MysqlStore({ url, ...(connectTimeoutMs === undefined ? {} : { connectTimeoutMs }), ...(maxConnections === undefined ? {} : { maxConnections }) }),
   );
 });

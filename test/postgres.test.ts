@@ -267,7 +267,7 @@ describe('postgres: store down', () => {
 
   sqlStoreDownTests(
     () => srv,
-    (url, connectTimeoutMs) => new PostgresStore({ url, ...(connectTimeoutMs === undefined ? {} : { connectTimeoutMs }) }),
+    (url, connectTimeoutMs, maxConnections) => new PostgresStore({ url, ...(connectTimeoutMs === undefined ? {} : { connectTimeoutMs }), ...(maxConnections === undefined ? {} : { maxConnections }) }),
   );
 
   it('tokens survive a crash of the server (immediate shutdown)', async () => {

@@ -207,6 +207,7 @@ class ConnectionPool {
         c.raw.stream?.ref?.();
         return Promise.resolve(c);
       }
+      this.#forget(c);
     }
     if (this.#all.size + this.#opening < this.max) return this.#open(signal, label);
     return new Promise((resolve, reject) => {
@@ -250,14 +251,17 @@ class ConnectionPool {
       };
       const onConnect = () => settle();
       const onAbort = () => settle(new StoreUnavailableError(`${label}: not connected before the request was aborted`, { cause: signal?.reason }));
-      // Permanent listeners: a late error on this connection only marks it dead.
+      // Permanent listeners: a late error on this connection marks it dead and frees its
+      // place in the pool (a restarted server ends every idle connection at once).
       raw.on('error', (err?: Error) => {
         c.dead = true;
         settle(err ?? new Error('connection failed'));
+        this.#forget(c);
       });
       raw.on('end', () => {
         c.dead = true;
         settle(new Error('connection closed by the server'));
+        this.#forget(c);
       });
       raw.once('connect', onConnect);
       if (signal?.aborted) onAbort();
@@ -297,9 +301,19 @@ class ConnectionPool {
     }
   }
 
+  /** Drops a dead connection from the pool, so its place can be taken by a new one. */
+  #forget(c: PooledConnection): void {
+    const i = this.#idle.indexOf(c);
+    if (i >= 0) this.#idle.splice(i, 1);
+    if (this.#all.delete(c)) {
+      this.#kill(c);
+      this.#wake();
+    }
+  }
+
   /** A waiter gets a new connection when one was destroyed. */
   #wake(): void {
-    if (this.#closed) return;
+    if (this.#closed || this.#all.size + this.#opening >= this.max) return;
     const w = this.#waiters.shift();
     if (w) this.#open(undefined, 'mysql').then(w.resolve, w.reject);
   }

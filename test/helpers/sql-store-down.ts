@@ -21,7 +21,33 @@ const req = (key: string, holder = 'h', leaseId: string = randomUUID(), ttlMs = 
  * black-holed server, a server restarting under load, and a holder losing its lease
  * while its renewals go unanswered (L4). `open` builds the store from the server's URL.
  */
-export function sqlStoreDownTests(server: () => DownServer, open: (url: string, connectTimeoutMs?: number) => LeaseStore): void {
+export function sqlStoreDownTests(server: () => DownServer, open: (url: string, connectTimeoutMs?: number, maxConnections?: number) => LeaseStore): void {
+  it('after a crash and restart of the server, a store whose connections were all idle works again (dead connections leave the pool)', async () => {
+    const srv = server();
+    const store = open(srv.url, 1000, 3);
+    try {
+      // Three connections, then idle.
+      await Promise.all([0, 1, 2].map((i) => store.acquire(req(`idle-${i}-${randomUUID()}`))));
+      await srv.restart(true);
+      const t0 = performance.now();
+      let ok = false;
+      while (!ok && performance.now() - t0 < 10_000) {
+        try {
+          await store.acquire(req(`after-${randomUUID()}`), { signal: AbortSignal.timeout(1000) });
+          ok = true;
+        } catch (err) {
+          if (!(err instanceof StoreUnavailableError)) throw err;
+          await sleep(100);
+        }
+      }
+      assert.ok(ok, 'the store answers again within 10 s of the restart');
+      // And keeps answering, with more requests than the pool has connections.
+      await Promise.all(Array.from({ length: 8 }, () => store.acquire(req(`again-${randomUUID()}`), { signal: AbortSignal.timeout(3000) })));
+    } finally {
+      await store.close();
+    }
+  });
+
   it('a black-holed server: StoreUnavailableError when the signal fires, for open and new connections; close() does not hang', async (t) => {
     const srv = server();
     const opened: LeaseStore[] = [];
