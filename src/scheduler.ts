@@ -595,15 +595,18 @@ export class Scheduler {
   readonly jobs = new Map<string, ScheduledJob>();
   stopping = false;
   started = false;
-  /** Store clock minus host wall clock, from the best sample; see {@link Scheduler.observe}. */
-  #skewMs = 0;
-  /** Half the round trip of that sample: the estimate is within ±this. */
-  #uncertaintyMs = Number.POSITIVE_INFINITY;
-  /** Monotonic time of that sample. */
+  /**
+   * A lower bound of the store clock minus the host wall clock: the largest of the
+   * samples' bounds, less a drift allowance for its age; see {@link Scheduler.observe}.
+   * Undefined until the first sample (the host clock is used until then).
+   */
+  #lowerSkewMs: number | undefined;
+  /** Monotonic time of the sample that gave it. */
   #sampledAt = 0;
   readonly #stop = new AbortController();
   readonly #runs = new Set<AbortController>();
   readonly #sleepers = new Set<() => void>();
+  #refining: Promise<void> = Promise.resolve();
 
   constructor(lh: Leasehold) {
     this.lh = lh;
@@ -614,32 +617,71 @@ export class Scheduler {
   }
 
   /**
-   * A lower bound of the store's time (epoch ms): the host wall clock, corrected by the
-   * measured offset, minus the offset's uncertainty — so a slot is never taken to be due
-   * before it is by the store's clock (S3), at the price of starting up to half a round
-   * trip late.
+   * A lower bound of the store's time (epoch ms): the host wall clock plus the measured
+   * lower bound of the offset — so a slot is never taken to be due before it is by the
+   * store's clock (S3), at the price of starting a little late.
    */
   storeNow(): number {
-    const u = Number.isFinite(this.#uncertaintyMs) ? this.#uncertaintyMs : 0;
-    return this.lh.clock.wallNow() + this.#skewMs - u;
+    return this.lh.clock.wallNow() + this.#currentSkew();
+  }
+
+  #currentSkew(): number {
+    if (this.#lowerSkewMs === undefined) return 0;
+    // Clocks drift apart: 0.1 ms per second of age (100 ppm, beyond the drift of crystal
+    // clocks) keeps an old bound a bound; every acquisition brings a fresh one.
+    return this.#lowerSkewMs - (this.lh.clock.now() - this.#sampledAt) / 10_000;
   }
 
   /**
-   * Records a store time read somewhere between two host wall-clock readings. The store
-   * read its clock at an unknown point of the round trip, so the sample is good to ±rtt/2:
-   * a sample replaces the current one only when it is at least as tight (allowing 1 ms of
-   * drift per second of age). A slow first request — connect, TLS, auth, SDK loading —
-   * therefore cannot skew the estimate for long. `force` replaces it anyway: for a sample
-   * that proves the kept one wrong.
+   * Records a store time read somewhere between two host wall-clock readings. Whenever
+   * the store read its clock, it was before the reply arrived, so `storeTime - recvWall`
+   * is a lower bound of the offset, however slow the round trip; the largest bound seen
+   * is kept. A slow first request (connect, TLS, auth) gives a loose bound that the next
+   * fast one replaces; a store whose times are truncated (Azure's `Date` header) gives
+   * bounds up to its resolution low, and the reads {@link Scheduler.refineClock} spreads
+   * over the phases of that resolution bring the bound to within a tenth of it. `force`
+   * replaces the bound even when lower: for a sample that proves the kept one wrong (the
+   * host's clock stepped).
    */
   observe(storeTime: number, sentWall: number, recvWall: number, force = false): void {
-    const half = Math.max(0, recvWall - sentWall) / 2;
-    const now = this.lh.clock.now();
-    const current = this.#uncertaintyMs + (now - this.#sampledAt) / 1000;
-    if (half > current && !force) return;
-    this.#skewMs = storeTime - (sentWall + recvWall) / 2;
-    this.#uncertaintyMs = half;
-    this.#sampledAt = now;
+    void sentWall;
+    const bound = storeTime - recvWall;
+    if (!force && this.#lowerSkewMs !== undefined && bound <= this.#currentSkew()) return;
+    this.#lowerSkewMs = bound;
+    this.#sampledAt = this.lh.clock.now();
+  }
+
+  /**
+   * For a store with coarse times (`capabilities.clockResolutionMs` > 1): ten more clock
+   * reads, each one tenth of the resolution later in its phase than the last, so one of
+   * them lands just after the store's clock ticks over and {@link observe} keeps a bound
+   * within a tenth of the resolution (plus a round trip). Runs in the background from
+   * `start()`; ends early on `stop()`; failures are ignored (acquisitions keep sampling).
+   */
+  async refineClock(): Promise<void> {
+    const res = this.lh.store.capabilities.clockResolutionMs ?? 1;
+    if (res <= 1) return;
+    const { clock, store } = this.lh;
+    const steps = 10;
+    for (let i = 0; i < steps && !this.stopping; i++) {
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          clock.clearTimeout(handle);
+          this.#sleepers.delete(wake);
+          resolve();
+        };
+        const handle = clock.setTimeout(wake, res + res / steps);
+        this.#sleepers.add(wake);
+      });
+      if (this.stopping) return;
+      try {
+        const sent = clock.wallNow();
+        const t = await store.now({ signal: AbortSignal.any([AbortSignal.timeout(5000), this.stopSignal]) });
+        this.observe(t, sent, clock.wallNow());
+      } catch {
+        // The store is busy or down: acquisitions keep sampling.
+      }
+    }
   }
 
   registerRun(ac: AbortController): () => void {
@@ -683,6 +725,7 @@ export class Scheduler {
     if (this.started) return;
     this.started = true;
     await this.syncClock();
+    this.#refining = this.refineClock().catch(() => {});
     for (const job of this.jobs.values()) job.start();
   }
 
@@ -712,7 +755,7 @@ export class Scheduler {
     this.stopping = true;
     this.#stop.abort(new LeaseholdError('shutting down'));
     for (const wake of [...this.#sleepers]) wake();
-    const loops = Promise.all([...this.jobs.values()].map((j) => j.done));
+    const loops = Promise.all([...this.jobs.values()].map((j) => j.done).concat(this.#refining));
     if (this.#runs.size > 0) {
       let timer: unknown;
       const graceOver = new Promise<void>((r) => {

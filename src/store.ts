@@ -56,6 +56,13 @@ export interface StoreCapabilities {
   readonly ttlGranularityMs?: number;
   /** True when {@link LeaseStore.acquire} returns the key's state, saving a read. */
   readonly stateOnAcquire?: boolean;
+  /**
+   * Resolution of the store times it reports (`now()`, `storeTime`), in ms, when they are
+   * truncated (Azure: 1000, from the HTTP `Date` header). The scheduler then spreads a few
+   * extra clock reads over different phases of that interval to pin the offset down.
+   * Default 1.
+   */
+  readonly clockResolutionMs?: number;
 }
 
 /** Input of {@link LeaseStore.acquire}. */

@@ -41,7 +41,9 @@ describe('scheduler (fake clock)', () => {
     const { clock, hosts } = fleet(3);
     const runs = every(hosts, 1000, { ttl: 3000 });
     await Promise.all(hosts.map((h) => h.start()));
-    await clock.advance(10_000);
+    // (Slot 10 is at exactly +10 s; the clock estimate's drift allowance starts it a
+    // fraction of a millisecond after its instant, never before.)
+    await clock.advance(10_050);
     await stopAll(clock, hosts);
     const slots = runs.map((r) => r.slot);
     assert.equal(new Set(slots).size, slots.length, `duplicates in ${slots.join(' ')}`);
@@ -115,6 +117,42 @@ describe('scheduler (fake clock)', () => {
     assert.equal(new Set(slots).size, slots.length, `duplicates in ${slots.join(' ')}`);
     for (let i = 1; i <= 9; i++) assert.ok(slots.includes(iso(START + i * 1000)), `slot ${i} ran (ran ${slots.join(' ')}; skipped ${skipped.join(', ')})`);
     for (const r of runs) assert.ok(r.storeAt >= Date.parse(r.slot), `never early: ${r.slot} at ${iso(r.storeAt)}`);
+  });
+
+  it('a store clock with whole-second resolution (Azure Date header): runs start within a tenth of a second of their slot once the clock is refined; never early (S3)', async () => {
+    for (const phase of [300, 999, 1]) {
+      const clock = new FakeClock(START + phase);
+      const inner = new MemoryStore({ clock });
+      const store = new FaultyStore(inner);
+      Object.defineProperty(store, 'capabilities', { value: { ...inner.capabilities, clockResolutionMs: 1000 } });
+      // Truncated to the second, as an HTTP Date header is; each read takes a 4 ms round trip.
+      store.now = async () => {
+        await new Promise<void>((r) => clock.setTimeout(r, 2));
+        const t = Math.floor(clock.wallNow() / 1000) * 1000;
+        await new Promise<void>((r) => clock.setTimeout(r, 2));
+        return t;
+      };
+      const acquire = store.acquire.bind(store);
+      store.acquire = async (req, o) => {
+        const r = await acquire(req, o);
+        return r.storeTime === undefined ? r : { ...r, storeTime: Math.floor(r.storeTime / 1000) * 1000 };
+      };
+      const lh = new Leasehold({ store, clock, holder: 'coarse' });
+      const runs: { slot: number; at: number }[] = [];
+      lh.every(1000, 'job', (ctx) => void runs.push({ slot: ctx.slot.getTime(), at: clock.wallNow() }), { ttl: 3000, catchUp: 500 });
+      let started = false;
+      const starting = lh.start().then(() => {
+        started = true;
+      });
+      await clock.advanceUntil(() => started, 10_000, 1);
+      await starting;
+      await clock.advance(16_000);
+      await stopAll(clock, [lh]);
+      const late = runs.map((r) => r.at - r.slot);
+      assert.ok(runs.length >= 14, `phase ${phase}: runs ${runs.length}`);
+      for (const l of late) assert.ok(l >= 0, `phase ${phase}: started ${l} ms before its slot`);
+      for (const l of late.slice(-4)) assert.ok(l < 110, `phase ${phase}: started ${l} ms after its slot (all: ${late.map(Math.round).join(', ')})`);
+    }
   });
 
   it('jitter delays each host by less than the jitter', async () => {

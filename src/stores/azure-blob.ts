@@ -49,7 +49,9 @@
  * - TTLs are whole seconds from 15 s to 60 s (Azure's lease durations). Any other TTL
  *   is a `ConfigError`; nothing is rounded. Infinite leases are not offered.
  * - `now()` is the `Date` header: whole seconds, truncated, so it lags the service's
- *   clock by up to 1 s — never runs ahead of it.
+ *   clock by up to 1 s — never runs ahead of it. The store says so
+ *   (`clockResolutionMs: 1000`) and the scheduler refines its estimate with a few reads
+ *   at different phases of the second.
  * - `inspect().expiresInMs` is the lease's duration, an upper bound: Azure does not
  *   report the time left on a lease.
  * - Do not delete lease blobs: the token counter lives in them.
@@ -309,6 +311,7 @@ export class AzureBlobStore implements LeaseStore {
     maxTtlMs: MAX_TTL_MS,
     ttlGranularityMs: 1000,
     stateOnAcquire: true,
+    clockResolutionMs: 1000,
   };
   /** Prefix of every lease blob's name. */
   readonly prefix: string;
