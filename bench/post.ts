@@ -128,10 +128,10 @@ export async function benchPost(figs: Figures, servers: Servers, o: { quick: boo
         return lh;
       });
       await Promise.all(lhs.map((lh) => lh.start()));
-      // Start-up is not a tick: on Azure the scheduler spends its first 11 s refining its
-      // estimate of the service's whole-second clock (10 extra Get Container Properties
-      // per host, once). Measure the steady state after that.
-      await sleep(11_500);
+      // Start-up is not a tick: on Azure the scheduler spends its first second refining
+      // its estimate of the service's whole-second clock (10 extra Get Container
+      // Properties per host, once). Measure the steady state after that.
+      await sleep(1_500);
       // Measure whole slots: from the middle of one period to the middle of another.
       const nowMs = Date.now();
       const firstMid = Math.ceil(nowMs / periodMs) * periodMs + periodMs + periodMs / 2;

@@ -409,7 +409,12 @@ export function check(input: CheckInput): CheckResult {
       if (last && iv[0] - last[1] < pollMs) last[1] = Math.max(last[1], iv[1]);
       else busyMerged.push([iv[0], iv[1]]);
     }
-    const occupied = union([...unableKey, ...busyMerged]);
+    // A key whose holder was killed or paused mid-run stays leased to it until that lease
+    // expires (at most a TTL after the fault): nobody may run the key then (L1).
+    const heldByStopped: [number, number][] = byKind(['kill', 'pause'])
+      .filter((f) => sections.some((x) => x.k === key && x.w === f.worker && x.start <= f.start && x.end >= f.start))
+      .map((f) => [f.start, f.start + ttlMs]);
+    const occupied = union([...unableKey, ...busyMerged, ...heldByStopped]);
     const ran = new Set(sections.filter((s) => s.k === key).map((s) => s.s));
     const first = Math.ceil(input.slotsFrom / periodMs) * periodMs;
     for (let s = first; s <= input.slotsTo; s += periodMs) {

@@ -653,10 +653,11 @@ export class Scheduler {
 
   /**
    * For a store with coarse times (`capabilities.clockResolutionMs` > 1): ten more clock
-   * reads, each one tenth of the resolution later in its phase than the last, so one of
-   * them lands just after the store's clock ticks over and {@link observe} keeps a bound
-   * within a tenth of the resolution (plus a round trip). Runs in the background from
-   * `start()`; ends early on `stop()`; failures are ignored (acquisitions keep sampling).
+   * reads, a tenth of the resolution apart, so one of them lands just after the store's
+   * clock ticks over and {@link observe} keeps a bound within a tenth of the resolution
+   * (plus a round trip). Takes about one resolution (1 s on Azure). Runs in the background
+   * from `start()`; ends early on `stop()`; failures are ignored (acquisitions keep
+   * sampling).
    */
   async refineClock(): Promise<void> {
     const res = this.lh.store.capabilities.clockResolutionMs ?? 1;
@@ -670,7 +671,7 @@ export class Scheduler {
           this.#sleepers.delete(wake);
           resolve();
         };
-        const handle = clock.setTimeout(wake, res + res / steps);
+        const handle = clock.setTimeout(wake, res / steps);
         this.#sleepers.add(wake);
       });
       if (this.stopping) return;

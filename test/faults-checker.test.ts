@@ -137,6 +137,48 @@ describe('faults checker', () => {
     assert.equal(check(bad).lostSlots, 1);
   });
 
+  it('does not count a slot whose window the key spent leased to a killed, then a paused holder; does count it when the paused worker held nothing', () => {
+    const build = (pausedWorker: string) => {
+      const input = clean();
+      input.catchUpMs = 850;
+      // w3 runs every slot but 900, 1000 and 1100.
+      for (const e of input.history) e.w = 'w3';
+      for (const r of input.sink) r.w = 'w3';
+      input.workers = [
+        { w: 'w1', start: 0 },
+        { w: 'w2', start: 0, end: 910 },
+        { w: 'w3', start: 0 },
+      ];
+      for (const at of [900, 1000, 1100]) dropSlot(input, at);
+      // w2 runs slot 900 and is killed mid-run; its lease holds the key until 1410.
+      const s900 = iso(ZERO + 900);
+      input.history.push(
+        { t: 901, w: 'w2', ev: 'acq', k: KEY, tok: 900, lid: 'l900', sent: 900, recv: 901 },
+        { t: 903, w: 'w2', ev: 'mark', k: KEY, s: s900, tok: 900, sent: 902, recv: 903, ok: true },
+        { t: 904, w: 'w2', ev: 'invoke', k: KEY, s: s900, tok: 900 },
+      );
+      input.faults.push({ kind: 'kill', start: 910, end: 910, worker: 'w2' });
+      // w1 takes the key when that lease expires, runs slot 1000, and is paused mid-run;
+      // its lease is taken from it, so the run never records its end.
+      const s1000 = iso(ZERO + 1000);
+      input.history.push(
+        { t: 1411, w: 'w1', ev: 'acq', k: KEY, tok: 1000, lid: 'l1000', sent: 1410, recv: 1411 },
+        { t: 1433, w: 'w1', ev: 'mark', k: KEY, s: s1000, tok: 1000, sent: 1432, recv: 1433, ok: true },
+        { t: 1434, w: 'w1', ev: 'invoke', k: KEY, s: s1000, tok: 1000 },
+        { t: 2401, w: 'w1', ev: 'ok', k: KEY, s: s1000, tok: 1000 },
+      );
+      input.faults.push({ kind: 'pause', start: 1435, end: 2400, worker: pausedWorker });
+      return input;
+    };
+    const held = check(build('w1'));
+    assert.equal(held.lostSlots, 0, held.problems.join('\n'));
+    assert.ok(held.unrunnable >= 1);
+    // The same, but the paused worker held nothing: slot 1100 could have run after 1410.
+    const free = check(build('w3'));
+    assert.equal(free.lostSlots, 1, free.problems.join('\n'));
+    assert.match(free.problems.join('\n'), /never ran/);
+  });
+
   it('does not count a slot whose whole window had no reachable store, or no live worker', () => {
     const a = clean();
     dropSlot(a, 1000);
