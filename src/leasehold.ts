@@ -253,12 +253,11 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
     // the same leaseId finds our own lease instead of waiting out the TTL.
     for (let attempt = 1; ; attempt++) {
       const tSent = this.clock.now();
-      const sentWall = this.clock.wallNow();
       try {
         const res = await callStore(this.clock, `${this.store.name}: acquire "${key}"`, timeout, signal, (s) =>
           this.store.acquire({ key, holder: this.holder, leaseId, ttlMs }, { signal: s }),
         );
-        const out: AttemptResult = { lease: null, sentWall, recvWall: this.clock.wallNow() };
+        const out: AttemptResult = { lease: null, recvWall: this.clock.wallNow() };
         if (res.storeTime !== undefined) out.storeTime = res.storeTime;
         if (res.state !== undefined) out.state = res.state;
         if (!res.acquired) {
@@ -322,7 +321,7 @@ export interface AttemptResult {
   expiresInMs?: number;
   storeTime?: number;
   state?: JsonValue | null;
-  sentWall: number;
+  /** Host wall clock when the reply arrived: the store read `storeTime` before this. */
   recvWall: number;
 }
 

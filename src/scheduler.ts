@@ -280,7 +280,7 @@ export class ScheduledJob {
     let r: Awaited<ReturnType<Leasehold['_attemptAcquire']>>;
     try {
       r = await lh._attemptAcquire(this.key, ttlMs, undefined);
-      if (r.storeTime !== undefined) s.observe(r.storeTime, r.sentWall, r.recvWall);
+      if (r.storeTime !== undefined) s.observe(r.storeTime, r.recvWall);
     } catch (err) {
       if (s.stopping) return { done: true };
       lh.emit('error', { key: this.key, error: err, during: 'schedule' });
@@ -301,7 +301,7 @@ export class ScheduledJob {
       if (early > Math.min(ttlMs / 4, 1000)) {
         safeLog(lh.logger, 'warn', { key: this.key, slot: iso(due), earlyMs: Math.round(early) }, 'slot not due yet by the store clock; lease released until it is');
         // The kept sample disagrees with the store (the wall clock stepped since?): replace it.
-        s.observe(r.storeTime as number, r.sentWall, r.recvWall, true);
+        s.observe(r.storeTime as number, r.recvWall, true);
         await r.lease[Symbol.asyncDispose]();
         return { done: false, wakeAt: due };
       }
@@ -633,8 +633,8 @@ export class Scheduler {
   }
 
   /**
-   * Records a store time read somewhere between two host wall-clock readings. Whenever
-   * the store read its clock, it was before the reply arrived, so `storeTime - recvWall`
+   * Records a store time and the host wall clock when its reply arrived. Whenever the
+   * store read its clock, it was before the reply arrived, so `storeTime - recvWall`
    * is a lower bound of the offset, however slow the round trip; the largest bound seen
    * is kept. A slow first request (connect, TLS, auth) gives a loose bound that the next
    * fast one replaces; a store whose times are truncated (Azure's `Date` header) gives
@@ -643,8 +643,7 @@ export class Scheduler {
    * replaces the bound even when lower: for a sample that proves the kept one wrong (the
    * host's clock stepped).
    */
-  observe(storeTime: number, sentWall: number, recvWall: number, force = false): void {
-    void sentWall;
+  observe(storeTime: number, recvWall: number, force = false): void {
     const bound = storeTime - recvWall;
     if (!force && this.#lowerSkewMs !== undefined && bound <= this.#currentSkew()) return;
     this.#lowerSkewMs = bound;
@@ -665,20 +664,11 @@ export class Scheduler {
     const { clock, store } = this.lh;
     const steps = 10;
     for (let i = 0; i < steps && !this.stopping; i++) {
-      await new Promise<void>((resolve) => {
-        const wake = () => {
-          clock.clearTimeout(handle);
-          this.#sleepers.delete(wake);
-          resolve();
-        };
-        const handle = clock.setTimeout(wake, res / steps);
-        this.#sleepers.add(wake);
-      });
+      await this.#nap(res / steps);
       if (this.stopping) return;
       try {
-        const sent = clock.wallNow();
         const t = await store.now({ signal: AbortSignal.any([AbortSignal.timeout(5000), this.stopSignal]) });
-        this.observe(t, sent, clock.wallNow());
+        this.observe(t, clock.wallNow());
       } catch {
         // The store is busy or down: acquisitions keep sampling.
       }
@@ -692,22 +682,29 @@ export class Scheduler {
 
   /** Sleeps until store time `t`, in capped steps; returns early when stopping. */
   async sleepUntil(t: number): Promise<void> {
-    const { clock } = this.lh;
     while (!this.stopping) {
       const d = t - this.storeNow();
       if (d <= 0) return;
-      // One entry in a set per sleeping job, woken all at once by stop(): no listener on
-      // a shared signal per job (that would scan a list per job and warn past 10 jobs).
-      await new Promise<void>((resolve) => {
-        const wake = () => {
-          clock.clearTimeout(handle);
-          this.#sleepers.delete(wake);
-          resolve();
-        };
-        const handle = clock.setTimeout(wake, Math.min(d, MAX_TIMER_MS));
-        this.#sleepers.add(wake);
-      });
+      await this.#nap(Math.min(d, MAX_TIMER_MS));
     }
+  }
+
+  /**
+   * Sleeps `ms` on the clock; stop() wakes every sleeper at once. One entry in a set per
+   * sleeper, no listener on a shared signal per job (that would scan a list per job and
+   * warn past 10 jobs).
+   */
+  #nap(ms: number): Promise<void> {
+    const { clock } = this.lh;
+    return new Promise<void>((resolve) => {
+      const wake = () => {
+        clock.clearTimeout(handle);
+        this.#sleepers.delete(wake);
+        resolve();
+      };
+      const handle = clock.setTimeout(wake, ms);
+      this.#sleepers.add(wake);
+    });
   }
 
   add(key: string, schedule: Schedule, handler: JobHandler, options: JobOptions = {}): ScheduledJob {
@@ -731,17 +728,17 @@ export class Scheduler {
   }
 
   /**
-   * Measures the store clock's offset from the host's (S3): three reads, the tightest
-   * kept (the first one also opens the connection and is often slow). Failure leaves the
+   * Measures the store clock's offset from the host's (S3): three reads, the largest
+   * lower bound kept (the first one also opens the connection and is often slow, so its
+   * bound is loose). Failure leaves the
    * last estimate; every acquisition refines it.
    */
   async syncClock(): Promise<void> {
     const { clock, store } = this.lh;
     try {
       for (let i = 0; i < 3; i++) {
-        const sent = clock.wallNow();
         const t = await store.now({ signal: AbortSignal.timeout(5000) });
-        this.observe(t, sent, clock.wallNow());
+        this.observe(t, clock.wallNow());
       }
     } catch (err) {
       safeLog(this.lh.logger, 'warn', { err: errorMessage(err) }, 'could not read the store clock; using the host clock until the store answers');

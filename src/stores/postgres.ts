@@ -298,8 +298,8 @@ export class PostgresStore implements LeaseStore {
   }
 
   async #send(label: string, text: string, values: unknown[], signal: AbortSignal | undefined, named = false): Promise<PgQueryResult> {
+    const name = named ? this.#names.get(text) : undefined;
     if (this.#userPool) {
-      const name = named ? this.#names.get(text) : undefined;
       const q = name ? (this.#userPool.query as unknown as (c: { name: string; text: string; values: unknown[] }) => Promise<PgQueryResult>)({ name, text, values }) : this.#userPool.query(text, values);
       return raceSignal(q, signal, label);
     }
@@ -317,7 +317,6 @@ export class PostgresStore implements LeaseStore {
       client.release(err);
     };
     try {
-      const name = named ? this.#names.get(text) : undefined;
       const res = await raceSignal(name ? client.query({ name, text, values }) : client.query(text, values), signal, label, () => release(new Error('aborted')));
       release();
       return res;
