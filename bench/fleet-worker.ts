@@ -35,7 +35,7 @@ const counter = new Counter();
 let store: LeaseStore;
 let closeClient: () => Promise<void>;
 if (a.store === 'redis') {
-  const { RedisStore } = await import('../src/stores/redis.js');
+  const { RedisStore } = await import('../src/stores/redis/index.js');
   const client = countingRedis(counter, a.url);
   store = new RedisStore({ client, prefix: a.prefix });
   closeClient = async () => client.disconnect();
@@ -49,7 +49,7 @@ if (a.store === 'redis') {
     counter.hit('query');
     return orig.apply(this, q);
   };
-  const { PostgresStore } = await import('../src/stores/postgres.js');
+  const { PostgresStore } = await import('../src/stores/postgres/index.js');
   store = new PostgresStore({ url: a.url });
   closeClient = async () => {};
 }

@@ -15,7 +15,7 @@ import { Redlock } from '@sesamecare-oss/redlock';
 import type { Redis } from 'ioredis';
 import { Mutex } from 'redis-semaphore';
 import { Leasehold } from '../src/leasehold.js';
-import { RedisStore } from '../src/stores/redis.js';
+import { RedisStore } from '../src/stores/redis/index.js';
 import { countingRedis, Counter, median, now, type Figures } from './lib.js';
 import type { Servers } from './targets.js';
 

@@ -16,7 +16,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ContainerClient } from '@azure/storage-blob';
 import { Leasehold } from '../src/leasehold.js';
-import { AzureBlobStore } from '../src/stores/azure-blob.js';
+import { AzureBlobStore } from '../src/stores/azure-blob/index.js';
 import { countingContainer, Counter, median, rid, type Figures } from './lib.js';
 import type { Servers } from './targets.js';
 

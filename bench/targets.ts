@@ -91,12 +91,12 @@ type RawRedis = Redis & {
 export async function openTarget(name: StoreName, servers: Servers): Promise<Target> {
   switch (name) {
     case 'memory': {
-      const { MemoryStore } = await import('../src/stores/memory.js');
+      const { MemoryStore } = await import('../src/stores/memory/index.js');
       const store = new MemoryStore();
       return { name, store, counter: null, unit: 'store calls', ttlMs: 30_000, close: () => store.close() };
     }
     case 'file': {
-      const { FileStore } = await import('../src/stores/file.js');
+      const { FileStore } = await import('../src/stores/file/index.js');
       const dir = mkdtempSync(join(tmpdir(), 'leasehold-bench-'));
       const store = new FileStore({ dir });
       return {
@@ -112,7 +112,7 @@ export async function openTarget(name: StoreName, servers: Servers): Promise<Tar
       };
     }
     case 'redis': {
-      const { RedisStore } = await import('../src/stores/redis.js');
+      const { RedisStore } = await import('../src/stores/redis/index.js');
       const counter = new Counter();
       const client = countingRedis(counter) as RawRedis;
       const prefix = servers.redisPrefix('ops');
@@ -142,7 +142,7 @@ export async function openTarget(name: StoreName, servers: Servers): Promise<Tar
       };
     }
     case 'postgres': {
-      const { PostgresStore } = await import('../src/stores/postgres.js');
+      const { PostgresStore } = await import('../src/stores/postgres/index.js');
       const db = await servers.pgDatabase();
       const counter = new Counter();
       const { pool, queryable } = countingPgPool(counter, db.url);
@@ -184,7 +184,7 @@ export async function openTarget(name: StoreName, servers: Servers): Promise<Tar
       };
     }
     case 'mysql': {
-      const { MysqlStore } = await import('../src/stores/mysql.js');
+      const { MysqlStore } = await import('../src/stores/mysql/index.js');
       const db = await servers.mysqlDatabase();
       const counter = new Counter();
       const { pool, queryable } = countingMysqlPool(counter, db.url);
@@ -225,7 +225,7 @@ export async function openTarget(name: StoreName, servers: Servers): Promise<Tar
       };
     }
     case 'azure-blob': {
-      const { AzureBlobStore } = await import('../src/stores/azure-blob.js');
+      const { AzureBlobStore } = await import('../src/stores/azure-blob/index.js');
       const az = await servers.azurite();
       const counter = new Counter();
       const container = `bench${rid()}`;

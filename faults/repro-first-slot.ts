@@ -18,7 +18,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Leasehold } from '../src/leasehold.js';
-import { MemoryStore } from '../src/stores/memory.js';
+import { MemoryStore } from '../src/stores/memory/index.js';
 import type { LeaseStore } from '../src/store.js';
 
 const inner = new MemoryStore();

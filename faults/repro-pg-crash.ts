@@ -5,7 +5,7 @@
  * when the process would have crashed (an uncaught exception), 0 otherwise.
  */
 import { startPostgresServer } from '../test/helpers/postgres-server.js';
-import { PostgresStore } from '../src/stores/postgres.js';
+import { PostgresStore } from '../src/stores/postgres/index.js';
 
 let uncaught: unknown;
 process.on('uncaughtException', (err) => {

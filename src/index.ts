@@ -21,7 +21,7 @@ export {
 } from './errors.js';
 export { parseDuration, formatDuration, type Duration } from './duration.js';
 export { openStore, registerStore, knownSchemes, type OpenStoreOptions, type StoreFactory } from './open.js';
-export { redactUrl, redactText } from './redact.js';
+export { redactUrl, redactText } from './store-kit/index.js';
 export { systemClock, type Clock } from './clock.js';
 export { silentLogger, type Logger } from './events.js';
 export type {

@@ -1,32 +1,17 @@
-import { ConfigError } from './errors.js';
-import { redactUrl } from './redact.js';
 import type { LeaseStore } from './store.js';
+import { ConfigError } from './errors.js';
+import { redactUrl } from './store-kit/redact.js';
+import { STORES, type OpenStoreOptions, type StoreFactory } from './stores/registry.js';
 
-/** Options passed through {@link openStore} to a store's URL factory. */
-export interface OpenStoreOptions {
-  /** Key prefix / namespace, where the store supports one. */
-  prefix?: string;
-}
-
-/** Builds a store from a URL. Registered per scheme with {@link registerStore}. */
-export type StoreFactory = (url: string, options: OpenStoreOptions) => LeaseStore | Promise<LeaseStore>;
+export type { OpenStoreOptions, StoreFactory } from './stores/registry.js';
 
 type Loader = () => Promise<StoreFactory>;
 
 // Built-in stores are loaded on demand, so the core never imports a store (or its SDK)
 // until a URL asks for it.
-const registry = new Map<string, Loader>([
-  ['memory', () => import('./stores/memory.js').then((m) => m.fromUrl)],
-  ['file', () => import('./stores/file.js').then((m) => m.fromUrl)],
-  ['azure-blob', () => import('./stores/azure-blob.js').then((m) => m.fromUrl)],
-  ['https', () => import('./stores/azure-blob.js').then((m) => m.fromUrl)],
-  ['redis', () => import('./stores/redis.js').then((m) => m.fromUrl)],
-  ['rediss', () => import('./stores/redis.js').then((m) => m.fromUrl)],
-  ['postgres', () => import('./stores/postgres.js').then((m) => m.fromUrl)],
-  ['postgresql', () => import('./stores/postgres.js').then((m) => m.fromUrl)],
-  ['mysql', () => import('./stores/mysql.js').then((m) => m.fromUrl)],
-  ['mariadb', () => import('./stores/mysql.js').then((m) => m.fromUrl)],
-]);
+const registry = new Map<string, Loader>(
+  STORES.flatMap((entry) => entry.schemes.map((scheme): [string, Loader] => [scheme, () => entry.load().then((m) => m.fromUrl)])),
+);
 
 /**
  * Registers a store for a URL scheme (without the colon), so that `openStore` can

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, it } from 'node:test';
 import { ContainerClient } from '@azure/storage-blob';
-import { AzureBlobStore, keyToBlobName } from '../src/stores/azure-blob.js';
+import { AzureBlobStore, keyToBlobName } from '../src/stores/azure-blob/index.js';
 import { startAzurite } from './helpers/azurite.js';
 
 // Azurite lets any lease id renew an *expired* lease; Azure refuses a lease id that is

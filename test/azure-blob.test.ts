@@ -7,7 +7,7 @@ import { ContainerClient, ContainerSASPermissions, StorageSharedKeyCredential } 
 import { ConfigError, StoreUnavailableError } from '../src/errors.js';
 import { Leasehold } from '../src/leasehold.js';
 import { openStore } from '../src/open.js';
-import { AzureBlobStore, blobNameToKey, fromUrl, keyToBlobName } from '../src/stores/azure-blob.js';
+import { AzureBlobStore, blobNameToKey, fromUrl, keyToBlobName } from '../src/stores/azure-blob/index.js';
 import { DEV_ACCOUNT, DEV_KEY, startAzurite } from './helpers/azurite.js';
 import { freePort } from './helpers/ports.js';
 import { instrumentedClient } from './helpers/azure-clients.js';

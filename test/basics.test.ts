@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConfigError, LeaseholdError, LeaseLostError, StoreUnavailableError, AcquireTimeoutError, formatDuration, knownSchemes, openStore, parseDuration, redactText, redactUrl } from '../src/index.js';
-import { FileStore, dirNameToKey, keyToDirName } from '../src/stores/file.js';
-import { MemoryStore } from '../src/stores/memory.js';
+import { FileStore, dirNameToKey, keyToDirName } from '../src/stores/file/index.js';
+import { MemoryStore } from '../src/stores/memory/index.js';
 
 describe('durations', () => {
   it('parses numbers and unit strings', () => {

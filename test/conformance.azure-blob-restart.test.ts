@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, it } from 'node:test';
 import { StoreUnavailableError } from '../src/errors.js';
-import { AzureBlobStore } from '../src/stores/azure-blob.js';
+import { AzureBlobStore } from '../src/stores/azure-blob/index.js';
 import { runConformance, type TestFn } from '../src/testing/index.js';
 import { startAzurite } from './helpers/azurite.js';
 

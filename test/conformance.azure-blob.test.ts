@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { after, it } from 'node:test';
-import { AzureBlobStore } from '../src/stores/azure-blob.js';
+import { AzureBlobStore } from '../src/stores/azure-blob/index.js';
 import { runConformance } from '../src/testing/index.js';
 import { startAzurite } from './helpers/azurite.js';
 import { freePort } from './helpers/ports.js';

@@ -1,5 +1,5 @@
 import { it } from 'node:test';
-import { MemoryStore } from '../src/stores/memory.js';
+import { MemoryStore } from '../src/stores/memory/index.js';
 import { runConformance } from '../src/testing/index.js';
 
 runConformance(it, { create: () => new MemoryStore() });

@@ -1,5 +1,5 @@
 import { after, before, describe, it } from 'node:test';
-import { MysqlStore } from '../src/stores/mysql.js';
+import { MysqlStore } from '../src/stores/mysql/index.js';
 import { runConformance } from '../src/testing/index.js';
 import { startMariaDbServer, type MariaDbServer } from './helpers/mariadb-server.js';
 import { freePort } from './helpers/ports.js';

@@ -1,5 +1,5 @@
 import { after, before, describe, it } from 'node:test';
-import { PostgresStore } from '../src/stores/postgres.js';
+import { PostgresStore } from '../src/stores/postgres/index.js';
 import { runConformance } from '../src/testing/index.js';
 import { startPostgresServer, type PostgresServer } from './helpers/postgres-server.js';
 import { freePort } from './helpers/ports.js';

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { after, before, it } from 'node:test';
-import { RedisStore } from '../src/stores/redis.js';
+import { RedisStore } from '../src/stores/redis/index.js';
 import { runConformance } from '../src/testing/index.js';
 import { freePort } from './helpers/ports.js';
 import { startRedisServer, type RedisServer } from './helpers/redis-server.js';

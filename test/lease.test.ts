@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { AcquireTimeoutError, ConfigError, Leasehold, LeaseLostError, StoreUnavailableError, holderDeadline } from '../src/index.js';
 import type { AcquireRequest, LeaseStore, StoreOpOptions } from '../src/store.js';
-import { FileStore } from '../src/stores/file.js';
-import { MemoryStore } from '../src/stores/memory.js';
+import { FileStore } from '../src/stores/file/index.js';
+import { MemoryStore } from '../src/stores/memory/index.js';
 import { FakeClock, FaultyStore } from '../src/testing/index.js';
 
 function setup(ttl = 3000) {

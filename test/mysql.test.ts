@@ -5,7 +5,7 @@ import mysqlCallback from 'mysql2';
 import mysql from 'mysql2/promise';
 import { ConfigError, StoreUnavailableError } from '../src/errors.js';
 import { openStore } from '../src/open.js';
-import { MysqlStore, mysqlSchemaSql, type MysqlQueryable } from '../src/stores/mysql.js';
+import { MysqlStore, mysqlSchemaSql, type MysqlQueryable } from '../src/stores/mysql/index.js';
 import { startMariaDbServer, type MariaDbServer } from './helpers/mariadb-server.js';
 import { freePort } from './helpers/ports.js';
 import { sqlStoreDownTests } from './helpers/sql-store-down.js';

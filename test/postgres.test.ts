@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { ConfigError, StoreUnavailableError } from '../src/errors.js';
 import { openStore } from '../src/open.js';
-import { PostgresStore, postgresSchemaSql, type PgQueryable } from '../src/stores/postgres.js';
+import { PostgresStore, postgresSchemaSql, type PgQueryable } from '../src/stores/postgres/index.js';
 import { startPostgresServer, type PostgresServer } from './helpers/postgres-server.js';
 import { freePort } from './helpers/ports.js';
 import { sqlStoreDownTests } from './helpers/sql-store-down.js';

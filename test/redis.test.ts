@@ -6,7 +6,7 @@ import { Cluster, Redis } from 'ioredis';
 import { ConfigError, LeaseLostError, StoreUnavailableError } from '../src/errors.js';
 import { Leasehold } from '../src/leasehold.js';
 import { openStore } from '../src/open.js';
-import { RedisStore, parseRedisUrl } from '../src/stores/redis.js';
+import { RedisStore, parseRedisUrl } from '../src/stores/redis/index.js';
 import { runConformance } from '../src/testing/index.js';
 import { freePort } from './helpers/ports.js';
 import { startRedisServer, type RedisServer } from './helpers/redis-server.js';

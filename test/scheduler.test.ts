@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConfigError, Leasehold, parseJobState, type JobContext, type JobOptions } from '../src/index.js';
-import { MemoryStore } from '../src/stores/memory.js';
+import { MemoryStore } from '../src/stores/memory/index.js';
 import { FakeClock, FaultyStore } from '../src/testing/index.js';
 
 const START = Date.UTC(2026, 0, 1); // FakeClock's wall time at monotonic 0: a slot instant

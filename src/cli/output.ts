@@ -3,29 +3,9 @@
  * @module
  */
 import { formatDuration } from '../duration.js';
-import { redactText, redactUrl } from '../redact.js';
+import { redactText, redactUrl, secretsOf } from '../store-kit/index.js';
 
-/**
- * Secrets contained in a store URL (its password, secret query parameters, connection
- * string keys), so they can be masked out of any message that echoes them.
- */
-export function secretsOf(url: string | undefined): string[] {
-  if (!url) return [];
-  const out: string[] = [];
-  const userinfo = /^[a-z][a-z0-9+.-]*:\/\/[^/@\s:]*:([^@\s]*)@/i.exec(url);
-  if (userinfo?.[1]) {
-    out.push(userinfo[1]);
-    try {
-      out.push(decodeURIComponent(userinfo[1]));
-    } catch {
-      // not percent-encoded
-    }
-  }
-  for (const m of url.matchAll(/\b(?:AccountKey|SharedAccessSignature|Password|Pwd|sig|signature|password|pass|secret|token|access_token|key|auth)=([^;&\s]+)/gi)) {
-    if (m[1]) out.push(m[1]);
-  }
-  return out.filter((s) => s.length >= 3);
-}
+export { secretsOf };
 
 /** Masks credentials (from the store URL and anything URL-shaped) in `text`. */
 export function redact(text: string, storeUrl?: string): string {

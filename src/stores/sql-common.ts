@@ -5,7 +5,7 @@
  * @module
  */
 import { ConfigError, StoreUnavailableError } from '../errors.js';
-import { redactText } from '../redact.js';
+import { redactText } from '../store-kit/index.js';
 
 /** Identifiers we accept for tables and schemas: letters, digits, `_`, not starting with a digit. */
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;

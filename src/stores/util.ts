@@ -4,7 +4,7 @@
  * @module
  */
 import { ConfigError, LeaseholdError, StoreUnavailableError } from '../errors.js';
-import { redactText } from '../redact.js';
+import { redactText } from '../store-kit/index.js';
 import type { JsonValue } from '../store.js';
 
 /** Largest serialized fenced state a store must accept, in bytes. */

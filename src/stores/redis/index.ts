@@ -47,8 +47,8 @@
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
-import { ConfigError, LeaseholdError, StoreUnavailableError } from '../errors.js';
-import { redactText, redactUrl } from '../redact.js';
+import { ConfigError, LeaseholdError, StoreUnavailableError } from '../../errors.js';
+import { redactText, redactUrl } from '../../store-kit/index.js';
 import type {
   AcquireRequest,
   AcquireResult,
@@ -59,8 +59,8 @@ import type {
   StoreCapabilities,
   StoreOpOptions,
   WriteStateRequest,
-} from '../store.js';
-import { decodeState, encodeState } from './util.js';
+} from '../../store.js';
+import { decodeState, encodeState } from '../util.js';
 
 /**
  * The few commands the store sends, typed structurally so any `ioredis` 5 or 6 client —

@@ -23,8 +23,8 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import { ConfigError, StoreUnavailableError } from '../errors.js';
-import { redactUrl } from '../redact.js';
+import { ConfigError, StoreUnavailableError } from '../../errors.js';
+import { redactUrl } from '../../store-kit/index.js';
 import type {
   AcquireRequest,
   AcquireResult,
@@ -36,9 +36,9 @@ import type {
   StoreCapabilities,
   StoreOpOptions,
   WriteStateRequest,
-} from '../store.js';
-import { checkCount, checkIdentifier, checkKeyPrefix, checkMs, likePrefix, raceSignal, storeError, toToken } from './sql-common.js';
-import { decodeState, encodeState, throwIfAborted } from './util.js';
+} from '../../store.js';
+import { checkCount, checkIdentifier, checkKeyPrefix, checkMs, likePrefix, raceSignal, storeError, toToken } from '../sql-common.js';
+import { decodeState, encodeState, throwIfAborted } from '../util.js';
 
 /** The result shape of `pg`'s `query`, as far as this store reads it. */
 export interface PgQueryResult {

@@ -40,7 +40,7 @@
 import { randomBytes, randomUUID, createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../../errors.js';
 import type {
   AcquireRequest,
   AcquireResult,
@@ -51,8 +51,8 @@ import type {
   StoreCapabilities,
   StoreOpOptions,
   WriteStateRequest,
-} from '../store.js';
-import { decodeState, encodeState, throwIfAborted, unavailable } from './util.js';
+} from '../../store.js';
+import { decodeState, encodeState, throwIfAborted, unavailable } from '../util.js';
 
 /** Options of {@link FileStore}. */
 export interface FileStoreOptions {

@@ -33,8 +33,8 @@
  *
  * @module
  */
-import { ConfigError, StoreUnavailableError } from '../errors.js';
-import { redactUrl } from '../redact.js';
+import { ConfigError, StoreUnavailableError } from '../../errors.js';
+import { redactUrl } from '../../store-kit/index.js';
 import type {
   AcquireRequest,
   AcquireResult,
@@ -46,9 +46,9 @@ import type {
   StoreCapabilities,
   StoreOpOptions,
   WriteStateRequest,
-} from '../store.js';
-import { checkCount, checkIdentifier, checkKeyPrefix, checkMs, likePrefix, raceSignal, storeError, toToken } from './sql-common.js';
-import { decodeState, encodeState, throwIfAborted } from './util.js';
+} from '../../store.js';
+import { checkCount, checkIdentifier, checkKeyPrefix, checkMs, likePrefix, raceSignal, storeError, toToken } from '../sql-common.js';
+import { decodeState, encodeState, throwIfAborted } from '../util.js';
 
 /**
  * What the store needs from a `mysql2/promise` pool (or connection): `query`. Typed

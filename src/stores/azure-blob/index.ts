@@ -63,8 +63,8 @@
  */
 import { createHash } from 'node:crypto';
 import type { ContainerClient, Metadata, StoragePipelineOptions } from '@azure/storage-blob';
-import { ConfigError, LeaseholdError, StoreUnavailableError } from '../errors.js';
-import { redactText, redactUrl } from '../redact.js';
+import { ConfigError, LeaseholdError, StoreUnavailableError } from '../../errors.js';
+import { redactText, redactUrl } from '../../store-kit/index.js';
 import type {
   AcquireRequest,
   AcquireResult,
@@ -75,8 +75,8 @@ import type {
   StoreCapabilities,
   StoreOpOptions,
   WriteStateRequest,
-} from '../store.js';
-import { decodeState, encodeState, throwIfAborted, unavailable } from './util.js';
+} from '../../store.js';
+import { decodeState, encodeState, throwIfAborted, unavailable } from '../util.js';
 
 /** Options of {@link AzureBlobStore}. Give either `containerClient`, or `connectionString` and `containerName`. */
 export interface AzureBlobStoreOptions {

@@ -4,7 +4,7 @@
  * `memory:<name>` URL, or the same {@link MemoryStore} object).
  * @module
  */
-import type { Clock } from '../clock.js';
+import type { Clock } from '../../clock.js';
 import type {
   AcquireRequest,
   AcquireResult,
@@ -16,8 +16,8 @@ import type {
   StoreCapabilities,
   StoreOpOptions,
   WriteStateRequest,
-} from '../store.js';
-import { decodeState, encodeState, throwIfAborted } from './util.js';
+} from '../../store.js';
+import { decodeState, encodeState, throwIfAborted } from '../util.js';
 
 interface Entry {
   holder: string | null;

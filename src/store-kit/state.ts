@@ -1,0 +1,41 @@
+/**
+ * The fenced state's wire form: JSON text of at most {@link MAX_STATE_BYTES}.
+ * @module
+ */
+import { ConfigError, StoreUnavailableError } from '../errors.js';
+import type { JsonValue } from '../store.js';
+
+/** Largest serialized fenced state a store must accept, in bytes. */
+export const MAX_STATE_BYTES = 64 * 1024;
+
+/** Serializes fenced state, enforcing {@link MAX_STATE_BYTES}. @throws ConfigError when too large or not JSON. */
+export function encodeState(state: JsonValue): string {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(state);
+  } catch (err) {
+    const why = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    throw new ConfigError(`state: not serializable as JSON (${why})`, { cause: err });
+  }
+  if (text === undefined) throw new ConfigError('state: not serializable as JSON');
+  const bytes = Buffer.byteLength(text);
+  if (bytes > MAX_STATE_BYTES) {
+    throw new ConfigError(`state: ${bytes} bytes serialized, at most ${MAX_STATE_BYTES} allowed`);
+  }
+  return text;
+}
+
+/** Parses state written by {@link encodeState}; null for missing or empty. */
+export function decodeState(text: string | null | undefined): JsonValue | null {
+  if (text === null || text === undefined || text === '') return null;
+  return JSON.parse(text) as JsonValue;
+}
+
+/** Parses a token a store returned (string, number or bigint) as a non-negative safe integer. */
+export function toToken(value: unknown, what: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 0) {
+    throw new StoreUnavailableError(`${what}: the store returned a token that is not a safe integer (${String(value)})`);
+  }
+  return n;
+}
