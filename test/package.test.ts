@@ -46,3 +46,27 @@ await lease?.release();
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+// The store registry is the one list of stores: package.json must export each one at its
+// name, with its SDK an optional peer, and each must have its docs page.
+it('package.json exports, peers and docs agree with the store registry', async () => {
+  const { STORES } = await import('../src/stores/registry.js');
+  const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as {
+    exports: Record<string, { types: string; import: string } | string>;
+    peerDependencies: Record<string, string>;
+    peerDependenciesMeta: Record<string, { optional?: boolean }>;
+  };
+  const storeExports = Object.keys(pkg.exports).filter((k) => !['.', './testing', './store-kit', './package.json'].includes(k));
+  assert.deepEqual(storeExports.sort(), STORES.map((s) => `./${s.name}`).sort());
+  for (const store of STORES) {
+    assert.deepEqual(pkg.exports[`./${store.name}`], {
+      types: `./dist/stores/${store.name}/index.d.ts`,
+      import: `./dist/stores/${store.name}/index.js`,
+    });
+    assert.ok(readFileSync(`docs/stores/${store.name}.md`, 'utf8').length > 0, `docs/stores/${store.name}.md`);
+    if (store.peer) {
+      assert.ok(pkg.peerDependencies[store.peer], `${store.peer} is a peer dependency`);
+      assert.equal(pkg.peerDependenciesMeta[store.peer]?.optional, true, `${store.peer} is optional`);
+    }
+  }
+});
