@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Short fault-harness runs for CI: every store, every fault kind it supports, 3 workers.
+# Short fault-harness runs for CI: every store with a profile in faults/run.ts (from the
+# store registry), every fault kind it supports, 3 workers.
 # About 3 minutes in all on a 2-core machine. Exits non-zero when any store's run fails
 # (a must-be-zero figure was not zero, or the harness could not run).
 # Seed: FAULTS_SEED (default 1), so a failing schedule can be replayed.
@@ -8,7 +9,8 @@ cd "$(dirname "$0")/.."
 seed="${FAULTS_SEED:-1}"
 out="${FAULTS_OUT:-$(mktemp -d)}"
 status=0
-for spec in memory:8s file:15s redis:15s postgres:15s mysql:15s azure-blob:45s; do
+specs="$(node --import tsx faults/run.ts --list-ci)" || exit 1
+for spec in $specs; do
   store="${spec%%:*}"
   duration="${spec#*:}"
   echo "=== faults: $store ($duration, seed $seed)"

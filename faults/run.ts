@@ -45,13 +45,21 @@ export const SUPPORTED: Partial<Record<StoreName, FaultKind[]>> = {
 /** Job timing per store: Azure leases last 15 s at least, so its schedule is slower. */
 // The catch-up window spans several periods and more than TTL + one period, so a slot
 // whose run died with its holder is re-run after failover inside its window.
-const PROFILE: Partial<Record<StoreName, { periodMs: number; ttlMs: number; catchUpMs: number; workMs: [number, number] }>> = {
-  memory: { periodMs: 200, ttlMs: 1000, catchUpMs: 2400, workMs: [20, 80] },
-  file: { periodMs: 300, ttlMs: 1500, catchUpMs: 3600, workMs: [20, 120] },
-  redis: { periodMs: 300, ttlMs: 1500, catchUpMs: 3600, workMs: [20, 120] },
-  postgres: { periodMs: 500, ttlMs: 2000, catchUpMs: 5000, workMs: [20, 150] },
-  mysql: { periodMs: 500, ttlMs: 2000, catchUpMs: 5000, workMs: [20, 150] },
-  'azure-blob': { periodMs: 3000, ttlMs: 15_000, catchUpMs: 21_000, workMs: [100, 800] },
+// `ci` is the length of the store's short run in CI (faults/ci.sh takes its list from here).
+interface Profile {
+  periodMs: number;
+  ttlMs: number;
+  catchUpMs: number;
+  workMs: [number, number];
+  ci: string;
+}
+const PROFILE: Partial<Record<StoreName, Profile>> = {
+  memory: { periodMs: 200, ttlMs: 1000, catchUpMs: 2400, workMs: [20, 80], ci: '8s' },
+  file: { periodMs: 300, ttlMs: 1500, catchUpMs: 3600, workMs: [20, 120], ci: '15s' },
+  redis: { periodMs: 300, ttlMs: 1500, catchUpMs: 3600, workMs: [20, 120], ci: '15s' },
+  postgres: { periodMs: 500, ttlMs: 2000, catchUpMs: 5000, workMs: [20, 150], ci: '15s' },
+  mysql: { periodMs: 500, ttlMs: 2000, catchUpMs: 5000, workMs: [20, 150], ci: '15s' },
+  'azure-blob': { periodMs: 3000, ttlMs: 15_000, catchUpMs: 21_000, workMs: [100, 800], ci: '45s' },
 };
 
 interface Server {
@@ -96,12 +104,22 @@ const { values: args } = parseArgs({
     seed: { type: 'string' },
     json: { type: 'string' },
     keep: { type: 'boolean', default: false },
+    'list-ci': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
   strict: true,
 });
 if (args.help) {
   console.log(usage);
+  process.exit(0);
+}
+if (args['list-ci']) {
+  // One `store:duration` per line, for faults/ci.sh; a registry store without a profile is named on stderr.
+  for (const name of STORES) {
+    const profile = PROFILE[name];
+    if (profile) console.log(`${name}:${profile.ci}`);
+    else console.error(`faults: no profile for the ${name} store; it has no CI run`);
+  }
   process.exit(0);
 }
 const storeName = args.store as StoreName;
