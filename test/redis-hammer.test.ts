@@ -26,7 +26,9 @@ describe('six processes hammering one key', () => {
     // clock for every process on the host).
     const perProcess = 40;
     const workers = Array.from({ length: 6 }, () => {
-      const c = spawn(process.execPath, ['--import', 'tsx', script, server.url, p, key, String(perProcess)], { stdio: ['pipe', 'pipe', 'pipe'] });
+      const c = spawn(process.execPath, ['--import', 'tsx', script, server.url, p, key, String(perProcess)], {
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
       let out = '';
       let err = '';
       const ready = new Promise<void>((resolve, reject) => {
@@ -38,7 +40,9 @@ describe('six processes hammering one key', () => {
       });
       ready.catch(() => {});
       c.stderr.on('data', (d: Buffer) => (err += d.toString()));
-      const done = new Promise<{ out: string; err: string; code: number | null }>((resolve) => c.once('exit', (code) => resolve({ out: out.replace(/^ready\n/, ''), err, code })));
+      const done = new Promise<{ out: string; err: string; code: number | null }>((resolve) =>
+        c.once('exit', (code) => resolve({ out: out.replace(/^ready\n/, ''), err, code })),
+      );
       return { c, ready, done };
     });
     const t0 = performance.now();
@@ -46,7 +50,9 @@ describe('six processes hammering one key', () => {
     const t1 = performance.now();
     for (const w of workers) w.c.stdin.end('go\n');
     const runs = await Promise.all(workers.map((w) => w.done));
-    t.diagnostic(`processes ready after ${Math.round(t1 - t0)} ms; hammering took ${Math.round(performance.now() - t1)} ms`);
+    t.diagnostic(
+      `processes ready after ${Math.round(t1 - t0)} ms; hammering took ${Math.round(performance.now() - t1)} ms`,
+    );
     for (const r of runs) assert.equal(r.code, 0, r.err);
     const sections = runs
       .flatMap((r) => r.out.trim().split('\n').filter(Boolean))
@@ -54,7 +60,9 @@ describe('six processes hammering one key', () => {
       .map((s) => ({ ...s, s: BigInt(s.start), e: BigInt(s.end) }))
       .sort((a, b) => (a.s < b.s ? -1 : a.s > b.s ? 1 : 0));
     const pids = new Set(sections.map((s) => s.pid));
-    t.diagnostic(`${sections.length} critical sections from ${pids.size} processes; per process: ${runs.map((r) => r.out.trim().split('\n').filter(Boolean).length).join(',')}`);
+    t.diagnostic(
+      `${sections.length} critical sections from ${pids.size} processes; per process: ${runs.map((r) => r.out.trim().split('\n').filter(Boolean).length).join(',')}`,
+    );
     assert.equal(sections.length, 6 * perProcess);
     assert.equal(pids.size, 6);
     for (let i = 1; i < sections.length; i++) {
@@ -65,4 +73,3 @@ describe('six processes hammering one key', () => {
     }
   });
 });
-

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
+import { inspect } from 'node:util';
 import { Cluster, Redis } from 'ioredis';
 import { ConfigError, LeaseLostError, StoreUnavailableError } from '../src/errors.js';
 import { Leasehold } from '../src/leasehold.js';
@@ -13,7 +14,12 @@ import { startRedisServer, type RedisServer } from './helpers/redis-server.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const prefix = () => `lh-test-${randomUUID().slice(0, 8)}:`;
-const req = (key: string, holder = 'h', leaseId: string = randomUUID(), ttlMs = 5000) => ({ key, holder, leaseId, ttlMs });
+const req = (key: string, holder = 'h', leaseId: string = randomUUID(), ttlMs = 5000) => ({
+  key,
+  holder,
+  leaseId,
+  ttlMs,
+});
 
 let server: RedisServer;
 before(async () => {
@@ -79,8 +85,12 @@ describe('round trips', () => {
       const w = await count(() => store.acquire(req('warm', 'w', warm)));
       coldCounts.acquire = w.cmds.join('+');
       const wt = w.result.acquired ? w.result.token : 0;
-      coldCounts.renew = (await count(() => store.renew({ key: 'warm', leaseId: warm, token: wt, ttlMs: 5000 }))).cmds.join('+');
-      coldCounts.writeState = (await count(() => store.writeState({ key: 'warm', leaseId: warm, token: wt, state: 1 }))).cmds.join('+');
+      coldCounts.renew = (
+        await count(() => store.renew({ key: 'warm', leaseId: warm, token: wt, ttlMs: 5000 }))
+      ).cmds.join('+');
+      coldCounts.writeState = (
+        await count(() => store.writeState({ key: 'warm', leaseId: warm, token: wt, state: 1 }))
+      ).cmds.join('+');
       coldCounts.inspect = (await count(() => store.inspect('warm'))).cmds.join('+');
       coldCounts.release = (await count(() => store.release({ key: 'warm', leaseId: warm, token: wt }))).cmds.join('+');
       coldCounts.forceRelease = (await count(() => store.forceRelease('warm'))).cmds.join('+');
@@ -118,7 +128,16 @@ describe('round trips', () => {
         now: now.n,
       };
       t.diagnostic(`round trips: ${JSON.stringify(counts)}`);
-      for (const [name, c] of [['busy', busy], ['acquire', first], ['acquire after release', again], ['renew', renew], ['release', release], ['writeState', write], ['inspect', inspect], ['forceRelease', force]] as const) {
+      for (const [name, c] of [
+        ['busy', busy],
+        ['acquire', first],
+        ['acquire after release', again],
+        ['renew', renew],
+        ['release', release],
+        ['writeState', write],
+        ['inspect', inspect],
+        ['forceRelease', force],
+      ] as const) {
         assert.deepEqual(c.cmds, ['evalsha'], `${name}: ${c.cmds.join(',')}`);
       }
       assert.deepEqual(now.cmds, ['time']);
@@ -217,7 +236,8 @@ describe('tokens and layout', () => {
           assert.equal(await store.inspect('k').catch(() => store.inspect('k')), null, 'the restart lost the data');
         }
       }
-      for (let i = 1; i < tokens.length; i++) assert.ok((tokens[i] as number) > (tokens[i - 1] as number), `tokens ${tokens.join(',')}`);
+      for (let i = 1; i < tokens.length; i++)
+        assert.ok((tokens[i] as number) > (tokens[i - 1] as number), `tokens ${tokens.join(',')}`);
     } finally {
       await store.close();
       await srv.stop();
@@ -242,18 +262,46 @@ describe('clients and URLs', () => {
   });
 
   it('openStore knows redis: and rediss:, and URLs are checked at open time (ConfigError, password masked)', async () => {
-    for (const bad of ['redis://:hunter2secret@localhost:notaport', 'redis://:hunter2secret@localhost/abc', 'redis://:hunter2secret@localhost/0?tls=1', 'redis://']) {
+    for (const bad of [
+      'redis://:hunter2secret@localhost:notaport',
+      'redis://:hunter2secret@localhost/abc',
+      'redis://:hunter2secret@localhost/0?tls=1',
+      'redis://',
+    ]) {
       await assert.rejects(openStore(bad), (e: unknown) => {
         assert.ok(e instanceof ConfigError, `${bad}: ${String(e)}`);
         assert.ok(!e.message.includes('hunter2secret'), e.message);
         return true;
       });
     }
-    assert.throws(() => new RedisStore({ url: server.url, prefix: 'a{b}' }), (e: unknown) => e instanceof ConfigError && e.message.includes('a{b}'));
-    assert.throws(() => new RedisStore({ url: server.url, timeoutMs: -1 }), (e: unknown) => e instanceof ConfigError && e.message.includes('timeoutMs'));
+    assert.throws(
+      () => new RedisStore({ url: server.url, prefix: 'a{b}' }),
+      (e: unknown) => e instanceof ConfigError && e.message.includes('a{b}'),
+    );
+    assert.throws(
+      () => new RedisStore({ url: server.url, requestTimeoutMs: -1 }),
+      (e: unknown) => e instanceof ConfigError && e.message.includes('requestTimeoutMs'),
+    );
+    // Unknown options are refused (the old name of the request timeout included), typos with a suggestion.
+    assert.throws(
+      () => new RedisStore({ url: server.url, timeoutMs: 100 } as never),
+      (e: unknown) => e instanceof ConfigError && e.message.includes('"timeoutMs"'),
+    );
+    assert.throws(
+      () => new RedisStore({ url: server.url, prefx: 'a:' } as never),
+      (e: unknown) => e instanceof ConfigError && e.message.includes('did you mean "prefix"'),
+    );
     assert.throws(() => new RedisStore({} as never), ConfigError);
     const u = parseRedisUrl('rediss://user:p%40ss@[::1]:6380/3');
-    assert.deepEqual(u, { rawPassword: 'p%40ss', host: '::1', port: 6380, username: 'user', password: 'p@ss', db: 3, tls: true });
+    assert.deepEqual(u, {
+      rawPassword: 'p%40ss',
+      host: '::1',
+      port: 6380,
+      username: 'user',
+      password: 'p@ss',
+      db: 3,
+      tls: true,
+    });
     const enc = new RedisStore({ url: 'redis://:p%40ss%2Fw0rd@127.0.0.1:1', prefix: prefix() });
     await assert.rejects(enc.now(), (e: unknown) => {
       oneLineUnavailable('p@ss/w0rd')(e);
@@ -270,18 +318,32 @@ describe('clients and URLs', () => {
     const srv = await startRedisServer({ tls: true });
     try {
       assert.match(srv.url, /^rediss:\/\/localhost:/);
-      const trusted = new RedisStore({ url: srv.url, prefix: prefix(), tls: { ca: readFileSync(srv.caFile as string) } });
+      const trusted = new RedisStore({
+        url: srv.url,
+        prefix: prefix(),
+        tls: { ca: readFileSync(srv.caFile as string) },
+      });
       assert.ok((await trusted.acquire(req('k'))).acquired);
       await trusted.close();
       // Without the CA the certificate is rejected: an unavailable store, never a silent downgrade.
       const untrusted = new RedisStore({ url: srv.url, prefix: prefix() });
-      await assert.rejects(untrusted.acquire(req('k')), (e: unknown) => e instanceof StoreUnavailableError && /certificate/.test(e.message));
+      await assert.rejects(
+        untrusted.acquire(req('k')),
+        (e: unknown) => e instanceof StoreUnavailableError && /certificate/.test(e.message),
+      );
       await untrusted.close();
       // Plain redis:// against the TLS port does not work either.
-      const plain = new RedisStore({ url: srv.url.replace('rediss:', 'redis:'), prefix: prefix(), timeoutMs: 1000 });
+      const plain = new RedisStore({
+        url: srv.url.replace('rediss:', 'redis:'),
+        prefix: prefix(),
+        requestTimeoutMs: 1000,
+      });
       await assert.rejects(plain.acquire(req('k')), StoreUnavailableError);
       await plain.close();
-      assert.throws(() => new RedisStore({ url: 'redis://localhost', tls: {} }), (e: unknown) => e instanceof ConfigError && e.message.includes('rediss://'));
+      assert.throws(
+        () => new RedisStore({ url: 'redis://localhost', tls: {} }),
+        (e: unknown) => e instanceof ConfigError && e.message.includes('rediss://'),
+      );
     } finally {
       await srv.stop();
     }
@@ -325,11 +387,44 @@ describe('store down', () => {
     }
   });
 
+  it('B2: after a wrong password no part of the error (cause, stack, JSON) holds the password or the AUTH arguments', async () => {
+    const srv = await startRedisServer({ password: 'right-horse-battery' });
+    const secret = 'wrong-staple-42';
+    const store = new RedisStore({ url: `redis://:${secret}@127.0.0.1:${srv.port}`, prefix: prefix() });
+    try {
+      for (const op of [() => store.acquire(req('k')), () => store.inspect('k'), () => store.now()]) {
+        const err = (await op().then(
+          () => assert.fail('a wrong password was accepted'),
+          (e: unknown) => e,
+        )) as StoreUnavailableError;
+        assert.ok(err instanceof StoreUnavailableError, String(err));
+        assert.ok(err.cause !== undefined, 'the client error is kept as the cause');
+        const views = {
+          inspect: inspect(err, { depth: 10 }),
+          'JSON of the cause': JSON.stringify(err.cause) ?? '',
+          String: String(err),
+          stack: String(err.stack),
+        };
+        for (const [how, text] of Object.entries(views)) {
+          assert.ok(!text.includes(secret), `${how} shows the password: ${text}`);
+          assert.doesNotMatch(text, /\bargs\b|['"]auth['"]/i, `${how} shows a command's arguments: ${text}`);
+        }
+      }
+    } finally {
+      await store.close();
+      await srv.stop();
+    }
+  });
+
   it('a closed port is one line, StoreUnavailableError, quickly, password masked', async () => {
     const port = await freePort();
     const store = await openStore(`redis://:pw-in-url-77@127.0.0.1:${port}`, { prefix: prefix() });
     try {
-      for (const op of [() => store.acquire(req('k')), () => store.renew({ key: 'k', leaseId: 'x', token: 1, ttlMs: 1000 }), () => store.now()]) {
+      for (const op of [
+        () => store.acquire(req('k')),
+        () => store.renew({ key: 'k', leaseId: 'x', token: 1, ttlMs: 1000 }),
+        () => store.now(),
+      ]) {
         const t0 = performance.now();
         let message = '';
         await assert.rejects(op(), (e: unknown) => {
@@ -348,11 +443,14 @@ describe('store down', () => {
 
   it('a black-holed server (SIGSTOP) gives StoreUnavailableError at the timeout, then recovers', async () => {
     const srv = await startRedisServer();
-    const store = new RedisStore({ url: srv.url, prefix: prefix(), timeoutMs: 400 });
+    const store = new RedisStore({ url: srv.url, prefix: prefix(), requestTimeoutMs: 400 });
     try {
       await store.now();
       await srv.pause();
-      for (const op of [() => store.acquire(req('bh')), () => store.inspect('bh', { signal: AbortSignal.timeout(150) })]) {
+      for (const op of [
+        () => store.acquire(req('bh')),
+        () => store.inspect('bh', { signal: AbortSignal.timeout(150) }),
+      ]) {
         const t0 = performance.now();
         await assert.rejects(op(), oneLineUnavailable());
         const took = performance.now() - t0;
@@ -363,7 +461,10 @@ describe('store down', () => {
       // that reached the server is not taken back. A retry with its leaseId would find it, L9.)
       let ok = false;
       for (let i = 0; i < 50 && !ok; i++) {
-        ok = await store.acquire(req('bh-after')).then((r) => r.acquired, () => false);
+        ok = await store.acquire(req('bh-after')).then(
+          (r) => r.acquired,
+          () => false,
+        );
         if (!ok) await sleep(100);
       }
       assert.ok(ok, 'works again after the black hole ends');
@@ -376,23 +477,31 @@ describe('store down', () => {
 
   it('many requests timing out together reconnect once (no listener pile-up on the socket), then work again', async () => {
     const srv = await startRedisServer();
-    const store = new RedisStore({ url: srv.url, prefix: prefix(), timeoutMs: 200 });
+    const store = new RedisStore({ url: srv.url, prefix: prefix(), requestTimeoutMs: 200 });
     const warnings: string[] = [];
     const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
     process.on('warning', onWarning);
     try {
       await store.now();
       await srv.pause();
-      await Promise.all(Array.from({ length: 40 }, (_, i) => assert.rejects(store.acquire(req(`pile-${i}`)), StoreUnavailableError)));
+      await Promise.all(
+        Array.from({ length: 40 }, (_, i) => assert.rejects(store.acquire(req(`pile-${i}`)), StoreUnavailableError)),
+      );
       await srv.resume();
       let ok = false;
       for (let i = 0; i < 50 && !ok; i++) {
-        ok = await store.acquire(req('pile-after')).then((r) => r.acquired, () => false);
+        ok = await store.acquire(req('pile-after')).then(
+          (r) => r.acquired,
+          () => false,
+        );
         if (!ok) await sleep(100);
       }
       assert.ok(ok, 'works again after the black hole ends');
       await sleep(50); // warnings are emitted on the next tick
-      assert.deepEqual(warnings.filter((w) => /MaxListeners/.test(w)), []);
+      assert.deepEqual(
+        warnings.filter((w) => /MaxListeners/.test(w)),
+        [],
+      );
     } finally {
       process.removeListener('warning', onWarning);
       await srv.resume();
@@ -420,7 +529,10 @@ describe('store down', () => {
         const until = lease.deadline + 1000;
         while (!lease.signal.aborted && performance.now() < until) await sleep(10);
         assert.equal(lease.signal.aborted, true, 'lease signal aborted');
-        assert.ok(abortedAt !== undefined && abortedAt < lease.deadline, `aborted at ${abortedAt}, deadline ${lease.deadline}`);
+        assert.ok(
+          abortedAt !== undefined && abortedAt < lease.deadline,
+          `aborted at ${abortedAt}, deadline ${lease.deadline}`,
+        );
         assert.ok(lease.signal.reason instanceof LeaseLostError);
       } finally {
         await srv.resume();

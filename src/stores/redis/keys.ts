@@ -1,0 +1,54 @@
+/**
+ * Naming: the two Redis keys of one lease key, `<prefix>{<key>}` and `<prefix>{<key>}:lease`,
+ * sharing a hash tag so they live in one Cluster slot. Layout: docs/stores/redis.md ("Key layout").
+ * @module
+ */
+import { ConfigError } from '../../errors.js';
+import { hasLoneSurrogate } from '../../store-kit/index.js';
+
+/** The two Redis keys of one lease key: the state hash (never expires) and the lease hash (PEXPIRE). */
+export type LeaseKeys = readonly [state: string, lease: string];
+
+/** Writes a key so that it cannot end the hash tag: `%`, `{`, `}` percent-encoded. */
+function encodeKey(key: string): string {
+  return key.replace(/[%{}]/g, (c) => (c === '%' ? '%25' : c === '{' ? '%7B' : '%7D'));
+}
+
+function decodeKey(name: string): string {
+  return name.replace(/%(25|7B|7D)/g, (_match, hex: string) => (hex === '25' ? '%' : hex === '7B' ? '{' : '}'));
+}
+
+/** Escapes Redis glob metacharacters for `SCAN MATCH`. */
+function globEscape(text: string): string {
+  return text.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
+}
+
+/** Refuses a prefix with `{` or `}`: it would break the hash tag that keeps a key's Redis keys in one slot. */
+export function checkBraces(option: string, prefix: string): string {
+  if (/[{}]/.test(prefix)) {
+    throw new ConfigError(`${option}: must be a string without "{" or "}", got ${JSON.stringify(prefix)}`);
+  }
+  return prefix;
+}
+
+/**
+ * The Redis keys of `key` under `prefix`.
+ * @throws ConfigError for a key with a lone surrogate: Redis keys are bytes, and it would be
+ *   written as U+FFFD, so two keys could become one.
+ */
+export function leaseKeys(prefix: string, key: string): LeaseKeys {
+  if (hasLoneSurrogate(key)) throw new ConfigError(`key: ${JSON.stringify(key)} is not valid Unicode (lone surrogate)`);
+  const base = `${prefix}{${encodeKey(key)}}`;
+  return [base, `${base}:lease`];
+}
+
+/** The `SCAN MATCH` pattern of every state hash under `prefix` whose key starts with `keyPrefix`. */
+export function scanPattern(prefix: string, keyPrefix: string): string {
+  return `${globEscape(prefix)}{${globEscape(encodeKey(keyPrefix))}*}`;
+}
+
+/** The lease key a scanned Redis key names, or undefined for a key that is not a state hash under `prefix`. */
+export function keyOfName(prefix: string, name: string): string | undefined {
+  const head = `${prefix}{`;
+  return name.startsWith(head) && name.endsWith('}') ? decodeKey(name.slice(head.length, -1)) : undefined;
+}
