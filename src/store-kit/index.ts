@@ -7,7 +7,7 @@
  * @module
  */
 export { importPeer } from './peer.js';
-export { raceSignal } from './signal.js';
+export { raceSignal, type RaceOptions } from './signal.js';
 export { errorText, cleanError, unavailable, throwIfAborted } from './errors.js';
 export { SECRET_NAMES, isSecretName, redactUrl, redactText, secretsOf } from './redact.js';
 export { once, type Once } from './once.js';

@@ -5,6 +5,21 @@
  */
 import { StoreUnavailableError } from '../errors.js';
 
+const NO_OPTIONS: RaceOptions = {};
+
+/** Options of {@link raceSignal}. */
+export interface RaceOptions {
+  /** Runs once when the signal aborts first: cancel the request, return a connection… */
+  onAbort?: () => void;
+  /** The rejection on abort, from the signal's reason. Default: a `StoreUnavailableError` naming `what`. */
+  reason?: (signalReason: unknown) => unknown;
+}
+
+function abortedError(what: string, options: RaceOptions, signalReason: unknown): unknown {
+  if (options.reason) return options.reason(signalReason);
+  return new StoreUnavailableError(`${what}: no answer before the request was aborted`, { cause: signalReason });
+}
+
 /**
  * Settles like `work`, or rejects as soon as `signal` aborts, whichever is first. On
  * abort, `onAbort` runs (to cancel the request, return a connection…), `work`'s late
@@ -15,23 +30,19 @@ export function raceSignal<T>(
   work: Promise<T>,
   signal: AbortSignal | undefined,
   what: string,
-  options: { onAbort?: () => void; reason?: (signalReason: unknown) => unknown } = {},
+  options: RaceOptions = NO_OPTIONS,
 ): Promise<T> {
   if (!signal) return work;
-  const reason =
-    options.reason ??
-    ((cause: unknown) =>
-      new StoreUnavailableError(`${what}: no answer before the request was aborted`, { cause }));
   if (signal.aborted) {
     work.catch(() => {});
     options.onAbort?.();
-    return Promise.reject(reason(signal.reason));
+    return Promise.reject(abortedError(what, options, signal.reason));
   }
   return new Promise<T>((resolve, reject) => {
     const abort = () => {
       work.catch(() => {});
       options.onAbort?.();
-      reject(reason(signal.reason));
+      reject(abortedError(what, options, signal.reason));
     };
     signal.addEventListener('abort', abort, { once: true });
     work.then(
