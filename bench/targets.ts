@@ -11,6 +11,7 @@ import type { Redis } from 'ioredis';
 import type { LeaseStore } from '../src/store.js';
 import { STORE_NAMES } from '../src/stores/registry.js';
 import { startAzurite, type Azurite } from '../test/helpers/azurite.js';
+import { startEtcdServer, type EtcdServer } from '../test/helpers/etcd-server.js';
 import { createMysqlDatabase, createPostgresDatabase, type TestDatabase } from '../test/helpers/sql-databases.js';
 import { cleanRedis, countingContainer, countingMysqlPool, countingPgPool, countingRedis, Counter, rid } from './lib.js';
 
@@ -43,11 +44,22 @@ export interface Target {
   close(): Promise<void>;
 }
 
-/** Servers shared by the sections (Azurite is started once, on first need). */
+/**
+ * Servers shared by the sections. Azurite is started once, on first need, through the
+ * test helpers' supervisor (test/helpers/supervisor.ts), which stops it even when the
+ * benchmark is killed; SQL databases and Redis prefixes live on the machine's servers.
+ */
 export class Servers {
   #az: Promise<Azurite> | undefined;
+  #etcd: Promise<EtcdServer> | undefined;
   readonly #dbs: TestDatabase[] = [];
   readonly #redisPrefixes: string[] = [];
+
+  /** A private single-member etcd, started once on first need. */
+  etcd(): Promise<EtcdServer> {
+    this.#etcd ??= startEtcdServer();
+    return this.#etcd;
+  }
 
   azurite(): Promise<Azurite> {
     this.#az ??= startAzurite();
@@ -77,6 +89,7 @@ export class Servers {
     for (const p of this.#redisPrefixes) await cleanRedis(p).catch(() => {});
     for (const db of this.#dbs) await db.drop().catch(() => {});
     if (this.#az) await (await this.#az).stop().catch(() => {});
+    if (this.#etcd) await (await this.#etcd).stop().catch(() => {});
   }
 }
 
@@ -261,7 +274,213 @@ export async function openTarget(name: StoreName, servers: Servers): Promise<Tar
       };
       return { name, store, counter, unit: 'HTTP requests', ttlMs: 30_000, raw, close: () => store.close() };
     }
+    case 'etcd':
+      return openEtcdTarget(servers);
+    case 'nats':
+      return openNatsTarget();
+    case 'dynamodb':
+      return openDynamoDbTarget();
     default:
       throw new Error(`no benchmark target for the "${name}" store yet: add one to openTarget in bench/targets.ts`);
   }
+}
+
+/**
+ * DynamoDB: a private dynalite (test/helpers/dynalite-server.ts), a client whose commands
+ * are counted by middleware, and the raw lease the DynamoDB docs show (a conditional put
+ * with a host-clock expiry; conditional update; conditional delete).
+ */
+async function openDynamoDbTarget(): Promise<Target> {
+  const { DynamoDbStore } = await import('../src/stores/dynamodb/index.js');
+  const sdk = await import('@aws-sdk/client-dynamodb');
+  const { startDynalite } = await import('../test/helpers/dynalite-server.js');
+  const server = await startDynalite();
+  const counter = new Counter();
+  const { endpoint, region, accessKeyId, secretAccessKey } = server.storeOptions;
+  const client = new sdk.DynamoDBClient({ endpoint, region, credentials: { accessKeyId, secretAccessKey } });
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      counter.hit(String(context.commandName));
+      return next(args);
+    },
+    { step: 'initialize', name: 'benchCount' },
+  );
+  const table = `bench-${rid()}`;
+  const store = new DynamoDbStore({ table, client, createTable: true });
+  await store.now(); // creates the table: set-up, not per operation
+  const key = (k: string) => ({ pk: { S: `raw/${k}` } });
+  const refused = (err: unknown) => (err as Error).name === 'ConditionalCheckFailedException';
+  const conditional = async (send: () => Promise<unknown>) => send().then(() => true, (err) => (refused(err) ? false : Promise.reject(err)));
+  const raw: RawLease = {
+    how: 'PutItem if absent or expired (host clock) / UpdateItem if owner / DeleteItem if owner',
+    acquire: (k, id, ttl) =>
+      conditional(() =>
+        client.send(
+          new sdk.PutItemCommand({
+            TableName: table,
+            Item: { ...key(k), owner: { S: id }, expires: { N: String(Date.now() + ttl) } },
+            ConditionExpression: 'attribute_not_exists(pk) OR expires < :now',
+            ExpressionAttributeValues: { ':now': { N: String(Date.now()) } },
+          }),
+        ),
+      ),
+    renew: (k, id, ttl) =>
+      conditional(() =>
+        client.send(
+          new sdk.UpdateItemCommand({
+            TableName: table,
+            Key: key(k),
+            UpdateExpression: 'SET expires = :expires',
+            ConditionExpression: '#owner = :id',
+            ExpressionAttributeNames: { '#owner': 'owner' },
+            ExpressionAttributeValues: { ':id': { S: id }, ':expires': { N: String(Date.now() + ttl) } },
+          }),
+        ),
+      ),
+    release: (k, id) =>
+      conditional(() =>
+        client.send(
+          new sdk.DeleteItemCommand({
+            TableName: table,
+            Key: key(k),
+            ConditionExpression: '#owner = :id',
+            ExpressionAttributeNames: { '#owner': 'owner' },
+            ExpressionAttributeValues: { ':id': { S: id } },
+          }),
+        ),
+      ),
+  };
+  return {
+    name: 'dynamodb',
+    store,
+    counter,
+    unit: 'HTTP requests',
+    ttlMs: 30_000,
+    raw,
+    close: async () => {
+      await store.close();
+      client.destroy();
+      await server.stop();
+    },
+  };
+}
+
+/**
+ * etcd: a private member (test/helpers/etcd-server.ts), a client whose KV and lease RPCs
+ * are counted, and the raw lease the etcd3 docs show (grant, put with the lease if absent,
+ * keep-alive, revoke).
+ */
+async function openEtcdTarget(servers: Servers): Promise<Target> {
+  const { EtcdStore } = await import('../src/stores/etcd/index.js');
+  const { Etcd3 } = await import('etcd3');
+  const etcd = await servers.etcd();
+  const counter = new Counter();
+  const client = new Etcd3({ hosts: etcd.url.replace('etcd://', 'http://') });
+  const count = <T extends object>(target: T, what: string): T =>
+    new Proxy(target, {
+      get: (object, method: string) => {
+        const value = Reflect.get(object, method) as unknown;
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => {
+          counter.hit(`${what}.${method}`);
+          return (value as (...a: unknown[]) => unknown).apply(object, args);
+        };
+      },
+    });
+  const counted = { kv: count(client.kv, 'kv'), leaseClient: count(client.leaseClient, 'lease'), close: () => {} };
+  const store = new EtcdStore({ url: etcd.url, client: counted, prefix: `bench-${rid()}/` });
+  const leases = new Map<string, ReturnType<typeof client.lease>>();
+  const raw: RawLease = {
+    how: 'etcd3 lease(ttl) + txn put-if-absent; keepaliveOnce; revoke',
+    acquire: async (k, _id, ttl) => {
+      const lease = client.lease(Math.ceil(ttl / 1000), { autoKeepAlive: false });
+      const key = `bench-raw/${k}`;
+      const leaseId = await lease.grant();
+      const put = await client.if(key, 'Create', '==', 0).then(client.put(key).value('x').lease(leaseId)).commit();
+      if (put.succeeded) leases.set(k, lease);
+      else await lease.revoke();
+      return put.succeeded;
+    },
+    renew: async (k) => {
+      await leases.get(k)?.keepaliveOnce();
+      return leases.has(k);
+    },
+    release: async (k) => {
+      await leases.get(k)?.revoke();
+      return leases.delete(k);
+    },
+  };
+  return {
+    name: 'etcd',
+    store,
+    counter,
+    unit: 'gRPC requests',
+    ttlMs: 30_000,
+    raw,
+    close: async () => {
+      await store.close();
+      client.close();
+    },
+  };
+}
+
+/**
+ * NATS JetStream KV: a private nats-server (test/helpers/nats-server.ts), every message
+ * this process publishes counted where it leaves the client (the SDK's protocol handler,
+ * which every request goes through), and the raw lease the KV API offers (create;
+ * update on the revision; delete on the revision — with no expiry: 2.9 has no TTL per key).
+ */
+async function openNatsTarget(): Promise<Target> {
+  const { NatsKvStore } = await import('../src/stores/nats/index.js');
+  const { ProtocolHandler } = await import('@nats-io/nats-core/internal');
+  const { connect } = await import('@nats-io/transport-node');
+  const { Kvm } = await import('@nats-io/kv');
+  const { startNatsServer } = await import('../test/helpers/nats-server.js');
+  const server = await startNatsServer();
+  const counter = new Counter();
+  const prototype = ProtocolHandler.prototype as unknown as { publish: (subject: string, ...rest: unknown[]) => unknown };
+  const publish = prototype.publish;
+  prototype.publish = function counted(this: unknown, subject: string, ...rest: unknown[]) {
+    counter.hit(subject.startsWith('$JS.API.') ? subject.split('.').slice(2, 5).join('.') : 'kv.put');
+    return publish.call(this, subject, ...rest);
+  };
+  const bucket = `bench-${rid()}`;
+  const store = new NatsKvStore({ url: `${server.url}/${bucket}` });
+  const connection = await connect({ servers: `127.0.0.1:${server.port}` });
+  const kv = await new Kvm(connection).create(`${bucket}-raw`, { history: 1 });
+  const revisions = new Map<string, number>();
+  const raw: RawLease = {
+    how: 'kv.create; kv.update(revision); kv.delete(previousSeq) — no expiry',
+    acquire: async (k) => {
+      const revision = await kv.create(k, 'x').catch(() => undefined);
+      if (revision !== undefined) revisions.set(k, revision);
+      return revision !== undefined;
+    },
+    renew: async (k) => {
+      const revision = revisions.get(k);
+      if (revision === undefined) return false;
+      revisions.set(k, await kv.update(k, 'x', revision));
+      return true;
+    },
+    release: async (k) => {
+      const revision = revisions.get(k);
+      if (revision === undefined) return false;
+      await kv.delete(k, { previousSeq: revision });
+      return revisions.delete(k);
+    },
+  };
+  return {
+    name: 'nats',
+    store,
+    counter,
+    unit: 'NATS messages published',
+    ttlMs: 30_000,
+    raw,
+    close: async () => {
+      await store.close();
+      await connection.close();
+      prototype.publish = publish;
+      await server.stop();
+    },
+  };
 }

@@ -23,16 +23,28 @@ export class FaultyStore implements LeaseStore {
   /** Mode of methods not listed in {@link FaultyStore.modes}. */
   mode: FaultMode = 'pass';
   /** Calls seen, per method. */
-  readonly calls: Record<Method, number> = { acquire: 0, renew: 0, release: 0, writeState: 0, inspect: 0, list: 0, now: 0, forceRelease: 0 };
+  readonly calls: Record<Method, number> = {
+    acquire: 0,
+    renew: 0,
+    release: 0,
+    writeState: 0,
+    inspect: 0,
+    list: 0,
+    now: 0,
+    forceRelease: 0,
+  };
 
+  /** Wraps `inner`; every call passes through until a mode says otherwise. */
   constructor(inner: LeaseStore) {
     this.inner = inner;
   }
 
+  /** The wrapped store's name. */
   get name(): string {
     return this.inner.name;
   }
 
+  /** The wrapped store's capabilities. */
   get capabilities() {
     return this.inner.capabilities;
   }
@@ -45,13 +57,17 @@ export class FaultyStore implements LeaseStore {
       await new Promise<never>((_, reject) => {
         const signal = options?.signal;
         if (!signal) return; // stalls forever, like a black hole without a timeout
-        if (signal.aborted) reject(new StoreUnavailableError(`${this.name}: ${method}: aborted`, { cause: signal.reason }));
-        signal.addEventListener('abort', () => reject(new StoreUnavailableError(`${this.name}: ${method}: aborted`, { cause: signal.reason })), { once: true });
+        const abort = () => {
+          reject(new StoreUnavailableError(`${this.name}: ${method}: aborted`, { cause: signal.reason }));
+        };
+        if (signal.aborted) abort();
+        signal.addEventListener('abort', abort, { once: true });
       });
     }
     return fn();
   }
 
+  // The store's methods, each counted and subject to its mode.
   acquire: LeaseStore['acquire'] = (req, o) => this.#call('acquire', o, () => this.inner.acquire(req, o));
   renew: LeaseStore['renew'] = (req, o) => this.#call('renew', o, () => this.inner.renew(req, o));
   release: LeaseStore['release'] = (ref, o) => this.#call('release', o, () => this.inner.release(ref, o));
@@ -59,7 +75,9 @@ export class FaultyStore implements LeaseStore {
   inspect: LeaseStore['inspect'] = (key, o) => this.#call('inspect', o, () => this.inner.inspect(key, o));
   list: LeaseStore['list'] = (o) => this.#call('list', o, () => this.inner.list(o));
   now: LeaseStore['now'] = (o) => this.#call('now', o, () => this.inner.now(o));
-  forceRelease: LeaseStore['forceRelease'] = (key, o) => this.#call('forceRelease', o, () => this.inner.forceRelease(key, o));
+  forceRelease: LeaseStore['forceRelease'] = (key, o) =>
+    this.#call('forceRelease', o, () => this.inner.forceRelease(key, o));
+  /** Closes the wrapped store (never faulted: a test's cleanup must work). */
   close(): Promise<void> {
     return this.inner.close();
   }

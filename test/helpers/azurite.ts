@@ -10,11 +10,11 @@
  * await az.stop();
  * ```
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { controlsOf, SupervisedServer, type PrivateServer } from './supervisor.js';
 
 /** Azurite's well-known development account (public, documented by Microsoft; not a secret). */
 export const DEV_ACCOUNT = 'devstoreaccount1';
@@ -29,22 +29,14 @@ export interface AzuriteOptions {
   port?: number;
 }
 
-/** A running Azurite blob service. */
-export interface Azurite {
+/** A running Azurite blob service; on-disk data survives restarts, in-memory data does not. */
+export interface Azurite extends PrivateServer {
   /** The port it listens on; kept across restarts. */
   readonly port: number;
   /** Blob endpoint, e.g. `http://127.0.0.1:41234/devstoreaccount1`. */
   readonly blobEndpoint: string;
   /** A connection string for the development account on this instance. */
   readonly connectionString: string;
-  /** Stops the process (SIGKILL when `hard`), keeping on-disk data. */
-  kill(hard?: boolean): Promise<void>;
-  /** Starts it again on the same port (after `kill`, or kills first). */
-  start(): Promise<void>;
-  /** Kills and starts again on the same port; on-disk data survives, in-memory data does not. */
-  restart(hard?: boolean): Promise<void>;
-  /** Stops it and removes its temporary folder. */
-  stop(): Promise<void>;
 }
 
 const require = createRequire(import.meta.url);
@@ -69,67 +61,30 @@ export function azuriteBlobMain(): string {
 export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurite> {
   const dir = mkdtempSync(join(tmpdir(), 'leasehold-azurite-'));
   let port = options.port ?? 0;
-  let child: ChildProcess | undefined;
-
-  const launch = (): Promise<void> =>
-    new Promise((resolve, reject) => {
-      const args = [
-        azuriteBlobMain(),
-        '--blobHost', '127.0.0.1',
-        '--blobPort', String(port),
-        // Azurite closes idle keep-alive sockets after 5 s by default; a request sent on
-        // one just as it closes fails with "socket hang up". Azure keeps them far longer.
-        '--blobKeepAliveTimeout', '60',
-        '--skipApiVersionCheck',
-        '--loose',
-        '--disableTelemetry',
-        ...(options.disk ? ['--location', dir] : ['--inMemoryPersistence', '--extentMemoryLimit', '256']),
-      ];
-      const c = spawn(process.execPath, ['--import', watchdog(), ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-      child = c;
-      let out = '';
-      // Generous: on a loaded 2-core machine, loading Azurite's modules alone can take tens of seconds.
-      const timer = setTimeout(() => fail(new Error(`Azurite did not start within 90s:\n${out}`)), 90_000);
-      const fail = (err: Error) => {
-        clearTimeout(timer);
-        c.kill('SIGKILL');
-        reject(err);
-      };
-      const onData = (chunk: Buffer) => {
-        out += chunk.toString();
-        const m = /successfully listens on https?:\/\/[^:]+:(\d+)/.exec(out);
-        if (m) {
-          clearTimeout(timer);
-          port = Number(m[1]);
-          // Keep draining its output so a full pipe never blocks it; the access log is off by default.
-          c.stdout?.removeListener('data', onData);
-          c.stdout?.resume();
-          c.stderr?.resume();
-          resolve();
-        }
-      };
-      c.stdout?.on('data', onData);
-      c.stderr?.on('data', (chunk: Buffer) => {
-        out += chunk.toString();
-      });
-      c.once('exit', (code, signal) => {
-        if (child === c) child = undefined;
-        fail(new Error(`Azurite exited early (${code ?? signal}):\n${out}`));
-      });
-    });
-
-  const kill = async (hard = false): Promise<void> => {
-    const c = child;
-    if (!c || c.exitCode !== null || c.signalCode !== null) return;
-    child = undefined;
-    await new Promise<void>((resolve) => {
-      c.once('exit', () => resolve());
-      c.kill(hard ? 'SIGKILL' : 'SIGTERM');
-      setTimeout(() => c.kill('SIGKILL'), 5000).unref();
-    });
-  };
-
-  await launch();
+  const listening = /successfully listens on https?:\/\/[^:]+:(\d+)/;
+  const server = new SupervisedServer({
+    name: 'Azurite',
+    command: process.execPath,
+    // The port is 0 at first start; a restart reuses the one Azurite reported.
+    args: () => [
+      azuriteBlobMain(),
+      ...['--blobHost', '127.0.0.1', '--blobPort', String(port)],
+      // Azurite closes idle keep-alive sockets after 5 s by default; a request sent on
+      // one just as it closes fails with "socket hang up". Azure keeps them far longer.
+      ...['--blobKeepAliveTimeout', '60'],
+      ...['--skipApiVersionCheck', '--loose', '--disableTelemetry'],
+      ...(options.disk ? ['--location', dir] : ['--inMemoryPersistence', '--extentMemoryLimit', '256']),
+    ],
+    cwd: dir,
+    ready: (log) => listening.test(log),
+    // Generous: on a loaded 2-core machine, loading Azurite's modules alone can take tens of seconds.
+    startTimeoutMs: 90_000,
+    stopTimeoutMs: 5000,
+  });
+  const controls = controlsOf(server, dir, () => {
+    port = Number(listening.exec(server.log)?.[1]);
+  });
+  await controls.start();
   const endpoint = () => `http://127.0.0.1:${port}/${DEV_ACCOUNT}`;
   return {
     get port() {
@@ -141,17 +96,6 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurit
     get connectionString() {
       return `DefaultEndpointsProtocol=http;AccountName=${DEV_ACCOUNT};AccountKey=${DEV_KEY};BlobEndpoint=${endpoint()};`;
     },
-    kill,
-    start: async () => {
-      if (!child) await launch();
-    },
-    restart: async (hard = false) => {
-      await kill(hard);
-      await launch();
-    },
-    stop: async () => {
-      await kill();
-      rmSync(dir, { recursive: true, force: true });
-    },
+    ...controls,
   };
 }

@@ -13,11 +13,12 @@
  * await srv.stop();       // and remove the folder
  * ```
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './ports.js';
+import { controlsOf, SupervisedServer, type PrivateServer } from './supervisor.js';
 
 /** Options of {@link startMariaDbServer}. */
 export interface MariaDbServerOptions {
@@ -29,34 +30,14 @@ export interface MariaDbServerOptions {
   database?: string;
 }
 
-/** A running private MariaDB server. */
-export interface MariaDbServer {
+/** A running private MariaDB server; its data survives restarts (InnoDB recovers after a hard one). */
+export interface MariaDbServer extends PrivateServer {
   readonly port: number;
   /** Unix socket path (root logs in without a password there). */
   readonly socket: string;
   /** `mysql://root[:password]@127.0.0.1:<port>/<database>`. */
   readonly url: string;
-  /** Stops it: SIGTERM (clean) or SIGKILL when `hard`. */
-  kill(hard?: boolean): Promise<void>;
-  /** Starts it again after {@link kill}. */
-  start(): Promise<void>;
-  /** {@link kill} then {@link start}; data kept. */
-  restart(hard?: boolean): Promise<void>;
-  /** SIGSTOP: the kernel still accepts connections but nothing is answered. */
-  pause(): Promise<void>;
-  /** SIGCONT after {@link pause}. */
-  resume(): Promise<void>;
-  /** Stops it and removes its folder. */
-  stop(): Promise<void>;
 }
-
-const running = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const c of running) {
-    c.kill('SIGCONT');
-    c.kill('SIGKILL');
-  }
-});
 
 /** Installs a data folder and starts `mariadbd`; resolves once it accepts connections. */
 export async function startMariaDbServer(options: MariaDbServerOptions = {}): Promise<MariaDbServer> {
@@ -71,64 +52,31 @@ export async function startMariaDbServer(options: MariaDbServerOptions = {}): Pr
     { stdio: 'pipe' },
   );
   const port = options.port ?? (await freePort());
-  let child: ChildProcess | undefined;
+  const server = new SupervisedServer({
+    name: 'mariadbd',
+    command: 'mariadbd',
+    args: () => [
+      '--no-defaults',
+      `--datadir=${data}`,
+      `--port=${port}`,
+      '--bind-address=127.0.0.1',
+      `--socket=${socket}`,
+      `--pid-file=${join(dir, 'mysqld.pid')}`,
+      '--skip-log-bin',
+      '--innodb-buffer-pool-size=16M',
+      '--innodb-log-file-size=16M',
+      '--skip-name-resolve',
+      '--max-connections=200',
+      ...(asRoot ? ['--user=root'] : []),
+    ],
+    cwd: dir,
+    ready: (log) => log.includes('ready for connections'),
+    startTimeoutMs: 30_000,
+    stopTimeoutMs: 15_000,
+  });
 
-  const launch = (): Promise<void> =>
-    new Promise((resolve, reject) => {
-      const args = [
-        '--no-defaults',
-        `--datadir=${data}`,
-        `--port=${port}`,
-        '--bind-address=127.0.0.1',
-        `--socket=${socket}`,
-        `--pid-file=${join(dir, 'mysqld.pid')}`,
-        '--skip-log-bin',
-        '--innodb-buffer-pool-size=16M',
-        '--innodb-log-file-size=16M',
-        '--skip-name-resolve',
-        '--max-connections=200',
-        ...(asRoot ? ['--user=root'] : []),
-      ];
-      const c = spawn('mariadbd', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-      child = c;
-      running.add(c);
-      let out = '';
-      const timer = setTimeout(() => fail(new Error(`mariadbd did not start within 30s:\n${out}`)), 30_000);
-      const fail = (err: Error) => {
-        clearTimeout(timer);
-        c.kill('SIGKILL');
-        reject(err);
-      };
-      const onData = (chunk: Buffer) => {
-        out += chunk.toString();
-        if (/ready for connections/.test(out)) {
-          clearTimeout(timer);
-          resolve();
-        }
-      };
-      c.stdout?.on('data', onData);
-      c.stderr?.on('data', onData);
-      c.once('error', (err) => fail(err));
-      c.once('exit', (code, signal) => {
-        running.delete(c);
-        if (child === c) child = undefined;
-        fail(new Error(`mariadbd exited (${code ?? signal}):\n${out}`));
-      });
-    });
-
-  const kill = async (hard = false): Promise<void> => {
-    const c = child;
-    if (!c || c.exitCode !== null || c.signalCode !== null) return;
-    child = undefined;
-    await new Promise<void>((resolve) => {
-      c.once('exit', () => resolve());
-      c.kill('SIGCONT');
-      c.kill(hard ? 'SIGKILL' : 'SIGTERM');
-      setTimeout(() => c.kill('SIGKILL'), 15_000).unref();
-    });
-  };
-
-  await launch();
+  const controls = controlsOf(server, dir);
+  await controls.start();
   // First start: a database, and root over TCP with the password (the socket keeps
   // passwordless root for the helper itself).
   const sql = [
@@ -143,23 +91,6 @@ export async function startMariaDbServer(options: MariaDbServerOptions = {}): Pr
     port,
     socket,
     url: `mysql://root${options.password ? `:${encodeURIComponent(options.password)}` : ''}@127.0.0.1:${port}/${database}`,
-    kill,
-    start: async () => {
-      if (!child) await launch();
-    },
-    restart: async (hard = false) => {
-      await kill(hard);
-      await launch();
-    },
-    pause: async () => {
-      child?.kill('SIGSTOP');
-    },
-    resume: async () => {
-      child?.kill('SIGCONT');
-    },
-    stop: async () => {
-      await kill();
-      rmSync(dir, { recursive: true, force: true });
-    },
+    ...controls,
   };
 }

@@ -18,11 +18,12 @@
  * await srv.stop();        // and remove the folder
  * ```
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './ports.js';
+import { controlsOf, SupervisedServer, type PrivateServer } from './supervisor.js';
 
 /** Options of {@link startPostgresServer}. */
 export interface PostgresServerOptions {
@@ -34,8 +35,8 @@ export interface PostgresServerOptions {
   settings?: Record<string, string>;
 }
 
-/** A running private PostgreSQL server. */
-export interface PostgresServer {
+/** A running private PostgreSQL server; its data survives restarts. */
+export interface PostgresServer extends PrivateServer {
   readonly port: number;
   /** `postgres://postgres[:password]@127.0.0.1:<port>/postgres`. */
   readonly url: string;
@@ -43,16 +44,6 @@ export interface PostgresServer {
   urlFor(database: string, password?: string): string;
   /** Shuts it down: fast (clients disconnected, clean) or, when `hard`, immediate (crash-like; recovery on next start). */
   kill(hard?: boolean): Promise<void>;
-  /** Starts it again after {@link kill}. */
-  start(): Promise<void>;
-  /** {@link kill} then {@link start}; data kept. */
-  restart(hard?: boolean): Promise<void>;
-  /** SIGSTOP the postmaster and every backend: nothing is answered, connections stay open. */
-  pause(): Promise<void>;
-  /** SIGCONT after {@link pause}. */
-  resume(): Promise<void>;
-  /** Stops it and removes its folder. */
-  stop(): Promise<void>;
 }
 
 function binDir(): string {
@@ -72,35 +63,6 @@ function runAs(): { uid: number; gid: number } | undefined {
   const gid = Number(execFileSync('id', ['-g', user]).toString().trim());
   return { uid, gid };
 }
-
-/** Every live process whose parent is `pid` (from /proc). */
-function childrenOf(pid: number): number[] {
-  const out: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === pid) out.push(Number(name));
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return out;
-}
-
-const running = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const c of running) {
-    try {
-      for (const p of childrenOf(c.pid ?? -1)) process.kill(p, 'SIGCONT');
-      c.kill('SIGCONT');
-      c.kill('SIGQUIT');
-    } catch {
-      // gone
-    }
-  }
-});
 
 /** Creates a cluster in a temporary folder and starts it; resolves once it accepts connections. */
 export async function startPostgresServer(options: PostgresServerOptions = {}): Promise<PostgresServer> {
@@ -122,103 +84,34 @@ export async function startPostgresServer(options: PostgresServerOptions = {}): 
   execFileSync(exe('initdb'), initArgs, { stdio: 'pipe', ...(owner ?? {}) });
   if (options.password) rmSync(join(dir, 'pw'), { force: true });
   const port = options.port ?? (await freePort());
-  let child: ChildProcess | undefined;
-
-  const launch = (): Promise<void> =>
-    new Promise((resolve, reject) => {
-      const settings: Record<string, string> = {
-        listen_addresses: '127.0.0.1',
-        port: String(port),
-        unix_socket_directories: dir,
-        fsync: 'off',
-        full_page_writes: 'off',
-        max_connections: '100',
-        shared_buffers: '16MB',
-        ...options.settings,
-      };
-      const args = ['-D', data, ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`])];
-      const c = spawn(exe('postgres'), args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], ...(owner ?? {}) });
-      child = c;
-      running.add(c);
-      let out = '';
-      const timer = setTimeout(() => fail(new Error(`postgres did not start within 20s:\n${out}`)), 20_000);
-      const fail = (err: Error) => {
-        clearTimeout(timer);
-        c.kill('SIGQUIT');
-        reject(err);
-      };
-      const onData = (chunk: Buffer) => {
-        out += chunk.toString();
-        if (/database system is ready to accept connections/.test(out)) {
-          clearTimeout(timer);
-          resolve();
-        }
-      };
-      c.stdout?.on('data', onData);
-      c.stderr?.on('data', onData);
-      c.once('error', (err) => fail(err));
-      c.once('exit', (code, signal) => {
-        running.delete(c);
-        if (child === c) child = undefined;
-        fail(new Error(`postgres exited (${code ?? signal}):\n${out}`));
-      });
-    });
-
-  const kill = async (hard = false): Promise<void> => {
-    const c = child;
-    if (!c || c.exitCode !== null || c.signalCode !== null) return;
-    child = undefined;
-    await new Promise<void>((resolve) => {
-      c.once('exit', () => resolve());
-      for (const p of childrenOf(c.pid ?? -1)) {
-        try {
-          process.kill(p, 'SIGCONT');
-        } catch {
-          // gone
-        }
-      }
-      c.kill('SIGCONT');
-      // SIGINT: fast shutdown; SIGQUIT: immediate shutdown (no checkpoint, crash recovery on start).
-      c.kill(hard ? 'SIGQUIT' : 'SIGINT');
-      setTimeout(() => c.kill('SIGKILL'), 10_000).unref();
-    });
+  const settings: Record<string, string> = {
+    listen_addresses: '127.0.0.1',
+    port: String(port),
+    unix_socket_directories: dir,
+    fsync: 'off',
+    full_page_writes: 'off',
+    max_connections: '100',
+    shared_buffers: '16MB',
+    ...options.settings,
   };
-
-  const signalAll = (sig: NodeJS.Signals) => {
-    const pid = child?.pid;
-    if (!pid) return;
-    if (sig === 'SIGSTOP') process.kill(pid, sig);
-    for (const p of childrenOf(pid)) {
-      try {
-        process.kill(p, sig);
-      } catch {
-        // exited
-      }
-    }
-    if (sig !== 'SIGSTOP') process.kill(pid, sig);
-  };
+  const server = new SupervisedServer({
+    name: 'postgres',
+    command: exe('postgres'),
+    args: () => ['-D', data, ...Object.entries(settings).flatMap(([name, value]) => ['-c', `${name}=${value}`])],
+    cwd: dir,
+    ...(owner ? { user: owner } : {}),
+    ready: (log) => log.includes('database system is ready to accept connections'),
+    startTimeoutMs: 20_000,
+    // SIGINT: fast shutdown; SIGQUIT: immediate shutdown (no checkpoint, crash recovery on start).
+    stopSignal: 'SIGINT',
+    hardSignal: 'SIGQUIT',
+    stopTimeoutMs: 10_000,
+  });
 
   const urlFor = (database: string, password = options.password) =>
     `postgres://postgres${password ? `:${encodeURIComponent(password)}` : ''}@127.0.0.1:${port}/${database}`;
 
-  await launch();
-  return {
-    port,
-    url: urlFor('postgres'),
-    urlFor,
-    kill,
-    start: async () => {
-      if (!child) await launch();
-    },
-    restart: async (hard = false) => {
-      await kill(hard);
-      await launch();
-    },
-    pause: async () => signalAll('SIGSTOP'),
-    resume: async () => signalAll('SIGCONT'),
-    stop: async () => {
-      await kill();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  const controls = controlsOf(server, dir);
+  await controls.start();
+  return { port, url: urlFor('postgres'), urlFor, ...controls };
 }

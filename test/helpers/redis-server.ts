@@ -14,11 +14,12 @@
  * await srv.stop();
  * ```
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { freePort } from './ports.js';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './ports.js';
+import { controlsOf, SupervisedServer, type PrivateServer } from './supervisor.js';
 
 /** Options of {@link startRedisServer}. */
 export interface RedisServerOptions {
@@ -42,157 +43,57 @@ export interface RedisServerOptions {
   tls?: boolean;
 }
 
-/** A running private redis-server. */
-export interface RedisServer {
+/** A running private redis-server; restarting it loses all its data. */
+export interface RedisServer extends PrivateServer {
+  /** Process id of the running server, or undefined while it is stopped. */
+  readonly pid: number | undefined;
   /** The port it listens on (on 127.0.0.1); kept across restarts. */
   readonly port: number;
   /** `redis://[:password@]127.0.0.1:<port>`, or `rediss://[:password@]localhost:<port>` with `tls`. */
   readonly url: string;
   /** With `tls`: the PEM file of the CA that signed the server's certificate. */
   readonly caFile: string | undefined;
-  /** Stops the process (SIGKILL when `hard`); its data is gone. */
-  kill(hard?: boolean): Promise<void>;
-  /** Starts it again on the same port, with an empty data set. */
-  start(): Promise<void>;
-  /** Kills and starts again on the same port: all data is lost. */
-  restart(hard?: boolean): Promise<void>;
-  /** SIGSTOP: the kernel still accepts connections but nothing is answered. */
-  pause(): Promise<void>;
-  /** SIGCONT after {@link pause}. */
-  resume(): Promise<void>;
-  /** Stops it and removes its temporary folder. */
-  stop(): Promise<void>;
 }
-
-// redis-server runs under a small sh wrapper that stops it when our end of the wrapper's
-// stdin closes — including when this process is killed and cannot clean up (a test
-// runner's timeout, the fault harness's SIGKILL), so no server outlives its test.
-// (Background jobs of a non-interactive sh read /dev/null, hence the copy of stdin on fd 3.)
-const WRAPPER = `
-exec 3<&0
-redis-server "$@" &
-pid=$!
-echo "redis-server pid $pid"
-( read _ <&3; kill -0 $pid && { kill -CONT $pid; kill -TERM $pid; } ) 2>/dev/null &
-wait $pid
-`;
 
 /** Starts a private redis-server; resolves once it accepts connections. */
 export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
   const dir = mkdtempSync(join(tmpdir(), 'leasehold-redis-'));
   const port = options.port ?? (await freePort());
   const certs = options.tls ? await makeCerts(dir) : undefined;
-  let child: ChildProcess | undefined;
-  let pid = 0;
-  const signal = (sig: NodeJS.Signals) => {
-    if (child && pid) {
-      try {
-        process.kill(pid, sig);
-      } catch {
-        // already gone
-      }
-    }
-  };
-
-  const launch = (): Promise<void> =>
-    new Promise((resolve, reject) => {
-      const args = [
-        ...(certs
-          ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', certs.cert, '--tls-key-file', certs.key, '--tls-ca-cert-file', certs.ca, '--tls-auth-clients', 'no']
-          : ['--port', String(port)]),
-        '--bind', '127.0.0.1',
-        '--save', '',
-        '--appendonly', 'no',
-        '--dir', dir,
-        '--logfile', '',
-        ...(options.password ? ['--requirepass', options.password] : []),
-        ...(options.cluster ? ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-announce-ip', '127.0.0.1'] : []),
-        ...(options.args ?? []),
-      ];
-      const c = spawn('sh', ['-c', WRAPPER, 'sh', ...args], { cwd: dir, stdio: ['pipe', 'pipe', 'pipe'] });
-      child = c;
-      let out = '';
-      const timer = setTimeout(() => fail(new Error(`redis-server did not start within 10s:\n${out}`)), 10_000);
-      const fail = (err: Error) => {
-        clearTimeout(timer);
-        c.stdin?.end();
-        reject(err);
-      };
-      const onData = (chunk: Buffer) => {
-        out += chunk.toString();
-        const m = /redis-server pid (\d+)/.exec(out);
-        if (m) pid = Number(m[1]);
-        if (/Ready to accept connections/.test(out)) {
-          clearTimeout(timer);
-          c.stdout?.removeListener('data', onData);
-          c.stdout?.resume();
-          c.stderr?.resume();
-          resolve();
-        }
-      };
-      c.stdout?.on('data', onData);
-      c.stderr?.on('data', (chunk: Buffer) => {
-        out += chunk.toString();
-      });
-      c.once('error', (err) => fail(err));
-      c.once('exit', (code, sig) => {
-        if (child === c) child = undefined;
-        fail(new Error(`redis-server exited early (${code ?? sig}):\n${out}`));
-      });
-    });
-
-  const kill = async (hard = false): Promise<void> => {
-    const c = child;
-    if (!c || c.exitCode !== null || c.signalCode !== null) return;
-    const serverPid = pid;
-    const sigkill = () => {
-      try {
-        process.kill(serverPid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    };
-    await new Promise<void>((resolve) => {
-      // Only this server: by the time a late timer fires, a restart may run a new one.
-      const timer = setTimeout(sigkill, 5000);
-      c.once('exit', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      if (hard) sigkill();
-      c.stdin?.end(); // the wrapper sends SIGCONT + SIGTERM and exits when the server has
-    });
-    child = undefined;
-  };
-
-  const setup = async () => {
-    await launch();
+  const listen = certs
+    ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', certs.cert, '--tls-key-file', certs.key]
+      .concat(['--tls-ca-cert-file', certs.ca, '--tls-auth-clients', 'no'])
+    : ['--port', String(port)];
+  const cluster = ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`)]
+    .concat(['--cluster-announce-ip', '127.0.0.1']);
+  const server = new SupervisedServer({
+    name: 'redis-server',
+    command: 'redis-server',
+    args: () => [
+      ...listen,
+      ...['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--logfile', ''],
+      ...(options.password ? ['--requirepass', options.password] : []),
+      ...(options.cluster ? cluster : []),
+      ...(options.args ?? []),
+    ],
+    cwd: dir,
+    ready: (log) => log.includes('Ready to accept connections'),
+    startTimeoutMs: 10_000,
+    stopTimeoutMs: 5000,
+  });
+  const controls = controlsOf(server, dir, async () => {
     if (options.cluster) await ownAllSlots(port, options.password);
-  };
-
-  await setup();
+  });
+  await controls.start();
+  const auth = options.password ? `:${encodeURIComponent(options.password)}@` : '';
   return {
+    get pid() {
+      return server.pid;
+    },
     port,
-    url: `${certs ? 'rediss' : 'redis'}://${options.password ? `:${encodeURIComponent(options.password)}@` : ''}${certs ? 'localhost' : '127.0.0.1'}:${port}`,
+    url: certs ? `rediss://${auth}localhost:${port}` : `redis://${auth}127.0.0.1:${port}`,
     caFile: certs?.ca,
-    kill,
-    start: async () => {
-      if (!child) await setup();
-    },
-    restart: async (hard = false) => {
-      await kill(hard);
-      await setup();
-    },
-    pause: async () => {
-      signal('SIGSTOP');
-    },
-    resume: async () => {
-      signal('SIGCONT');
-    },
-    stop: async () => {
-      await kill();
-      rmSync(dir, { recursive: true, force: true });
-    },
+    ...controls,
   };
 }
 
