@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,4 +17,11 @@ runConformance(it, {
   // which each create() already is — tokens and state must carry over.
   restart: async () => {},
   unreachable: () => new FileStore({ dir: join(blocker, 'store') }),
+});
+
+it('refuses unknown options, with the name they resemble', () => {
+  assert.throws(
+    () => new FileStore({ dir: join(dir, 'store'), keepVersion: 4 } as never),
+    /file store: unknown option "keepVersion" \(did you mean "keepVersions"\?\)/,
+  );
 });

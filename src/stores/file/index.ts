@@ -1,58 +1,37 @@
 /**
  * `leasehold/file` — the zero-setup store: a folder that every process on the host
- * (or on hosts sharing a network file system) can write.
- *
- * ## How it works
- *
- * Each key is a directory holding numbered, immutable versions of its record
- * (`v000000000042.json`). A change — acquire, renew, release, fenced write — writes the
- * new record to a temporary file and publishes it with `link(2)` as the next version
- * number. `link` fails if that name already exists, so exactly one of any number of
- * concurrent writers wins each version: a compare-and-swap that needs no lock file and
- * cannot be left half-done by a crashed process. Old versions are pruned; a writer
- * that was paused long enough for its base version to be pruned detects it and retries.
- *
- * The fencing token of a lease is the version number that granted it, so tokens only
- * grow, across releases, expiries and restarts, without a separate counter.
- *
- * ## Its clock
- *
- * The folder store has no server, so "now" is the modification time the **kernel**
- * (or, on NFS, the file server) stamps on a freshly created file — not any process's
- * `Date.now()`. Processes with skewed or faked clocks therefore still agree on expiry.
- * Timestamps are coarse (a few ms on Linux; up to 2 s on some network file systems),
- * so expiry is judged `granularityMs` late.
- *
- * ## What it assumes
- *
- * - `link(2)` is atomic and fails with `EEXIST` on an existing name (true on local
- *   POSIX file systems and NFSv3/v4; not on some FUSE/SMB mounts — test yours with the
- *   conformance suite from `leasehold/testing`).
- * - On a network file system, every host sees the same server's timestamps and the
- *   server clock is not stepped backwards. Attribute caching must not hide new files
- *   from `readdir` for longer than the TTL margin (mount with `lookupcache=positive` or
- *   `noac` for NFS).
- * - Without `fsync: true`, a power loss can lose the last versions written; tokens may
- *   then repeat after the machine restarts. Process crashes lose nothing.
- *
+ * (or on hosts sharing a network file system) can write. Each key is a directory of
+ * numbered versions published with `link(2)` (versions.ts); the token is the version
+ * that granted the lease; "now" is the kernel's timestamp of a new file, so it has no
+ * clock of its own beyond the file system's. What it assumes: docs/stores/file.md.
  * @module
  */
-import { randomBytes, randomUUID, createHash } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ConfigError } from '../../errors.js';
-import type {
-  AcquireRequest,
-  AcquireResult,
-  LeaseRecord,
-  LeaseRef,
-  LeaseStore,
-  RenewRequest,
-  StoreCapabilities,
-  StoreOpOptions,
-  WriteStateRequest,
-} from '../../store.js';
-import { decodeState, encodeState, throwIfAborted, unavailable } from '../util.js';
+import {
+  checkOptionNames,
+  decodeState,
+  encodeState,
+  once,
+  type Once,
+  throwIfAborted,
+  unavailable,
+} from '../../store-kit/index.js';
+import type * as contract from '../../store.js';
+import { keyToDirName, dirNameToKey } from './naming.js';
+import {
+  bodyOf,
+  type FileRecord,
+  isErr,
+  latestVersion,
+  MAX_CAS_ATTEMPTS,
+  publish,
+  type RecordBody,
+} from './versions.js';
+
+export { keyToDirName, dirNameToKey } from './naming.js';
 
 /** Options of {@link FileStore}. */
 export interface FileStoreOptions {
@@ -74,70 +53,25 @@ export interface FileStoreOptions {
   keepVersions?: number;
 }
 
-interface FileRecord {
-  /** Version number of this record; the token when a lease was granted by it. */
-  seq: number;
-  /** Random id of this version; the next version names it as `prev`. */
-  id: string;
-  prev: string | null;
-  key: string;
-  holder: string | null;
-  leaseId: string | null;
-  token: number;
-  /** Store time (kernel file timestamp, epoch ms) at which the lease expires; 0 when free. */
-  expiresAt: number;
-  state: string | null;
-}
+type Decision<T> = { result: T; write?: (seq: number, base: FileRecord | null) => RecordBody };
 
-type Decision<T> = { result: T; write?: (seq: number, base: FileRecord | null) => Omit<FileRecord, 'seq' | 'id' | 'prev'> };
+const OPTION_NAMES = ['dir', 'granularityMs', 'fsync', 'keepVersions'];
+/** Any TTL from 0.1 s (the file system is quick, its timestamps a few ms coarse); state comes with an acquire. */
+const FILE_LIMITS = { stateOnAcquire: true, minTtlMs: 100 } as const;
+/** Temporary files older than this are left by crashed processes: none lives longer than a write. */
+const STALE_TMP_MS = 10 * 60_000;
 
-const VERSION = /^v(\d{12})\.json$/;
-const MAX_CAS_ATTEMPTS = 200;
-
-function versionName(seq: number): string {
-  return `v${String(seq).padStart(12, '0')}.json`;
-}
-
-/**
- * Maps a key to a directory name that is valid and distinct on every file system,
- * including case-insensitive ones: percent-encoding, upper-case letters written as
- * `^` + lower-case, a leading dot escaped, and long names shortened with a hash.
- */
-export function keyToDirName(key: string): string {
-  let enc = encodeURIComponent(key)
-    .replace(/[!'()*~]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
-    .replace(/%([0-9A-F]{2})/g, (_m, h: string) => `%${h.toLowerCase()}`)
-    .replace(/[A-Z]/g, (c) => `^${c.toLowerCase()}`);
-  if (enc.startsWith('.')) enc = `%2e${enc.slice(1)}`;
-  if (enc.length > 180) enc = `${enc.slice(0, 100)}~${createHash('sha256').update(key).digest('hex')}`;
-  return enc;
-}
-
-/** Inverse of {@link keyToDirName}; undefined for hashed (long) names. */
-export function dirNameToKey(name: string): string | undefined {
-  if (name.includes('~') || name.startsWith('.')) return undefined;
-  try {
-    return decodeURIComponent(name.replace(/\^([a-z])/g, (_m, c: string) => c.toUpperCase()));
-  } catch {
-    return undefined;
-  }
-}
-
-function isErr(err: unknown, ...codes: string[]): boolean {
-  return typeof err === 'object' && err !== null && codes.includes((err as NodeJS.ErrnoException).code ?? '');
-}
-
-/** A {@link LeaseStore} on a folder. See the module docs for what it assumes. */
-export class FileStore implements LeaseStore {
+/** A {@link LeaseStore} on a folder. See docs/stores/file.md for what it assumes. */
+export class FileStore implements contract.LeaseStore {
   readonly name = 'file';
-  readonly capabilities: StoreCapabilities = { clock: 'store', persistent: true, stateOnAcquire: true, minTtlMs: 100 };
+  readonly capabilities: contract.StoreCapabilities = { clock: 'store', persistent: true, ...FILE_LIMITS };
   /** Absolute path of the folder. */
   readonly dir: string;
   readonly #tmpDir: string;
   #granularity: number;
-  readonly #fsync: boolean;
-  readonly #keep: number;
-  #ready: Promise<void> | undefined;
+  readonly #publishing: { fsync: boolean; keep: number };
+  /** Creating the folder and sweeping stale temporary files: once, again after a failure. */
+  readonly #ready: Once<void>;
   /** The last kernel timestamp read, and the monotonic time it was read at. */
   #lastStamp: { now: number; perf: number } | undefined;
 
@@ -145,44 +79,39 @@ export class FileStore implements LeaseStore {
     if (!options || typeof options.dir !== 'string' || options.dir.trim() === '') {
       throw new ConfigError(`file store: dir must be a non-empty path, got ${JSON.stringify(options?.dir)}`);
     }
+    checkOptionNames('file store', options, OPTION_NAMES);
     this.dir = resolve(options.dir);
     this.#tmpDir = join(this.dir, '.tmp');
     this.#granularity = options.granularityMs ?? 20;
-    this.#fsync = options.fsync ?? false;
-    this.#keep = Math.max(2, options.keepVersions ?? 8);
-    if (!(this.#granularity >= 0)) throw new ConfigError(`file store: granularityMs must be >= 0, got ${options.granularityMs}`);
+    this.#publishing = { fsync: options.fsync ?? false, keep: Math.max(2, options.keepVersions ?? 8) };
+    if (!(this.#granularity >= 0)) {
+      throw new ConfigError(`file store: granularityMs must be >= 0, got ${options.granularityMs}`);
+    }
+    this.#ready = once(() => this.#prepare());
   }
 
-  #prepare(): Promise<void> {
-    this.#ready ??= (async () => {
-      await fsp.mkdir(this.#tmpDir, { recursive: true });
-      // Temporary files of processes that crashed mid-write; none lives longer than a write.
-      const cutoff = Date.now() - 10 * 60_000;
-      for (const name of await fsp.readdir(this.#tmpDir).catch(() => [] as string[])) {
-        const p = join(this.#tmpDir, name);
-        const st = await fsp.stat(p).catch(() => undefined);
-        if (st && st.mtimeMs < cutoff) await fsp.unlink(p).catch(() => {});
-      }
-    })();
-    this.#ready.catch(() => {
-      this.#ready = undefined;
-    });
-    return this.#ready;
+  async #prepare(): Promise<void> {
+    await fsp.mkdir(this.#tmpDir, { recursive: true });
+    const cutoff = Date.now() - STALE_TMP_MS;
+    for (const name of await fsp.readdir(this.#tmpDir).catch(() => [] as string[])) {
+      const path = join(this.#tmpDir, name);
+      const stat = await fsp.stat(path).catch(() => undefined);
+      if (stat && stat.mtimeMs < cutoff) await fsp.unlink(path).catch(() => {});
+    }
   }
 
   /** Creates a temporary file and reads the kernel's timestamp of it: the store's "now". */
-  async #stamp(): Promise<{ path: string; handle: fsp.FileHandle; now: number }> {
-    await this.#prepare();
+  async #stamp(): Promise<Stamp> {
+    await this.#ready();
     const path = join(this.#tmpDir, `${process.pid}-${randomBytes(8).toString('hex')}`);
     const handle = await fsp.open(path, 'wx');
     try {
-      const st = await handle.stat();
-      if (st.mtimeMs % 1000 === 0 && this.#granularity < 2000) this.#granularity = 2000;
-      this.#lastStamp = { now: st.mtimeMs, perf: performance.now() };
-      return { path, handle, now: st.mtimeMs };
+      const stat = await handle.stat();
+      if (stat.mtimeMs % 1000 === 0 && this.#granularity < 2000) this.#granularity = 2000;
+      this.#lastStamp = { now: stat.mtimeMs, perf: performance.now() };
+      return { path, handle, now: stat.mtimeMs };
     } catch (err) {
-      await handle.close().catch(() => {});
-      await fsp.unlink(path).catch(() => {});
+      await discard({ path, handle });
       throw err;
     }
   }
@@ -191,58 +120,21 @@ export class FileStore implements LeaseStore {
     return join(this.dir, keyToDirName(key));
   }
 
-  async #versions(keyDir: string): Promise<number[] | null> {
-    let names: string[];
-    try {
-      names = await fsp.readdir(keyDir);
-    } catch (err) {
-      if (isErr(err, 'ENOENT')) return null;
-      throw err;
-    }
-    const seqs: number[] = [];
-    for (const n of names) {
-      const m = VERSION.exec(n);
-      if (m) seqs.push(Number(m[1]));
-    }
-    return seqs.sort((a, b) => a - b);
-  }
-
-  async #readVersion(keyDir: string, seq: number): Promise<FileRecord | null> {
-    try {
-      const text = await fsp.readFile(join(keyDir, versionName(seq)), 'utf8');
-      return JSON.parse(text) as FileRecord;
-    } catch (err) {
-      if (isErr(err, 'ENOENT') || err instanceof SyntaxError) return null;
-      throw err;
-    }
-  }
-
-  /** The latest readable version, or null when the key has none. */
-  async #latest(keyDir: string): Promise<{ seq: number; rec: FileRecord | null } | null> {
-    for (let i = 0; i < MAX_CAS_ATTEMPTS; i++) {
-      const seqs = await this.#versions(keyDir);
-      if (!seqs || seqs.length === 0) return null;
-      const top = seqs[seqs.length - 1] as number;
-      const rec = await this.#readVersion(keyDir, top);
-      if (rec) return { seq: top, rec };
-      // Pruned between readdir and read, or an unreadable file left by a power loss:
-      // re-list; if the top version itself is unreadable, build on its number anyway.
-      const again = await this.#versions(keyDir);
-      if (again && again[again.length - 1] === top) return { seq: top, rec: null };
-    }
-    return null;
-  }
-
   #expired(rec: FileRecord, now: number): boolean {
     return rec.leaseId === null || now >= rec.expiresAt + this.#granularity;
   }
 
-  #isCurrent(rec: FileRecord | null, ref: LeaseRef, now: number): rec is FileRecord {
+  #isCurrent(rec: FileRecord | null, ref: contract.LeaseRef, now: number): rec is FileRecord {
     return !!rec && rec.leaseId === ref.leaseId && rec.token === ref.token && !this.#expired(rec, now);
   }
 
   /** Read-decide-publish with link(2) as compare-and-swap; retried on conflict. */
-  async #mutate<T>(what: string, key: string, signal: AbortSignal | undefined, decide: (rec: FileRecord | null, now: number) => Decision<T>): Promise<T> {
+  async #mutate<T>(
+    what: string,
+    key: string,
+    signal: AbortSignal | undefined,
+    decide: (rec: FileRecord | null, now: number) => Decision<T>,
+  ): Promise<T> {
     const keyDir = this.#keyDir(key);
     try {
       for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
@@ -250,32 +142,15 @@ export class FileStore implements LeaseStore {
         if (attempt > 3) await new Promise((r) => setTimeout(r, Math.random() * Math.min(attempt, 20)));
         const stamp = await this.#stamp();
         try {
-          const latest = await this.#latest(keyDir);
+          const latest = await latestVersion(keyDir);
           const base = latest?.rec ?? null;
-          const d = decide(base, stamp.now);
-          if (!d.write) return d.result;
+          const decision = decide(base, stamp.now);
+          if (!decision.write) return decision.result;
           const seq = (latest?.seq ?? 0) + 1;
-          const rec: FileRecord = { ...d.write(seq, base), seq, id: randomUUID(), prev: base?.id ?? null };
-          await stamp.handle.writeFile(JSON.stringify(rec));
-          if (this.#fsync) await stamp.handle.sync();
-          await stamp.handle.close();
-          try {
-            await fsp.link(stamp.path, join(keyDir, versionName(seq)));
-          } catch (err) {
-            if (isErr(err, 'EEXIST')) continue;
-            if (isErr(err, 'ENOENT') && !latest) {
-              await fsp.mkdir(keyDir, { recursive: true });
-              continue;
-            }
-            throw err;
-          }
-          if (this.#fsync) await this.#syncDir(keyDir);
-          if (!(await this.#confirm(keyDir, rec))) continue;
-          await this.#prune(keyDir, seq);
-          return d.result;
+          const rec: FileRecord = { ...decision.write(seq, base), seq, id: randomUUID(), prev: base?.id ?? null };
+          if (await publish(stamp.handle, stamp.path, keyDir, rec, !!latest, this.#publishing)) return decision.result;
         } finally {
-          await stamp.handle.close().catch(() => {});
-          await fsp.unlink(stamp.path).catch(() => {});
+          await discard(stamp);
         }
       }
       throw new Error(`gave up after ${MAX_CAS_ATTEMPTS} conflicting writes`);
@@ -284,101 +159,79 @@ export class FileStore implements LeaseStore {
     }
   }
 
-  /**
-   * Our link succeeded; make sure it did not land on a number pruned under a writer
-   * that was paused for a long time (ABA). It is ours if it is the newest version or
-   * the next version names it as `prev`.
-   */
-  async #confirm(keyDir: string, rec: FileRecord): Promise<boolean> {
-    const seqs = await this.#versions(keyDir);
-    if (!seqs) return false;
-    const top = seqs[seqs.length - 1] as number;
-    if (top === rec.seq) return true;
-    const next = await this.#readVersion(keyDir, rec.seq + 1);
-    return next?.prev === rec.id;
+  /** A busy answer for a lease held until `rec.expiresAt`, as of store time `now`. */
+  #busy(rec: FileRecord, now: number): contract.AcquireResult {
+    const expiresInMs = rec.expiresAt + this.#granularity - now;
+    const out: contract.AcquireResult = { acquired: false, expiresInMs, storeTime: now, state: decodeState(rec.state) };
+    return rec.holder ? { ...out, holder: rec.holder } : out;
   }
 
-  async #prune(keyDir: string, seq: number): Promise<void> {
-    if (seq % this.#keep !== 0) return;
-    const seqs = (await this.#versions(keyDir)) ?? [];
-    await Promise.all(seqs.filter((s) => s <= seq - this.#keep).map((s) => fsp.unlink(join(keyDir, versionName(s))).catch(() => {})));
-  }
-
-  async #syncDir(dir: string): Promise<void> {
-    const h = await fsp.open(dir, 'r');
-    try {
-      await h.sync();
-    } finally {
-      await h.close();
-    }
-  }
-
-  async acquire(req: AcquireRequest, options?: StoreOpOptions): Promise<AcquireResult> {
+  async acquire(req: contract.AcquireRequest, options?: contract.StoreOpOptions): Promise<contract.AcquireResult> {
     // Fast busy check: when the newest record is held well past our estimate of the
     // store clock, answer busy without writing anything. The estimate can only make us
     // say "busy" a little too long, never grant a lease that is still held.
     if (this.#lastStamp) {
       try {
-        const latest = await this.#latest(this.#keyDir(req.key));
-        const rec = latest?.rec;
-        const est = this.#lastStamp.now + (performance.now() - this.#lastStamp.perf);
-        if (rec && rec.leaseId !== null && rec.leaseId !== req.leaseId && est + 50 < rec.expiresAt) {
-          const out: AcquireResult = { acquired: false, expiresInMs: rec.expiresAt + this.#granularity - est, storeTime: est, state: decodeState(rec.state) };
-          return rec.holder ? { ...out, holder: rec.holder } : out;
+        const rec = (await latestVersion(this.#keyDir(req.key)))?.rec;
+        const estimate = this.#lastStamp.now + (performance.now() - this.#lastStamp.perf);
+        if (rec && rec.leaseId !== null && rec.leaseId !== req.leaseId && estimate + 50 < rec.expiresAt) {
+          return this.#busy(rec, estimate);
         }
       } catch (err) {
         throw unavailable(`file store: acquire "${req.key}"`, err);
       }
     }
-    return this.#mutate<AcquireResult>('acquire', req.key, options?.signal, (rec, now) => {
+    return this.#mutate<contract.AcquireResult>('acquire', req.key, options?.signal, (rec, now) => {
+      if (rec && !this.#expired(rec, now) && rec.leaseId !== req.leaseId) return { result: this.#busy(rec, now) };
       const state = decodeState(rec?.state);
-      if (rec && !this.#expired(rec, now) && rec.leaseId !== req.leaseId) {
-        const out: AcquireResult = { acquired: false, expiresInMs: rec.expiresAt + this.#granularity - now, storeTime: now, state };
-        return { result: rec.holder ? { ...out, holder: rec.holder } : out };
-      }
       const retry = !!rec && rec.leaseId === req.leaseId && !this.#expired(rec, now);
       let token = 0;
       return {
-        get result(): AcquireResult {
+        get result(): contract.AcquireResult {
           return { acquired: true, token, storeTime: now, state };
         },
         write: (seq) => {
           token = retry && rec ? rec.token : seq;
-          return { key: req.key, holder: req.holder, leaseId: req.leaseId, token, expiresAt: now + req.ttlMs, state: rec?.state ?? null };
+          const { key, holder, leaseId } = req;
+          return { key, holder, leaseId, token, expiresAt: now + req.ttlMs, state: rec?.state ?? null };
         },
       };
     });
   }
 
-  async renew(req: RenewRequest, options?: StoreOpOptions): Promise<boolean> {
-    return this.#mutate('renew', req.key, options?.signal, (rec, now) =>
-      this.#isCurrent(rec, req, now) ? { result: true, write: () => ({ ...strip(rec), expiresAt: now + req.ttlMs }) } : { result: false },
+  /** Writes `change(rec)` when the lease `ref` is current; answers whether it was. */
+  #ifCurrent(what: string, ref: contract.LeaseRef, signal: AbortSignal | undefined, change: Change): Promise<boolean> {
+    return this.#mutate(what, ref.key, signal, (rec, now) =>
+      this.#isCurrent(rec, ref, now) ? { result: true, write: () => change(rec, now) } : { result: false },
     );
   }
 
-  async release(ref: LeaseRef, options?: StoreOpOptions): Promise<boolean> {
-    return this.#mutate('release', ref.key, options?.signal, (rec, now) =>
-      this.#isCurrent(rec, ref, now) ? { result: true, write: () => ({ ...strip(rec), holder: null, leaseId: null, expiresAt: 0 }) } : { result: false },
-    );
+  async renew(req: contract.RenewRequest, options?: contract.StoreOpOptions): Promise<boolean> {
+    return this.#ifCurrent('renew', req, options?.signal, (rec, now) => ({
+      ...bodyOf(rec),
+      expiresAt: now + req.ttlMs,
+    }));
   }
 
-  async writeState(req: WriteStateRequest, options?: StoreOpOptions): Promise<boolean> {
+  async release(ref: contract.LeaseRef, options?: contract.StoreOpOptions): Promise<boolean> {
+    return this.#ifCurrent('release', ref, options?.signal, freed);
+  }
+
+  async writeState(req: contract.WriteStateRequest, options?: contract.StoreOpOptions): Promise<boolean> {
     const text = encodeState(req.state);
-    return this.#mutate('writeState', req.key, options?.signal, (rec, now) =>
-      this.#isCurrent(rec, req, now) ? { result: true, write: () => ({ ...strip(rec), state: text }) } : { result: false },
-    );
+    return this.#ifCurrent('writeState', req, options?.signal, (rec) => ({ ...bodyOf(rec), state: text }));
   }
 
-  async forceRelease(key: string, options?: StoreOpOptions): Promise<boolean> {
+  async forceRelease(key: string, options?: contract.StoreOpOptions): Promise<boolean> {
     return this.#mutate('forceRelease', key, options?.signal, (rec, now) =>
-      rec && !this.#expired(rec, now) ? { result: true, write: () => ({ ...strip(rec), holder: null, leaseId: null, expiresAt: 0 }) } : { result: false },
+      rec && !this.#expired(rec, now) ? { result: true, write: () => freed(rec) } : { result: false },
     );
   }
 
-  async inspect(key: string, options?: StoreOpOptions): Promise<LeaseRecord | null> {
+  async inspect(key: string, options?: contract.StoreOpOptions): Promise<contract.LeaseRecord | null> {
     try {
       throwIfAborted(options?.signal, 'inspect');
-      const latest = await this.#latest(this.#keyDir(key));
+      const latest = await latestVersion(this.#keyDir(key));
       if (!latest?.rec) return latest ? { key, holder: null, token: latest.seq, expiresInMs: null, state: null } : null;
       const now = await this.now();
       const { rec } = latest;
@@ -395,7 +248,7 @@ export class FileStore implements LeaseStore {
     }
   }
 
-  async list(options?: StoreOpOptions & { prefix?: string }): Promise<string[]> {
+  async list(options?: contract.StoreOpOptions & { prefix?: string }): Promise<string[]> {
     try {
       throwIfAborted(options?.signal, 'list');
       let names: string[];
@@ -408,8 +261,7 @@ export class FileStore implements LeaseStore {
       const keys: string[] = [];
       for (const name of names) {
         if (name.startsWith('.')) continue;
-        let key = dirNameToKey(name);
-        if (key === undefined) key = (await this.#latest(join(this.dir, name)))?.rec?.key;
+        const key = dirNameToKey(name) ?? (await latestVersion(join(this.dir, name)))?.rec?.key;
         if (key !== undefined && key.startsWith(options?.prefix ?? '')) keys.push(key);
       }
       return keys;
@@ -418,13 +270,12 @@ export class FileStore implements LeaseStore {
     }
   }
 
-  async now(options?: StoreOpOptions): Promise<number> {
+  async now(options?: contract.StoreOpOptions): Promise<number> {
     try {
       throwIfAborted(options?.signal, 'now');
-      const s = await this.#stamp();
-      await s.handle.close().catch(() => {});
-      await fsp.unlink(s.path).catch(() => {});
-      return s.now;
+      const stamp = await this.#stamp();
+      await discard(stamp);
+      return stamp.now;
     } catch (err) {
       throw unavailable('file store: read clock', err);
     }
@@ -433,9 +284,25 @@ export class FileStore implements LeaseStore {
   async close(): Promise<void> {}
 }
 
-function strip(rec: FileRecord): Omit<FileRecord, 'seq' | 'id' | 'prev'> {
-  const { seq: _s, id: _i, prev: _p, ...rest } = rec;
-  return rest;
+/** A temporary file whose kernel timestamp was read: the store's "now", and the next version's body. */
+interface Stamp {
+  path: string;
+  handle: fsp.FileHandle;
+  now: number;
+}
+
+/** What a lease-owned change writes, from the current record and the store's time. */
+type Change = (rec: FileRecord, now: number) => RecordBody;
+
+/** The record with its lease let go of (release, break). */
+function freed(rec: FileRecord): RecordBody {
+  return { ...bodyOf(rec), holder: null, leaseId: null, expiresAt: 0 };
+}
+
+/** Closes and deletes a temporary file; never throws (it may be closed or linked already). */
+async function discard(stamp: Pick<Stamp, 'path' | 'handle'>): Promise<void> {
+  await stamp.handle.close().catch(() => {});
+  await fsp.unlink(stamp.path).catch(() => {});
 }
 
 /**
@@ -448,7 +315,9 @@ export function fromUrl(url: string): FileStore {
     const rest = path.slice(2);
     const slash = rest.indexOf('/');
     const host = slash < 0 ? rest : rest.slice(0, slash);
-    if (host !== '' && host !== 'localhost') throw new ConfigError(`store: file URLs cannot name a host ("${host}"); mount the share and use file:/path`);
+    if (host !== '' && host !== 'localhost') {
+      throw new ConfigError(`store: file URLs cannot name a host ("${host}"); mount the share and use file:/path`);
+    }
     path = slash < 0 ? '' : decodeURIComponent(rest.slice(slash));
   }
   if (!path) throw new ConfigError(`store: "${url}" names no folder; use file:<dir>, e.g. file:.leasehold`);

@@ -5,19 +5,8 @@
  * @module
  */
 import type { Clock } from '../../clock.js';
-import type {
-  AcquireRequest,
-  AcquireResult,
-  JsonValue,
-  LeaseRecord,
-  LeaseRef,
-  LeaseStore,
-  RenewRequest,
-  StoreCapabilities,
-  StoreOpOptions,
-  WriteStateRequest,
-} from '../../store.js';
-import { decodeState, encodeState, throwIfAborted } from '../util.js';
+import { checkOptionNames, decodeState, encodeState, throwIfAborted } from '../../store-kit/index.js';
+import type * as contract from '../../store.js';
 
 interface Entry {
   holder: string | null;
@@ -33,113 +22,121 @@ export interface MemoryStoreOptions {
   clock?: Pick<Clock, 'wallNow'>;
 }
 
+const OPTION_NAMES = ['clock'];
 const monotonicEpoch = { wallNow: () => performance.timeOrigin + performance.now() };
 const shared = new Map<string, Map<string, Entry>>();
 
 /** An in-memory {@link LeaseStore}. Every method is synchronous inside, hence atomic. */
-export class MemoryStore implements LeaseStore {
+export class MemoryStore implements contract.LeaseStore {
   readonly name = 'memory';
-  readonly capabilities: StoreCapabilities = { clock: 'store', persistent: false, stateOnAcquire: true };
+  readonly capabilities: contract.StoreCapabilities = { clock: 'store', persistent: false, stateOnAcquire: true };
   readonly #entries: Map<string, Entry>;
   readonly #clock: Pick<Clock, 'wallNow'>;
 
   constructor(options: MemoryStoreOptions = {}, entries: Map<string, Entry> = new Map()) {
+    checkOptionNames('memory store', options, OPTION_NAMES);
     this.#clock = options.clock ?? monotonicEpoch;
     this.#entries = entries;
   }
 
-  #live(e: Entry | undefined, now: number): boolean {
-    return !!e && e.leaseId !== null && e.expiresAt > now;
+  #live(entry: Entry | undefined, now: number): boolean {
+    return !!entry && entry.leaseId !== null && entry.expiresAt > now;
   }
 
-  async acquire(req: AcquireRequest, options?: StoreOpOptions): Promise<AcquireResult> {
+  async acquire(req: contract.AcquireRequest, options?: contract.StoreOpOptions): Promise<contract.AcquireResult> {
     throwIfAborted(options?.signal, 'memory: acquire');
     const now = this.#clock.wallNow();
-    let e = this.#entries.get(req.key);
-    if (e && this.#live(e, now) && e.leaseId !== req.leaseId) {
-      return { acquired: false, holder: e.holder ?? undefined, expiresInMs: e.expiresAt - now, storeTime: now, state: decodeState(e.state) } as AcquireResult;
+    let entry = this.#entries.get(req.key);
+    if (entry && this.#live(entry, now) && entry.leaseId !== req.leaseId) {
+      const expiresInMs = entry.expiresAt - now;
+      const state = decodeState(entry.state);
+      const holder = entry.holder ?? undefined;
+      return { acquired: false, holder, expiresInMs, storeTime: now, state } as contract.AcquireResult;
     }
-    if (!e) {
-      e = { holder: null, leaseId: null, token: 0, expiresAt: 0, state: null };
-      this.#entries.set(req.key, e);
+    if (!entry) {
+      entry = { holder: null, leaseId: null, token: 0, expiresAt: 0, state: null };
+      this.#entries.set(req.key, entry);
     }
-    if (e.leaseId !== req.leaseId || !this.#live(e, now)) e.token += 1;
-    e.holder = req.holder;
-    e.leaseId = req.leaseId;
-    e.expiresAt = now + req.ttlMs;
-    return { acquired: true, token: e.token, storeTime: now, state: decodeState(e.state) };
+    if (entry.leaseId !== req.leaseId || !this.#live(entry, now)) entry.token += 1;
+    entry.holder = req.holder;
+    entry.leaseId = req.leaseId;
+    entry.expiresAt = now + req.ttlMs;
+    return { acquired: true, token: entry.token, storeTime: now, state: decodeState(entry.state) };
   }
 
-  #current(ref: LeaseRef): Entry | undefined {
-    const e = this.#entries.get(ref.key);
-    if (!e || e.leaseId !== ref.leaseId || e.token !== ref.token) return undefined;
-    if (!this.#live(e, this.#clock.wallNow())) return undefined;
-    return e;
+  #current(ref: contract.LeaseRef): Entry | undefined {
+    const entry = this.#entries.get(ref.key);
+    if (!entry || entry.leaseId !== ref.leaseId || entry.token !== ref.token) return undefined;
+    if (!this.#live(entry, this.#clock.wallNow())) return undefined;
+    return entry;
   }
 
-  async renew(req: RenewRequest, options?: StoreOpOptions): Promise<boolean> {
+  async renew(req: contract.RenewRequest, options?: contract.StoreOpOptions): Promise<boolean> {
     throwIfAborted(options?.signal, 'memory: renew');
-    const e = this.#current(req);
-    if (!e) return false;
-    e.expiresAt = this.#clock.wallNow() + req.ttlMs;
+    const entry = this.#current(req);
+    if (!entry) return false;
+    entry.expiresAt = this.#clock.wallNow() + req.ttlMs;
     return true;
   }
 
-  async release(ref: LeaseRef, options?: StoreOpOptions): Promise<boolean> {
+  async release(ref: contract.LeaseRef, options?: contract.StoreOpOptions): Promise<boolean> {
     throwIfAborted(options?.signal, 'memory: release');
-    const e = this.#current(ref);
-    if (!e) return false;
-    e.holder = null;
-    e.leaseId = null;
-    e.expiresAt = 0;
+    const entry = this.#current(ref);
+    if (!entry) return false;
+    free(entry);
     return true;
   }
 
-  async writeState(req: WriteStateRequest, options?: StoreOpOptions): Promise<boolean> {
+  async writeState(req: contract.WriteStateRequest, options?: contract.StoreOpOptions): Promise<boolean> {
     const text = encodeState(req.state);
     throwIfAborted(options?.signal, 'memory: writeState');
-    const e = this.#current(req);
-    if (!e) return false;
-    e.state = text;
+    const entry = this.#current(req);
+    if (!entry) return false;
+    entry.state = text;
     return true;
   }
 
-  async inspect(key: string, options?: StoreOpOptions): Promise<LeaseRecord | null> {
+  async inspect(key: string, options?: contract.StoreOpOptions): Promise<contract.LeaseRecord | null> {
     throwIfAborted(options?.signal, 'memory: inspect');
-    const e = this.#entries.get(key);
-    if (!e) return null;
+    const entry = this.#entries.get(key);
+    if (!entry) return null;
     const now = this.#clock.wallNow();
-    const live = this.#live(e, now);
+    const live = this.#live(entry, now);
     return {
       key,
-      holder: live ? e.holder : null,
-      token: e.token,
-      expiresInMs: live ? e.expiresAt - now : null,
-      state: decodeState(e.state) as JsonValue | null,
+      holder: live ? entry.holder : null,
+      token: entry.token,
+      expiresInMs: live ? entry.expiresAt - now : null,
+      state: decodeState(entry.state),
     };
   }
 
-  async list(options?: StoreOpOptions & { prefix?: string }): Promise<string[]> {
+  async list(options?: contract.StoreOpOptions & { prefix?: string }): Promise<string[]> {
     throwIfAborted(options?.signal, 'memory: list');
     const prefix = options?.prefix ?? '';
-    return [...this.#entries.keys()].filter((k) => k.startsWith(prefix));
+    return [...this.#entries.keys()].filter((key) => key.startsWith(prefix));
   }
 
   async now(): Promise<number> {
     return this.#clock.wallNow();
   }
 
-  async forceRelease(key: string, options?: StoreOpOptions): Promise<boolean> {
+  async forceRelease(key: string, options?: contract.StoreOpOptions): Promise<boolean> {
     throwIfAborted(options?.signal, 'memory: forceRelease');
-    const e = this.#entries.get(key);
-    if (!e || !this.#live(e, this.#clock.wallNow())) return false;
-    e.holder = null;
-    e.leaseId = null;
-    e.expiresAt = 0;
+    const entry = this.#entries.get(key);
+    if (!entry || !this.#live(entry, this.#clock.wallNow())) return false;
+    free(entry);
     return true;
   }
 
   async close(): Promise<void> {}
+}
+
+/** Lets go of an entry's lease; its token and state stay. */
+function free(entry: Entry): void {
+  entry.holder = null;
+  entry.leaseId = null;
+  entry.expiresAt = 0;
 }
 
 /**
