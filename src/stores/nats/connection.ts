@@ -1,0 +1,213 @@
+/**
+ * The store's connection to NATS: the three SDK packages loaded on first use, one
+ * connection (reconnecting in the background, opened again after it closes), the bucket
+ * found or created and checked, and the few KV requests the store sends. Why each
+ * setting: docs/stores/nats.md ("Options", "Bucket").
+ * @module
+ */
+import { ConfigError, LeaseholdError, StoreUnavailableError } from '../../errors.js';
+import { errorText, importPeer, once, unavailable, type Once } from '../../store-kit/index.js';
+import type { ParsedNatsUrl } from './url.js';
+
+/** The part of an SDK KV entry the store reads. */
+export interface KvEntryLike {
+  readonly created: Date;
+  readonly revision: number;
+  readonly operation: 'PUT' | 'DEL' | 'PURGE';
+  string(): string;
+}
+
+/** The part of the SDK's KV bucket the store uses. */
+export interface KvLike {
+  get(key: string): Promise<KvEntryLike | null>;
+  put(key: string, data: string, options?: { previousSeq?: number }): Promise<number>;
+  keys(filter?: string): Promise<AsyncIterable<string> & { stop(): void }>;
+}
+
+interface ConnectionLike {
+  close(): Promise<void>;
+  closed(): Promise<void | Error>;
+}
+
+interface StreamInfoLike {
+  readonly config: { readonly storage: string; readonly max_age: number; readonly num_replicas: number };
+}
+
+interface ManagerLike {
+  streams: { info(name: string): Promise<StreamInfoLike> };
+}
+
+interface Sdk {
+  connect(options: Record<string, unknown>): Promise<ConnectionLike>;
+  jetstream(connection: ConnectionLike, options: Record<string, unknown>): unknown;
+  jetstreamManager(connection: ConnectionLike, options: Record<string, unknown>): Promise<ManagerLike>;
+  Kvm: new (
+    client: unknown,
+  ) => {
+    create(bucket: string, options: Record<string, unknown>): Promise<KvLike>;
+    open(bucket: string, options: Record<string, unknown>): Promise<KvLike>;
+  };
+}
+
+const PEERS = ['@nats-io/transport-node', '@nats-io/jetstream', '@nats-io/kv'] as const;
+
+/** Imports the three SDK packages. @throws ConfigError naming the one that is not installed. */
+export async function loadNats(): Promise<Sdk> {
+  const [transport, jetstream, kv] = await Promise.all([
+    importPeer(
+      'nats',
+      PEERS[0],
+      () => import('@nats-io/transport-node'),
+      (mod) => (typeof mod.connect === 'function' ? { connect: mod.connect as Sdk['connect'] } : undefined),
+    ),
+    importPeer(
+      'nats',
+      PEERS[1],
+      () => import('@nats-io/jetstream'),
+      (mod) =>
+        typeof mod.jetstream === 'function' && typeof mod.jetstreamManager === 'function'
+          ? {
+              jetstream: mod.jetstream as Sdk['jetstream'],
+              jetstreamManager: mod.jetstreamManager as Sdk['jetstreamManager'],
+            }
+          : undefined,
+    ),
+    importPeer(
+      'nats',
+      PEERS[2],
+      () => import('@nats-io/kv'),
+      (mod) => (typeof mod.Kvm === 'function' ? { Kvm: mod.Kvm as Sdk['Kvm'] } : undefined),
+    ),
+  ]);
+  return { ...transport, ...jetstream, ...kv };
+}
+
+/** What the store needs to open its connection. */
+export interface NatsSettings {
+  readonly url: ParsedNatsUrl;
+  readonly requestTimeoutMs: number;
+  readonly connectTimeoutMs: number;
+}
+
+interface Session {
+  readonly connection: ConnectionLike;
+  readonly kv: KvLike;
+}
+
+/** True for the server's answer to a CAS write whose expected revision is not the entry's. */
+export function isConflict(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === 10071 || code === 10164 || (err instanceof Error && /wrong last sequence/i.test(err.message));
+}
+
+const AUTH_FAILED = /authorization|authentication|auth(entication)? (violation|expired)/i;
+
+/** The store's one connection and bucket, opened on first use. */
+export class NatsConnection {
+  /** Where messages say the store is: `nats <URL with its secrets masked>`. */
+  readonly where: string;
+  readonly #settings: NatsSettings;
+  readonly #session: Once<Session>;
+  /** The last opening started, so {@link close} can close a connection still being opened. */
+  #opening: Promise<Session> | undefined;
+  #closed = false;
+
+  constructor(settings: NatsSettings) {
+    this.#settings = settings;
+    this.where = `nats ${settings.url.shown}`;
+    this.#session = once(() => this.#open());
+  }
+
+  async #open(): Promise<Session> {
+    const { url, requestTimeoutMs, connectTimeoutMs } = this.#settings;
+    const sdk = await loadNats();
+    const connection = await sdk.connect({
+      servers: [...url.servers],
+      user: url.user,
+      pass: url.pass,
+      token: url.token,
+      name: 'leasehold',
+      timeout: connectTimeoutMs,
+      // Keep reconnecting in the background; a request made meanwhile waits for the
+      // connection and fails at its own timeout.
+      reconnect: true,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+      reconnectJitter: 100,
+      // A black-holed connection is noticed after about two pings and replaced.
+      pingInterval: 5000,
+      maxPingOut: 2,
+    });
+    try {
+      const options = { timeout: requestTimeoutMs };
+      const js = sdk.jetstream(connection, options);
+      const manager = await sdk.jetstreamManager(connection, options);
+      const stream = `KV_${url.bucket}`;
+      const info = await manager.streams.info(stream).catch((err: unknown) => {
+        if (err instanceof Error && /stream not found/i.test(err.message)) return undefined;
+        throw err;
+      });
+      if (info) {
+        this.#checkBucket(info);
+      } else {
+        // history 1: only the last revision matters; file storage: tokens survive restarts (L2).
+        const settings = { history: 1, storage: 'file', replicas: url.replicas, allow_direct: false };
+        await new sdk.Kvm(js).create(url.bucket, settings);
+      }
+      // Reads go to the stream's leader (no direct get), so they never return a stale revision.
+      const kv = await new sdk.Kvm(js).open(url.bucket, { allow_direct: false });
+      const session = { connection, kv };
+      // Opened again on the next request after the connection closes for good.
+      void connection.closed().then(() => {
+        if (this.#session.value === session) this.#session.reset();
+      });
+      return session;
+    } catch (err) {
+      await connection.close().catch(() => {});
+      throw err;
+    }
+  }
+
+  #checkBucket(info: StreamInfoLike): void {
+    const bucket = `nats store: bucket "${this.#settings.url.bucket}"`;
+    if (info.config.storage !== 'file') {
+      throw new ConfigError(
+        `${bucket} uses ${info.config.storage} storage; tokens must survive restarts: use file storage`,
+      );
+    }
+    if (info.config.max_age > 0) {
+      throw new ConfigError(`${bucket} has a TTL (max_age); lease records and state must not expire: use one without`);
+    }
+  }
+
+  /** The bucket, connecting on first use. @throws StoreUnavailableError after {@link close}. */
+  async kv(): Promise<KvLike> {
+    if (this.#closed) throw new StoreUnavailableError(`${this.where}: the store is closed`);
+    this.#opening = this.#session();
+    return (await this.#opening).kv;
+  }
+
+  /** A failed request as one line with every secret masked; Leasehold errors pass through. */
+  failure(label: string, err: unknown): LeaseholdError {
+    if (err instanceof LeaseholdError) return err;
+    const secrets = this.#settings.url.secrets;
+    const detail = errorText(err, secrets);
+    if (AUTH_FAILED.test(detail)) return unavailable(`${label}: authentication failed`, err, secrets);
+    if (/connection refused|ECONNREFUSED|ENOTFOUND|EHOSTUNREACH/i.test(detail)) {
+      return unavailable(`${label}: cannot reach the server`, err, secrets);
+    }
+    if (/timeout|timed out/i.test(detail)) {
+      return unavailable(`${label}: no answer within ${this.#settings.requestTimeoutMs}ms`, err, secrets);
+    }
+    return unavailable(label, err, secrets);
+  }
+
+  /** Closes the connection (draining nothing: the store has no subscriptions to drain). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const session = await this.#opening?.catch(() => undefined);
+    this.#session.reset();
+    await session?.connection.close().catch(() => {});
+  }
+}

@@ -1,0 +1,329 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, it } from 'node:test';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
+import { ConfigError, StoreUnavailableError } from '../src/errors.js';
+import { openStore } from '../src/open.js';
+import { NatsKvStore, parseNatsUrl } from '../src/stores/nats/index.js';
+import { startNatsServer, type NatsServer } from './helpers/nats-server.js';
+import { freePort } from './helpers/ports.js';
+
+let server: NatsServer;
+let secured: NatsServer;
+let closedPort: number;
+before(async () => {
+  [server, secured] = await Promise.all([startNatsServer(), startNatsServer({ user: 'lh', password: 's3cret-pw' })]);
+  closedPort = await freePort();
+});
+after(async () => {
+  await Promise.all([server?.stop(), secured?.stop()]);
+});
+
+const bucketName = () => `t-${randomUUID().slice(0, 8)}`;
+const request = (key: string, holder = 'h', ttlMs = 2000) => ({ key, holder, leaseId: randomUUID(), ttlMs });
+
+it('URLs: servers, credentials, token, bucket and replicas are parsed; secrets are masked', () => {
+  const parsed = parseNatsUrl('nats://u:p%40ss@n1:4333,n2,[::1]:5000/leases?replicas=3');
+  assert.deepEqual(parsed.servers, ['n1:4333', 'n2:4222', '[::1]:5000']);
+  assert.equal(parsed.user, 'u');
+  assert.equal(parsed.pass, 'p@ss');
+  assert.equal(parsed.bucket, 'leases');
+  assert.equal(parsed.replicas, 3);
+  assert.equal(parsed.shown, 'nats://u:***@n1:4333,n2,[::1]:5000/leases?replicas=3');
+  const token = parseNatsUrl('nats://tok-123456@localhost');
+  assert.equal(token.token, 'tok-123456');
+  assert.equal(token.bucket, 'leasehold');
+  assert.equal(token.shown, 'nats://***@localhost');
+});
+
+it('B1: malformed URLs and options are one-line ConfigErrors naming the value, secrets masked', async () => {
+  const bad: [string, RegExp][] = [
+    ['redis://x', /not a nats: URL/],
+    ['nats:///b', /names no server/],
+    ['nats://h:99999/b', /server "h:99999"/],
+    ['nats://h/bad.bucket', /bucket "bad.bucket"/],
+    ['nats://h/b?replicas=7', /replicas "7"/],
+    ['nats://h/b?replica=3', /unknown parameter "replica".*did you mean "replicas"/],
+    ['nats://tok-secret-1@h/b?replicas=0', /replicas "0"/],
+  ];
+  for (const [url, pattern] of bad) {
+    assert.throws(
+      () => new NatsKvStore({ url }),
+      (err: unknown) => {
+        assert.ok(err instanceof ConfigError, url);
+        assert.match(err.message, pattern);
+        assert.doesNotMatch(err.message, /tok-secret-1|\n/);
+        return true;
+      },
+    );
+  }
+  const url = 'nats://h/b';
+  assert.throws(() => new NatsKvStore({ url, prefix: 'a..b' }), /prefix/);
+  assert.throws(() => new NatsKvStore({ url, prefix: 'has=equals' }), /prefix/);
+  assert.throws(() => new NatsKvStore({ url, requestTimeoutMs: -1 }), /requestTimeoutMs/);
+  assert.throws(() => new NatsKvStore({ url, timeoutMs: 5 } as never), /unknown option "timeoutMs"/);
+  const store = new NatsKvStore({ url: `${server.url}/${bucketName()}` });
+  await assert.rejects(store.acquire(request('\uD800')), ConfigError);
+  await assert.rejects(store.acquire(request('\u4E00'.repeat(400))), /escapes to more than/);
+  await store.close();
+});
+
+it('keys with any characters round-trip through their escaped KV keys', async () => {
+  const store = await openStore(`${server.url}/${bucketName()}`, { prefix: 'p.' });
+  const keys = ['a.b', 'a b', 'x=y', 'ünï', '>', '*', 'a/b', 'emoji-😀', '%41'];
+  for (const key of keys) assert.ok((await store.acquire(request(key))).acquired, key);
+  assert.deepEqual((await store.list()).sort(), [...keys].sort());
+  assert.deepEqual(await store.list({ prefix: 'a' }).then((found) => found.sort()), ['a b', 'a.b', 'a/b']);
+  await store.close();
+});
+
+it('L10: an unreachable server and a wrong password are one-line StoreUnavailableErrors, password masked', async () => {
+  const down = new NatsKvStore({ url: `nats://lh:s3cret-pw@127.0.0.1:${closedPort}/b` });
+  const wrong = new NatsKvStore({ url: `nats://lh:wrong-pw@127.0.0.1:${secured.port}/b` });
+  for (const [store, pattern] of [
+    [down, /nats nats:\/\/lh:\*\*\*@127\.0\.0\.1:\d+\/b: acquire "k": /],
+    [wrong, /authentication failed/i],
+  ] as const) {
+    const started = performance.now();
+    await assert.rejects(store.acquire(request('k')), (err: unknown) => {
+      assert.ok(err instanceof StoreUnavailableError);
+      assert.match(err.message, pattern);
+      assert.doesNotMatch(`${err.message} ${String((err as Error).cause)}`, /s3cret-pw|wrong-pw|\n/);
+      return true;
+    });
+    assert.ok(performance.now() - started < 5000);
+    await store.close();
+  }
+  const right = new NatsKvStore({ url: `nats://lh:s3cret-pw@127.0.0.1:${secured.port}/b` });
+  assert.ok((await right.acquire(request('k'))).acquired);
+  await right.close();
+});
+
+it('L10: a paused server makes requests fail at requestTimeoutMs; the store recovers after', async () => {
+  const store = new NatsKvStore({ url: `${server.url}/${bucketName()}`, requestTimeoutMs: 500 });
+  const granted = await store.acquire(request('paused'));
+  assert.ok(granted.acquired);
+  server.pause();
+  try {
+    const started = performance.now();
+    await assert.rejects(store.inspect('paused'), /no answer within 500ms/);
+    assert.ok(performance.now() - started < 2000);
+  } finally {
+    server.resume();
+  }
+  assert.equal((await store.inspect('paused'))?.holder, 'h');
+  await store.close();
+});
+
+/** Counts the requests a store sends: every message on the bucket's subjects and the JetStream API. */
+async function counter(bucket: string): Promise<{ connection: NatsConnection; take(): Promise<number> }> {
+  const connection = await connect({ servers: `127.0.0.1:${server.port}` });
+  let seen = 0;
+  for (const subject of [`$KV.${bucket}.>`, '$JS.API.>'])
+    connection.subscribe(subject, { callback: () => void seen++ });
+  await connection.flush();
+  return {
+    connection,
+    async take() {
+      await connection.flush();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const count = seen;
+      seen = 0;
+      return count;
+    },
+  };
+}
+
+it('requests per operation, counted on the server side', async () => {
+  const bucket = bucketName();
+  const store = new NatsKvStore({ url: `${server.url}/${bucket}` });
+  const other = new NatsKvStore({ url: `${server.url}/${bucket}` });
+  await store.now();
+  await other.now();
+  const count = await counter(bucket);
+  const lease = { key: 'counted', leaseId: randomUUID() };
+  const granted = await store.acquire({ ...lease, holder: 'a', ttlMs: 5000 });
+  assert.ok(granted.acquired);
+  const ref = { ...lease, token: granted.acquired ? granted.token : 0 };
+  const counts: Record<string, number> = { 'acquire (free key)': await count.take() };
+  assert.equal((await other.acquire(request('counted', 'b'))).acquired, false);
+  counts['acquire (busy, recent clock reading)'] = await count.take();
+  assert.equal(await store.renew({ ...ref, ttlMs: 5000 }), true);
+  counts.renew = await count.take();
+  assert.equal(await store.writeState({ ...ref, state: { n: 1 } }), true);
+  counts.writeState = await count.take();
+  assert.equal(await store.renew({ ...ref, ttlMs: 5000 }), true);
+  counts['renew after writeState'] = await count.take();
+  assert.equal(await store.release(ref), true);
+  counts.release = await count.take();
+  assert.ok((await store.acquire({ ...request('counted', 'a'), ttlMs: 5000 })).acquired);
+  counts['acquire (released by this store)'] = await count.take();
+  await store.now();
+  counts.now = await count.take();
+  console.log('nats requests per operation:', counts);
+  assert.deepEqual(counts, {
+    'acquire (free key)': 2,
+    'acquire (busy, recent clock reading)': 1,
+    renew: 1,
+    writeState: 2,
+    'renew after writeState': 1,
+    release: 1,
+    'acquire (released by this store)': 1,
+    now: 2,
+  });
+  await Promise.all([store.close(), other.close(), count.connection.close()]);
+});
+
+it('L2: tokens keep increasing after the key is deleted, the stream purged and the server restarted', async () => {
+  const bucket = bucketName();
+  const url = `${server.url}/${bucket}`;
+  const tokens: number[] = [];
+  const grant = async (store: NatsKvStore) => {
+    const asked = request('purged');
+    const granted = await store.acquire(asked);
+    assert.ok(granted.acquired);
+    const token = granted.acquired ? granted.token : 0;
+    tokens.push(token);
+    return { key: asked.key, leaseId: asked.leaseId, token };
+  };
+  const store = new NatsKvStore({ url, prefix: '' });
+  assert.equal(await store.release(await grant(store)), true);
+  await grant(store);
+  assert.equal(await store.forceRelease('purged'), true);
+  const admin = await connect({ servers: `127.0.0.1:${server.port}` });
+  const kv = await new Kvm(admin).open(bucket);
+  await kv.delete('purged');
+  assert.equal(await store.inspect('purged'), null, 'a deleted record reads as never acquired');
+  await grant(store);
+  await kv.purge('purged');
+  await (await jetstreamManager(admin)).streams.purge(`KV_${bucket}`);
+  await admin.close();
+  await store.close();
+  await server.restart();
+  const again = new NatsKvStore({ url, prefix: '' });
+  await grant(again);
+  await again.close();
+  assert.ok(
+    tokens.every((token, i) => i === 0 || token > (tokens[i - 1] as number)),
+    `tokens ${tokens}`,
+  );
+});
+
+it('a bucket on memory storage or with a TTL is refused: tokens and state must outlive restarts and time', async () => {
+  const admin = await connect({ servers: `127.0.0.1:${server.port}` });
+  const kvm = new Kvm(admin);
+  const memory = bucketName();
+  const aging = bucketName();
+  await kvm.create(memory, { storage: 'memory' as never });
+  await kvm.create(aging, { ttl: 60_000 });
+  await admin.close();
+  for (const [bucket, pattern] of [
+    [memory, /memory storage/],
+    [aging, /TTL/],
+  ] as const) {
+    const store = new NatsKvStore({ url: `${server.url}/${bucket}` });
+    await assert.rejects(
+      store.acquire(request('k')),
+      (err: unknown) => err instanceof ConfigError && pattern.test(err.message),
+    );
+    await store.close();
+  }
+});
+
+interface Grant {
+  key: string;
+  token: number;
+  sentAt: number;
+  repliedAt: number;
+  /** Send times of the renewals and the release that succeeded. */
+  kept: number[];
+}
+
+/** One contender: acquire, hold with renewals, release; every success recorded with its times. */
+async function contend(store: NatsKvStore, keys: string[], until: number, grants: Grant[]): Promise<void> {
+  const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  while (performance.now() < until) {
+    const key = keys[Math.floor(Math.random() * keys.length)] as string;
+    const asked = request(key, 'c', 1500);
+    const sentAt = performance.now();
+    try {
+      const granted = await store.acquire(asked, { signal: AbortSignal.timeout(1000) });
+      if (!granted.acquired) {
+        await pause(50);
+        continue;
+      }
+      const grant = { key, token: granted.token, sentAt, repliedAt: performance.now(), kept: [] as number[] };
+      grants.push(grant);
+      const ref = { key, leaseId: asked.leaseId, token: granted.token };
+      for (let i = 0; i < 3; i++) {
+        await pause(150);
+        const renewSent = performance.now();
+        if (!(await store.renew({ ...ref, ttlMs: 1500 }, { signal: AbortSignal.timeout(400) }))) break;
+        grant.kept.push(renewSent);
+      }
+      const releaseSent = performance.now();
+      if (await store.release(ref, { signal: AbortSignal.timeout(400) })) grant.kept.push(releaseSent);
+    } catch (err) {
+      if (!(err instanceof StoreUnavailableError)) throw err;
+      await pause(100); // the cluster is electing a leader
+    }
+  }
+}
+
+it('3-server cluster, R3 bucket: the stream leader killed mid-run; no two holders, tokens never decrease', async () => {
+  const { startNatsCluster } = await import('./helpers/nats-server.js');
+  const cluster = await startNatsCluster();
+  const bucket = bucketName();
+  const url = `${cluster.url}/${bucket}?replicas=3`;
+  const stores = Array.from({ length: 4 }, () => new NatsKvStore({ url, requestTimeoutMs: 1000 }));
+  try {
+    for (
+      let attempt = 0;
+      !(await stores[0]?.now().then(
+        () => true,
+        () => false,
+      ));
+      attempt++
+    ) {
+      assert.ok(attempt < 50, 'the cluster did not come up');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    const grants: Grant[] = [];
+    const keys = ['job-a', 'job-b'];
+    const until = performance.now() + 12_000;
+    const running = Promise.all(stores.map((store) => contend(store, keys, until, grants)));
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    const admin = await connect({ servers: cluster.url.replace('nats://', '').split(',') });
+    const leaderName = (await (await jetstreamManager(admin)).streams.info(`KV_${bucket}`)).cluster?.leader;
+    await admin.close();
+    const leader = cluster.servers.find((server, i) => leaderName === `lh-${i + 1}` && server);
+    assert.ok(leader, `stream leader ${leaderName} found`);
+    const killedAt = performance.now();
+    await leader.kill(true);
+    await new Promise((resolve) => setTimeout(resolve, 4000));
+    await leader.start();
+    await running;
+    for (const key of keys) {
+      const mine = grants.filter((grant) => grant.key === key).sort((a, b) => a.token - b.token);
+      assert.ok(mine.length > 3, `${key}: ${mine.length} grants`);
+      for (const [i, grant] of mine.entries()) {
+        for (const later of mine.slice(i + 1)) {
+          // A later token's grant, answered before this lease's renewal was sent: two holders.
+          const overlap = grant.kept.find((sent) => sent > later.repliedAt);
+          assert.equal(overlap, undefined, `${key}: token ${grant.token} kept after token ${later.token} was granted`);
+          assert.ok(!(later.repliedAt < grant.sentAt), `${key}: token ${later.token} granted before ${grant.token}`);
+        }
+      }
+    }
+    const after = grants.filter((grant) => grant.sentAt > killedAt).length;
+    assert.ok(after > 0, 'leases were granted again after the leader was killed');
+    console.log(
+      `nats cluster run: ${grants.length} grants (${after} after the kill), leader ${leaderName} killed for 4s`,
+    );
+  } finally {
+    await Promise.all(stores.map((store) => store.close()));
+    await cluster.stop();
+  }
+});
