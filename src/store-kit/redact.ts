@@ -21,6 +21,8 @@ export const SECRET_NAMES = [
   'access_token',
   'key',
   'auth',
+  'secretaccesskey',
+  'sessiontoken',
 ] as const;
 
 const SECRET_NAME = new RegExp(`^(?:${SECRET_NAMES.join('|')})$`, 'i');
