@@ -181,10 +181,17 @@ describe('mysql: table, DDL and options', () => {
     assert.throws(() => new MysqlStore({ url: 'postgres://u:secretpw@h/db' }), (e: unknown) => e instanceof ConfigError && !e.message.includes('secretpw'));
     assert.throws(() => new MysqlStore({ pool: admin, url: db.url }), ConfigError);
     assert.throws(() => mysqlSchemaSql({ database: 'a`b' }), ConfigError);
+    // Unknown options are refused, with the closest known name (keyPrefix was renamed prefix).
+    assert.throws(
+      () => new MysqlStore({ url: db.url, keyPrefix: 'x' } as never),
+      (e: unknown) => e instanceof ConfigError && e.message.includes('unknown option "keyPrefix" (did you mean "prefix"?)'),
+    );
+    assert.throws(() => new MysqlStore({ url: `${db.url}?connectTimout=5` }), (e: unknown) => e instanceof ConfigError && /did you mean "connectTimeout"/.test(e.message));
+    assert.throws(() => new MysqlStore({ url: db.url, multipleStatements: 1 as never }), (e: unknown) => e instanceof ConfigError && /multipleStatements/.test(e.message));
   });
 
   it('a key longer than the index allows is a ConfigError', async () => {
-    const store = new MysqlStore({ pool: admin, keyPrefix: 'p'.repeat(256) });
+    const store = new MysqlStore({ pool: admin, prefix: 'p'.repeat(256) });
     await assert.rejects(store.acquire(req('€'.repeat(1000))), (e: unknown) => e instanceof ConfigError && /3072/.test(e.message));
   });
 

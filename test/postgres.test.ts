@@ -125,7 +125,13 @@ describe('postgres: table, DDL and options', () => {
     assert.throws(() => new PostgresStore({ pool: admin, url: db.url }), ConfigError);
     assert.throws(() => new PostgresStore({} as never), ConfigError);
     assert.throws(() => postgresSchemaSql({ table: '1abc' }), ConfigError);
-    assert.throws(() => new PostgresStore({ url: db.url, keyPrefix: 'a\nb' }), ConfigError);
+    assert.throws(() => new PostgresStore({ url: db.url, prefix: 'a\nb' }), ConfigError);
+    // Unknown options are refused, with the closest known name (keyPrefix was renamed prefix).
+    assert.throws(
+      () => new PostgresStore({ url: db.url, keyPrefix: 'x' } as never),
+      (e: unknown) => e instanceof ConfigError && e.message.includes('unknown option "keyPrefix" (did you mean "prefix"?)'),
+    );
+    assert.throws(() => new PostgresStore({ url: db.url, createTable: 'yes' } as never), (e: unknown) => e instanceof ConfigError && /createTable/.test(e.message));
   });
 
   it('openStore: postgres:// and postgresql:// with ?table=, and prefix as a key namespace', async () => {

@@ -1,0 +1,254 @@
+/**
+ * Sending the MySQL store's statements: on a `mysql2/promise` pool the user passed, or
+ * on the small connection pool the store opens from its URL (why it has its own pool:
+ * docs/stores/mysql.md, "Store down").
+ * @module
+ */
+import { StoreUnavailableError } from '../../errors.js';
+import { importPeer, raceSignal } from '../../store-kit/index.js';
+import type { SqlRunner } from '../sql/base.js';
+import { LazyPool } from '../sql/common.js';
+
+/**
+ * What the store needs from a `mysql2/promise` pool (or connection): `query`. Typed
+ * structurally so no `mysql2` version is forced on you. A callback-style `mysql2` pool
+ * is accepted too (its `.promise()` is used).
+ */
+export interface MysqlQueryable {
+  /** Runs one request with positional (`?`) parameters; resolves `[result, fields]`. */
+  query(sql: string, values?: unknown[]): Promise<[unknown, unknown]>;
+}
+
+/** The parts of a callback-style `mysql2` connection the store's own pool uses. */
+interface RawConnection {
+  query(sql: string, values: unknown[], cb: (err: Error | null, result: unknown) => void): void;
+  destroy(): void;
+  once(event: 'connect', listener: () => void): unknown;
+  on(event: 'error' | 'end', listener: (err?: Error) => void): unknown;
+  removeListener(event: string, listener: (...args: never[]) => void): unknown;
+  stream?: { ref?(): void; unref?(): void; destroy?(): void };
+}
+
+type Mysql2 = { createConnection(config: Record<string, unknown>): RawConnection };
+
+interface PooledConnection {
+  raw: RawConnection;
+  dead: boolean;
+}
+
+/**
+ * The small pool behind a store opened from a URL. Unlike mysql2's pool it can cut a
+ * connection off at once (socket destroyed) when a request is abandoned, never leaves
+ * a late connection error without a listener, keeps the process alive only while a
+ * request is in flight, and closes without waiting for a black-holed server.
+ */
+class ConnectionPool {
+  readonly #idle: PooledConnection[] = [];
+  readonly #waiters: { resolve(c: PooledConnection): void; reject(e: Error): void }[] = [];
+  readonly #all = new Set<PooledConnection>();
+  #opening = 0;
+  #closed = false;
+
+  constructor(
+    readonly mysql2: Mysql2,
+    readonly config: Record<string, unknown>,
+    readonly max: number,
+  ) {}
+
+  /** A connection for one request; resolves once connected. */
+  get(signal: AbortSignal | undefined, label: string): Promise<PooledConnection> {
+    if (this.#closed) return Promise.reject(new StoreUnavailableError(`${label}: the store is closed`));
+    for (let c = this.#idle.pop(); c; c = this.#idle.pop()) {
+      if (!c.dead) {
+        c.raw.stream?.ref?.();
+        return Promise.resolve(c);
+      }
+      this.#forget(c);
+    }
+    if (this.#all.size + this.#opening < this.max) return this.#open(signal, label);
+    return new Promise((resolve, reject) => {
+      const waiter = { resolve, reject };
+      this.#waiters.push(waiter);
+      signal?.addEventListener(
+        'abort',
+        () => {
+          const i = this.#waiters.indexOf(waiter);
+          if (i >= 0) this.#waiters.splice(i, 1);
+          const why = `${label}: no connection before the request was aborted`;
+          reject(new StoreUnavailableError(why, { cause: signal.reason }));
+        },
+        { once: true },
+      );
+    });
+  }
+
+  #open(signal: AbortSignal | undefined, label: string): Promise<PooledConnection> {
+    this.#opening++;
+    return new Promise((resolve, reject) => {
+      const raw = this.mysql2.createConnection(this.config);
+      const c: PooledConnection = { raw, dead: false };
+      let settled = false;
+      const settle = (err?: Error) => {
+        if (settled) return;
+        settled = true;
+        this.#opening--;
+        signal?.removeEventListener('abort', onAbort);
+        raw.removeListener('connect', onConnect);
+        if (err) {
+          this.#kill(c);
+          reject(err);
+          this.#wake();
+        } else if (this.#closed) {
+          this.#kill(c);
+          reject(new StoreUnavailableError(`${label}: the store is closed`));
+        } else {
+          this.#all.add(c);
+          resolve(c);
+        }
+      };
+      const onConnect = () => settle();
+      const onAbort = () => {
+        const why = `${label}: not connected before the request was aborted`;
+        settle(new StoreUnavailableError(why, { cause: signal?.reason }));
+      };
+      // Permanent listeners: a late error on this connection marks it dead and frees its
+      // place in the pool (a restarted server ends every idle connection at once).
+      raw.on('error', (err?: Error) => {
+        c.dead = true;
+        settle(err ?? new Error('connection failed'));
+        this.#forget(c);
+      });
+      raw.on('end', () => {
+        c.dead = true;
+        settle(new Error('connection closed by the server'));
+        this.#forget(c);
+      });
+      raw.once('connect', onConnect);
+      if (signal?.aborted) onAbort();
+      else signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /** Returns a connection after a completed request. */
+  release(c: PooledConnection): void {
+    if (c.dead || this.#closed) {
+      this.destroy(c);
+      return;
+    }
+    const waiter = this.#waiters.shift();
+    if (waiter) {
+      waiter.resolve(c);
+      return;
+    }
+    c.raw.stream?.unref?.();
+    this.#idle.push(c);
+  }
+
+  /** Cuts a connection off at once (its request was abandoned or failed). */
+  destroy(c: PooledConnection): void {
+    this.#kill(c);
+    this.#all.delete(c);
+    this.#wake();
+  }
+
+  #kill(c: PooledConnection): void {
+    c.dead = true;
+    try {
+      c.raw.destroy();
+      c.raw.stream?.destroy?.();
+    } catch {
+      // already gone
+    }
+  }
+
+  /** Drops a dead connection from the pool, so its place can be taken by a new one. */
+  #forget(c: PooledConnection): void {
+    const i = this.#idle.indexOf(c);
+    if (i >= 0) this.#idle.splice(i, 1);
+    if (this.#all.delete(c)) {
+      this.#kill(c);
+      this.#wake();
+    }
+  }
+
+  /** A waiter gets a new connection when one was destroyed. */
+  #wake(): void {
+    if (this.#closed || this.#all.size + this.#opening >= this.max) return;
+    const waiter = this.#waiters.shift();
+    if (waiter) this.#open(undefined, 'mysql').then(waiter.resolve, waiter.reject);
+  }
+
+  /** Destroys every connection; requests in flight fail. */
+  end(): void {
+    this.#closed = true;
+    for (const waiter of this.#waiters.splice(0)) {
+      waiter.reject(new StoreUnavailableError('mysql: the store is closed'));
+    }
+    for (const c of this.#all) this.#kill(c);
+    this.#all.clear();
+    this.#idle.length = 0;
+  }
+}
+
+/** Sends on a pool the user passed; an aborted request is abandoned, not cancelled. */
+export class PassedMysqlRunner implements SqlRunner<unknown> {
+  constructor(readonly pool: MysqlQueryable) {}
+
+  async run(label: string, text: string, values: unknown[], signal: AbortSignal | undefined): Promise<unknown> {
+    return (await raceSignal(this.pool.query(text, values), signal, label))[0];
+  }
+
+  async end(): Promise<void> {}
+}
+
+/** Sends on the store's own {@link ConnectionPool}, opened on first use. */
+export class OwnMysqlRunner implements SqlRunner<unknown> {
+  readonly #pool = new LazyPool(
+    () => this.#open(),
+    (pool: ConnectionPool) => pool.end(),
+  );
+
+  constructor(
+    readonly config: Record<string, unknown>,
+    readonly maxConnections: number,
+  ) {}
+
+  async #open(): Promise<ConnectionPool> {
+    const pickMysql2 = (mod: Record<string, unknown>) =>
+      typeof mod.createConnection === 'function' ? (mod as unknown as Mysql2) : undefined;
+    const mysql2 = await importPeer('mysql', 'mysql2', () => import('mysql2'), pickMysql2);
+    return new ConnectionPool(mysql2, this.config, this.maxConnections);
+  }
+
+  async run(label: string, text: string, values: unknown[], signal: AbortSignal | undefined): Promise<unknown> {
+    const pool = await this.#pool.get();
+    const connection = await pool.get(signal, label);
+    const sent = new Promise<unknown>((resolve, reject) => {
+      connection.raw.query(text, values, (err, result) => (err ? reject(err) : resolve(result)));
+    });
+    let aborted = false;
+    try {
+      // A request still unanswered when the signal fires (a black-holed server) has its
+      // connection destroyed rather than left holding a slot.
+      const result = await raceSignal(sent, signal, label, {
+        onAbort: () => {
+          aborted = true;
+          pool.destroy(connection);
+        },
+      });
+      pool.release(connection);
+      return result;
+    } catch (err) {
+      // A server error (SQLSTATE) leaves the connection usable; anything else may not.
+      const broken = (err as { fatal?: boolean }).fatal === true || !(err as { sqlState?: string }).sqlState;
+      if (aborted) throw err;
+      if (broken) pool.destroy(connection);
+      else pool.release(connection);
+      throw err;
+    }
+  }
+
+  end(): Promise<void> {
+    return this.#pool.end();
+  }
+}

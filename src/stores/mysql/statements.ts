@@ -1,0 +1,183 @@
+/**
+ * The MySQL / MariaDB dialect: the DDL, one statement per operation, the error numbers
+ * the retry loop acts on, and how replies are read — including acquire's answer through
+ * `LAST_INSERT_ID(expr)`. Why each statement has its shape: docs/stores/mysql.md
+ * ("How it keeps the contract").
+ * @module
+ */
+import { ConfigError, StoreUnavailableError } from '../../errors.js';
+import { decodeState, toToken } from '../../store-kit/index.js';
+import type { AcquireResult, JsonValue } from '../../store.js';
+import type { BusyAnswer, SqlDialect, SqlErrorKind, SqlRow, SqlStatements } from '../sql/base.js';
+
+/** Longest stored key (prefix + key), in UTF-8 bytes: InnoDB's index key limit. */
+export const MAX_KEY_BYTES = 3072;
+/** A busy answer's `LAST_INSERT_ID` is this plus the ms left; tokens stay below it. */
+const BUSY = 2 ** 52;
+
+/** Quotes a checked identifier. */
+export const quote = (identifier: string) => `\`${identifier}\``;
+
+/** The DDL of the lease table. */
+export function ddl(t: string): string {
+  return [
+    `CREATE TABLE IF NOT EXISTS ${t} (`,
+    '  `key`        VARBINARY(3072) NOT NULL,   -- the lease key (with the prefix), UTF-8',
+    '  `holder`     VARCHAR(1024) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL, -- NULL when free',
+    '  `lease_id`   VARBINARY(255) NULL,         -- id of the current acquisition, NULL when free',
+    '  `token`      BIGINT NOT NULL,             -- last fencing token issued; only grows',
+    '  `expires_at` BIGINT NOT NULL DEFAULT 0,   -- epoch ms by the server clock (UTC); 0 when free',
+    '  `state`      MEDIUMTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL, -- fenced state (JSON)',
+    '  `revision`   BIGINT NOT NULL DEFAULT 0,   -- bumped by every change',
+    '  `updated_at` BIGINT NOT NULL DEFAULT 0,   -- epoch ms of the last change',
+    '  PRIMARY KEY (`key`)',
+    ') ENGINE=InnoDB',
+  ].join('\n');
+}
+
+/** The server's clock, epoch ms, constant within a statement. */
+const NOW = "(TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6)) DIV 1000)";
+
+/** Strings go as UTF-8 buffers, which mysql2 writes as hex literals (no `sql_mode` changes how they are read). */
+const b = (text: string) => Buffer.from(text, 'utf8');
+
+/**
+ * The SQL of each operation, for one table. Parameters are positional (`?`). With
+ * `multi`, acquire also reads the row back in the same request.
+ */
+export function mysqlStatements(t: string, multi: boolean): SqlStatements<Buffer> {
+  // "free, expired, or already ours" — true before a grant and, because the grant writes
+  // our lease id, still true after it: every assignment below may read either version.
+  const free = `(lease_id IS NULL OR expires_at <= ${NOW} OR lease_id = ?)`;
+  const left = `GREATEST(expires_at - ${NOW}, 0)`;
+  // Parameters: key, holder, lease id, ttl | token: lease id (free), lease id (retry) |
+  // lease_id: lease id (free), lease id | holder: lease id (free), holder | expires_at:
+  // lease id (free), ttl | updated_at: lease id (free) | revision: lease id (free).
+  const acquire = `INSERT INTO ${t} (\`key\`, holder, lease_id, token, expires_at, state, revision, updated_at)
+VALUES (?, ?, ?, LAST_INSERT_ID(1), ${NOW} + ?, NULL, 1, ${NOW})
+ON DUPLICATE KEY UPDATE
+  token = IF(${free},
+    LAST_INSERT_ID(IF(lease_id = ? AND expires_at > ${NOW}, token, token + 1)),
+    LAST_INSERT_ID(${BUSY} + ${left}) - ${BUSY} - ${left} + token),
+  lease_id = IF(${free}, ?, lease_id),
+  holder = IF(${free}, ?, holder),
+  expires_at = IF(${free}, ${NOW} + ?, expires_at),
+  updated_at = IF(${free}, ${NOW}, updated_at),
+  revision = revision + IF(${free}, 1, 0)`;
+  const read = `SELECT holder, state, ${NOW} AS now_ms FROM ${t} WHERE \`key\` = ?`;
+  const owned = `\`key\` = ? AND lease_id = ? AND token = ? AND expires_at > ${NOW}`;
+  const freed = `holder = NULL, lease_id = NULL, expires_at = 0, updated_at = ${NOW}, revision = revision + 1`;
+  return {
+    acquire: {
+      text: multi ? `${acquire};\n${read}` : acquire,
+      values: (key, req) => {
+        const id = b(req.leaseId);
+        const holder = b(req.holder);
+        const ttl = Math.ceil(req.ttlMs);
+        const values = [key, holder, id, ttl, id, id, id, id, id, holder, id, ttl, id, id];
+        if (multi) values.push(key);
+        return values;
+      },
+    },
+    renew: {
+      text: `UPDATE ${t} SET expires_at = ${NOW} + ?, updated_at = ${NOW}, revision = revision + 1 WHERE ${owned}`,
+      values: (key, req) => [Math.ceil(req.ttlMs), key, b(req.leaseId), req.token],
+    },
+    release: {
+      text: `UPDATE ${t} SET ${freed} WHERE ${owned}`,
+      values: (key, ref) => [key, b(ref.leaseId), ref.token],
+    },
+    writeState: {
+      text: `UPDATE ${t} SET state = ?, updated_at = ${NOW}, revision = revision + 1 WHERE ${owned}`,
+      values: (key, ref, state) => [b(state), key, b(ref.leaseId), ref.token],
+    },
+    forceRelease: {
+      text: `UPDATE ${t} SET ${freed}\nWHERE \`key\` = ? AND lease_id IS NOT NULL AND expires_at > ${NOW}`,
+      values: (key) => [key],
+    },
+    inspect: {
+      text:
+        `SELECT holder, token, state, (lease_id IS NOT NULL AND expires_at > ${NOW}) AS live, ` +
+        `expires_at - ${NOW} AS expires_in\nFROM ${t} WHERE \`key\` = ?`,
+      values: (key) => [key],
+    },
+    list: { text: `SELECT \`key\` FROM ${t} WHERE \`key\` LIKE ? ESCAPE '!'`, values: (pattern) => [b(pattern)] },
+    now: { text: `SELECT ${NOW} AS now_ms`, values: () => [] },
+  };
+}
+
+const ER_NO_SUCH_TABLE = 1146;
+const ER_LOCK_DEADLOCK = 1213;
+
+function errorKind(err: unknown): SqlErrorKind | undefined {
+  const errno = (err as { errno?: unknown } | undefined)?.errno;
+  if (errno === ER_NO_SUCH_TABLE) return 'missing-table';
+  // InnoDB rolled the statement back as a deadlock victim (possible when several clients
+  // insert the same new key at once): it changed nothing.
+  return errno === ER_LOCK_DEADLOCK ? 'retryable' : undefined;
+}
+
+function storedKey(fullKey: string, key: string): Buffer {
+  const buffer = b(fullKey);
+  if (buffer.length > MAX_KEY_BYTES) {
+    throw new ConfigError(
+      `key: at most ${MAX_KEY_BYTES} UTF-8 bytes with the prefix in the mysql store, ` +
+        `got ${buffer.length} ("${key.slice(0, 40)}…")`,
+    );
+  }
+  return buffer;
+}
+
+/**
+ * Reads acquire's reply: the decision from the OK packet's `insertId` (the token, or
+ * {@link BUSY} + ms left), and with `multi` the row read back (holder, state, clock).
+ */
+function acquired(result: unknown, what: string, multi: boolean): AcquireResult {
+  const header = multi ? (result as unknown[])[0] : result;
+  const row = multi ? ((result as unknown[])[1] as SqlRow[] | undefined)?.[0] : undefined;
+  const id64 = Number((header as { insertId?: unknown }).insertId);
+  if (!Number.isSafeInteger(id64) || id64 <= 0) {
+    throw new StoreUnavailableError(
+      `mysql: ${what}: the server did not report the outcome (insertId ${String(id64)}); ` +
+        'is this MySQL 8 / MariaDB 10.5+?',
+    );
+  }
+  if (id64 < BUSY) {
+    const out: { acquired: true; token: number; storeTime?: number; state?: JsonValue | null } = {
+      acquired: true,
+      token: toToken(id64, `mysql: ${what}`),
+    };
+    if (row) {
+      out.storeTime = Number(row.now_ms);
+      out.state = decodeState(row.state as string | null);
+    }
+    return out;
+  }
+  const out: BusyAnswer = { acquired: false, expiresInMs: id64 - BUSY };
+  if (row) {
+    if (typeof row.holder === 'string') out.holder = row.holder;
+    out.storeTime = Number(row.now_ms);
+    out.state = decodeState(row.state as string | null);
+  }
+  return out;
+}
+
+/**
+ * The MySQL dialect for the quoted table `tableSql`. `multi`: the connections accept
+ * several statements per request, so acquire reads the row back in the same round trip.
+ */
+export function mysqlDialect(tableSql: string, multi: boolean): SqlDialect<unknown, Buffer> {
+  return {
+    name: 'mysql',
+    tableSql,
+    statements: mysqlStatements(tableSql, multi),
+    ddl: [ddl(tableSql)],
+    stateOnAcquire: multi,
+    key: storedKey,
+    errorKind,
+    rows: (result) => result as SqlRow[],
+    affected: (result) => Number((result as { affectedRows?: unknown }).affectedRows ?? 0),
+    text: (value) => Buffer.from(value as Uint8Array).toString('utf8'),
+    acquired: (result, what) => acquired(result, what, multi),
+  };
+}
