@@ -44,10 +44,14 @@ export function sleep(clock: Clock, ms: number, signal?: AbortSignal, opts?: { u
       clock.clearTimeout(handle);
       reject(signal?.reason);
     };
-    const handle = clock.setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms, opts);
+    const handle = clock.setTimeout(
+      () => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      },
+      ms,
+      opts,
+    );
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }

@@ -124,3 +124,30 @@ export const MAX_KEY_LENGTH = 512;
 
 /** Longest holder identity. */
 export const MAX_HOLDER_LENGTH = 256;
+
+/**
+ * When a busy key's lease would expire, `acquire` looks again this much later (random in
+ * the range), so the expiry has passed by the store's clock too and waiters do not all
+ * arrive in the same millisecond.
+ */
+export const EXPIRY_SLACK_MS: readonly [number, number] = [1, 20];
+
+/**
+ * The scheduler's version of {@link EXPIRY_SLACK_MS}: a little wider, because every host
+ * of a fleet wakes for the same slot and they should not all ask in the same instant.
+ */
+export const SLOT_EXPIRY_SLACK_MS: readonly [number, number] = [5, 50];
+
+/** Pause before try `attempt + 1` of a slot: `baseMs` doubled per try after the first, at most `maxMs`. */
+export function retryBackoff(attempt: number, baseMs: number, maxMs: number): number {
+  return Math.min(baseMs * 2 ** (attempt - 1), maxMs);
+}
+
+/** `leasehold run`: SIGTERM to SIGKILL, like the grace: about a container's SIGTERM-to-SIGKILL gap. */
+export const DEFAULT_KILL_AFTER_MS = 10_000;
+
+/**
+ * `leasehold cron` reads the store's clock once at start to fail fast on a wrong URL: 10 s,
+ * long enough for a first connection (DNS, TLS, auth) to a slow store.
+ */
+export const CLI_STORE_CHECK_TIMEOUT_MS = 10_000;

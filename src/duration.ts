@@ -1,3 +1,8 @@
+/**
+ * Durations as options take them: milliseconds, or strings with units.
+ * @module
+ */
+import { MAX_DURATION_MS } from './defaults.js';
 import { ConfigError } from './errors.js';
 
 /**
@@ -22,7 +27,8 @@ const PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/y;
  * @param value - the duration
  * @param name - the option's name, used in the error message
  * @param opts - `allowZero` accepts 0 (default: false, durations must be positive)
- * @throws ConfigError naming the option and the value when it is not a valid duration
+ * @throws ConfigError naming the option and the value when it is not a valid duration, or
+ *   is longer than 2³¹−1 ms
  */
 export function parseDuration(value: unknown, name: string, opts: { allowZero?: boolean } = {}): number {
   let ms: number | undefined;
@@ -50,12 +56,19 @@ export function parseDuration(value: unknown, name: string, opts: { allowZero?: 
   }
   const shown = typeof value === 'string' ? JSON.stringify(value) : String(value);
   if (ms === undefined || !Number.isFinite(ms)) {
-    throw new ConfigError(`${name}: invalid duration ${shown} (use milliseconds or a string like "500ms", "30s", "5m", "1h")`);
+    throw new ConfigError(
+      `${name}: invalid duration ${shown} (use milliseconds or a string like "500ms", "30s", "5m", "1h")`,
+    );
   }
   if (ms < 0 || (ms === 0 && !opts.allowZero)) {
     throw new ConfigError(`${name}: duration must be ${opts.allowZero ? 'zero or more' : 'positive'}, got ${shown}`);
   }
-  return Math.round(ms);
+  const rounded = Math.round(ms);
+  // Node's timers overflow past this (they then fire after 1 ms): refuse, do not wrap.
+  if (rounded > MAX_DURATION_MS) {
+    throw new ConfigError(`${name}: duration ${shown} is too long (at most ${MAX_DURATION_MS}ms, about 24.8 days)`);
+  }
+  return rounded;
 }
 
 /** Formats milliseconds for humans: `1.5s`, `250ms`, `2m30s`. */

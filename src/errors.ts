@@ -7,12 +7,7 @@
  */
 
 /** Stable error codes; one per subclass. */
-export type LeaseholdErrorCode =
-  | 'LEASE_LOST'
-  | 'ACQUIRE_TIMEOUT'
-  | 'STORE_UNAVAILABLE'
-  | 'CONFIG'
-  | 'LEASEHOLD';
+export type LeaseholdErrorCode = 'LEASE_LOST' | 'ACQUIRE_TIMEOUT' | 'STORE_UNAVAILABLE' | 'CONFIG' | 'LEASEHOLD';
 
 /** Base class of every leasehold error. `code` is stable across versions; messages are not. */
 export class LeaseholdError extends Error {
@@ -52,11 +47,10 @@ export class AcquireTimeoutError extends LeaseholdError {
   readonly currentHolder: string | undefined;
 
   constructor(key: string, waitedMs: number, currentHolder?: string, options?: { cause?: unknown }) {
-    super(
-      `could not acquire "${key}" within ${waitedMs}ms` +
-        (currentHolder ? `: held by ${currentHolder}` : ''),
-      { ...options, code: 'ACQUIRE_TIMEOUT' },
-    );
+    super(`could not acquire "${key}" within ${waitedMs}ms${currentHolder ? `: held by ${currentHolder}` : ''}`, {
+      ...options,
+      code: 'ACQUIRE_TIMEOUT',
+    });
     this.key = key;
     this.currentHolder = currentHolder;
   }

@@ -11,6 +11,16 @@ export interface Logger {
   error(obj: object, msg?: string): void;
 }
 
+/** Payload of the `error` event: a store request failed (a renewal that will be retried, a release…). */
+export interface StoreErrorEvent {
+  /** The key of the request, when it had one. */
+  key?: string;
+  /** What the store or the request threw. */
+  error: unknown;
+  /** What was being done: `renew`, `schedule`, `record run`… */
+  during: string;
+}
+
 /** A logger that drops everything; the default. */
 export const silentLogger: Logger = {
   debug() {},

@@ -4,12 +4,32 @@
  *
  * @module
  */
-export { Leasehold, defaultPoll } from './leasehold.js';
-export { ScheduledJob, parseJobState, HISTORY_LENGTH } from './scheduler.js';
-export type { JobOptions, JobContext, JobHandler, JobState, JobStats, RunRecord, RunOutcome } from './scheduler.js';
+export { Leasehold } from './leasehold.js';
+export type {
+  LeaseholdOptions,
+  TryAcquireOptions,
+  AcquireOptions,
+  WithLeaseOptions,
+  LeaseEvent,
+  LeaseholdEvents,
+} from './leasehold.js';
+export { ScheduledJob } from './scheduler/job.js';
+export { parseJobState, HISTORY_LENGTH, type JobState } from './scheduler/state.js';
+export type {
+  JobOptions,
+  JobContext,
+  JobHandler,
+  JobStats,
+  RunRecord,
+  RunOutcome,
+  SchedulerEvents,
+  RunEvent,
+  SkipReason,
+  SlotSkippedEvent,
+} from './scheduler/types.js';
 export { IntervalSchedule, CronSchedule, checkTimezone, type Schedule } from './schedule.js';
-export type { LeaseholdOptions, TryAcquireOptions, AcquireOptions, WithLeaseOptions, LeaseEvent, LeaseholdEvents } from './leasehold.js';
-export { Lease, holderDeadline, deadlineMargin, abortLead, CLOCK_DRIFT } from './lease.js';
+export { Lease } from './lease.js';
+export { holderDeadline, deadlineMargin, abortLead, CLOCK_DRIFT, defaultPoll } from './defaults.js';
 export {
   LeaseholdError,
   LeaseLostError,
@@ -23,7 +43,7 @@ export { parseDuration, formatDuration, type Duration } from './duration.js';
 export { openStore, registerStore, knownSchemes, type OpenStoreOptions, type StoreFactory } from './open.js';
 export { redactUrl, redactText } from './store-kit/index.js';
 export { systemClock, type Clock } from './clock.js';
-export { silentLogger, type Logger } from './events.js';
+export { silentLogger, type Logger, type StoreErrorEvent } from './events.js';
 export type {
   LeaseStore,
   StoreCapabilities,
@@ -36,4 +56,3 @@ export type {
   LeaseRecord,
   JsonValue,
 } from './store.js';
-export type { SchedulerEvents, RunEvent, SkipReason } from './scheduler-types.js';

@@ -7,12 +7,14 @@ import { randomBytes } from 'node:crypto';
 import { getEventListeners } from 'node:events';
 import { hostname } from 'node:os';
 import type { Clock } from './clock.js';
+import { MAX_HOLDER_LENGTH, MAX_KEY_LENGTH } from './defaults.js';
+import { formatDuration, parseDuration } from './duration.js';
 import { ConfigError, LeaseholdError, StoreUnavailableError } from './errors.js';
 import type { LeaseStore } from './store.js';
-import { formatDuration, parseDuration } from './duration.js';
+import { errorText, hasLoneSurrogate } from './store-kit/index.js';
 
-/** Longest key the core accepts. Stores with tighter limits check their own. */
-export const MAX_KEY_LENGTH = 512;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what we reject
+const CONTROL = /[\u0000-\u001f\u007f]/;
 
 /** The default holder identity: `hostname:pid:random`, unique per process and per Leasehold. */
 export function defaultHolder(): string {
@@ -27,26 +29,51 @@ export function checkKey(key: unknown, name = 'key'): string {
   if (key.length > MAX_KEY_LENGTH) {
     throw new ConfigError(`${name}: at most ${MAX_KEY_LENGTH} characters, got ${key.length} ("${key.slice(0, 40)}…")`);
   }
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what we reject
-  if (/[\u0000-\u001f\u007f]/.test(key)) {
+  if (CONTROL.test(key)) {
     throw new ConfigError(`${name}: must not contain control characters, got ${JSON.stringify(key)}`);
+  }
+  // A lone surrogate has no UTF-8 form: stores would mangle it, or map two such keys to one.
+  if (hasLoneSurrogate(key)) {
+    throw new ConfigError(`${name}: must not contain a lone UTF-16 surrogate, got ${JSON.stringify(key)}`);
   }
   return key;
 }
 
-/** Parses a TTL and checks it against the store's limits. @throws ConfigError naming the value and the range. */
-export function checkTtl(ttl: unknown, store: LeaseStore, name = 'ttl'): number {
+/**
+ * Validates a holder identity: it is shown in one-line messages and status output, so
+ * no control characters (a newline would forge a line) and no lone surrogates.
+ * @throws ConfigError naming the value.
+ */
+export function checkHolder(holder: unknown): string {
+  if (
+    typeof holder !== 'string' ||
+    holder.length === 0 ||
+    holder.length > MAX_HOLDER_LENGTH ||
+    CONTROL.test(holder) ||
+    hasLoneSurrogate(holder)
+  ) {
+    throw new ConfigError(
+      `holder: must be a non-empty string of at most ${MAX_HOLDER_LENGTH} characters without control characters, ` +
+        `got ${JSON.stringify(holder)}`,
+    );
+  }
+  return holder;
+}
+
+/**
+ * Parses a TTL and checks it against the store's limits.
+ * @throws ConfigError naming the value and the range, both with their units.
+ */
+export function checkTtl(ttl: unknown, store: Pick<LeaseStore, 'name' | 'capabilities'>, name = 'ttl'): number {
   const ms = parseDuration(ttl, name);
   const { minTtlMs = 1, maxTtlMs = Number.POSITIVE_INFINITY } = store.capabilities;
   if (ms < minTtlMs || ms > maxTtlMs) {
     const range = Number.isFinite(maxTtlMs)
-      ? maxTtlMs <= 120_000 && minTtlMs % 1000 === 0 && maxTtlMs % 1000 === 0
-        ? `${minTtlMs / 1000}s–${maxTtlMs / 1000}s`
-        : `${formatDuration(minTtlMs)}–${formatDuration(maxTtlMs)}`
+      ? `${formatDuration(minTtlMs)} to ${formatDuration(maxTtlMs)}`
       : `at least ${formatDuration(minTtlMs)}`;
-    throw new ConfigError(
-      `${name}: ${JSON.stringify(ttl)} is outside what the ${store.name} store allows (${range})`,
-    );
+    // A bare number is milliseconds: say so, and say it in a readable unit too.
+    const shown = typeof ttl === 'number' ? `${ttl}ms (${formatDuration(ms)})` : JSON.stringify(ttl);
+    throw new ConfigError(`${name}: ${shown} is outside what the ${store.name} store allows (${range})`);
   }
   return ms;
 }
@@ -63,7 +90,9 @@ export function borrowController(): AbortController {
 
 /** Returns a controller for reuse if it is clean: never aborted, no listener left on its signal. */
 export function recycleController(ac: AbortController): void {
-  if (controllers.length < 64 && !ac.signal.aborted && getEventListeners(ac.signal, 'abort').length === 0) controllers.push(ac);
+  if (controllers.length < 64 && !ac.signal.aborted && getEventListeners(ac.signal, 'abort').length === 0) {
+    controllers.push(ac);
+  }
 }
 
 /**
@@ -106,24 +135,20 @@ export async function callStore<T>(
     }
   });
   aborted.catch(() => {});
+  // Not the kit's raceSignal: that adds a listener on the borrowed controller's signal per
+  // call, and this is the hot path of every store request (measured slower, about 1.4×).
   try {
     return await Promise.race([fn(ac.signal), aborted]);
   } catch (err) {
     if (err instanceof LeaseholdError || (parent?.aborted && err === parent.reason)) throw err;
     if (controller?.signal.aborted && err === controller.signal.reason) throw err;
-    throw new StoreUnavailableError(`${what}: ${errorMessage(err)}`, { cause: err });
+    throw new StoreUnavailableError(`${what}: ${errorText(err)}`, { cause: err });
   } finally {
     clock.clearTimeout(timer);
     if (onParentAbort) parent?.removeEventListener('abort', onParentAbort);
     if (onLentAbort) controller?.signal.removeEventListener('abort', onLentAbort);
     if (!controller) recycleController(ac);
   }
-}
-
-/** The message of an unknown thrown value. */
-export function errorMessage(err: unknown): string {
-  if (err instanceof Error) return err.message || err.name;
-  return String(err);
 }
 
 /** Uniform random number in [min, max). Jitter only; not for secrets. */

@@ -1,32 +1,25 @@
+/**
+ * A held lease: its renewal (L5), its holder-side deadline and loss signal (L3, L4), its
+ * fenced writes (L8) and its release (L7). The timing rules are in src/defaults.ts.
+ * @module
+ */
 import type { Clock } from './clock.js';
+import {
+  abortLead,
+  holderDeadline,
+  releaseTimeout,
+  renewInterval,
+  renewRetryDelay,
+  requestTimeout,
+} from './defaults.js';
 import { LeaseholdError, LeaseLostError } from './errors.js';
 import { safeLog, type Logger } from './events.js';
-import { borrowController, callStore, errorMessage, recycleController } from './internal.js';
+import { borrowController, callStore, recycleController } from './internal.js';
 import type { JsonValue, LeaseStore } from './store.js';
+import { errorText } from './store-kit/index.js';
 
-/**
- * Fraction of the TTL assumed lost to clock-rate drift between holder and store (L3).
- * 1% is far above what quartz oscillators and NTP-slewed clocks show.
- */
-export const CLOCK_DRIFT = 0.01;
-
-/** Safety margin subtracted from the holder-side deadline: 5% of the TTL, at most 1 s. */
-export function deadlineMargin(ttlMs: number): number {
-  return Math.min(ttlMs * 0.05, 1000);
-}
-
-/**
- * How long before the deadline the signal is aborted, so that a late timer still
- * fires before the deadline: 2% of the TTL, between 5 ms and 200 ms.
- */
-export function abortLead(ttlMs: number): number {
-  return Math.min(Math.max(ttlMs * 0.02, 5), 200);
-}
-
-/** The holder-side deadline of a lease whose last successful request was sent at `tSent` (monotonic ms). */
-export function holderDeadline(tSent: number, ttlMs: number): number {
-  return tSent + ttlMs * (1 - CLOCK_DRIFT) - deadlineMargin(ttlMs);
-}
+// Where the timing rules used to be declared; kept for code that imported them from here.
+export { abortLead, CLOCK_DRIFT, deadlineMargin, holderDeadline } from './defaults.js';
 
 /** A LeaseholdError without a captured stack: a normal release is not an exceptional event. */
 function quietError(message: string): LeaseholdError {
@@ -63,7 +56,8 @@ type LeaseStatus = 'held' | 'lost' | 'released';
 
 /**
  * A held lease. Its renewal timers keep the process alive until it is released or
- * lost, like an open connection would. It renews itself about every ttl/3 until released or lost.
+ * lost, like an open connection would. It renews itself about every ttl/3 until released
+ * or lost.
  *
  * Check {@link Lease.signal} (or pass it to your I/O) to stop work when the lease is
  * lost: it aborts, with a {@link LeaseLostError} as its reason, before the holder-side
@@ -106,7 +100,7 @@ export class Lease implements AsyncDisposable {
     this.#state = init.state;
     this.#deadline = holderDeadline(init.tSent, init.ttlMs);
     this.#armLossTimer();
-    this.#scheduleRenew(init.tSent + init.ttlMs / 3);
+    this.#scheduleRenew(init.tSent + renewInterval(init.ttlMs));
   }
 
   /** Aborts when the lease is lost (reason: {@link LeaseLostError}) or released. */
@@ -157,7 +151,7 @@ export class Lease implements AsyncDisposable {
   async writeState(state: JsonValue, options: { signal?: AbortSignal } = {}): Promise<boolean> {
     this.throwIfLost();
     const { store, clock } = this.#init;
-    const timeout = Math.max(1, Math.min(this.ttlMs / 3, this.#deadline - clock.now()));
+    const timeout = Math.max(1, Math.min(requestTimeout(this.ttlMs), this.#deadline - clock.now()));
     const ok = await callStore(clock, `${store.name}: writeState "${this.key}"`, timeout, options.signal, (signal) =>
       store.writeState({ key: this.key, leaseId: this.#init.leaseId, token: this.token, state }, { signal }),
     );
@@ -183,8 +177,10 @@ export class Lease implements AsyncDisposable {
     }
     let ok = false;
     try {
-      ok = await callStore(clock, `${store.name}: release "${this.key}"`, Math.max(this.ttlMs / 3, 1000), undefined, (signal) =>
-        store.release({ key: this.key, leaseId: this.#init.leaseId, token: this.token }, { signal }),
+      const ref = { key: this.key, leaseId: this.#init.leaseId, token: this.token };
+      const what = `${store.name}: release "${this.key}"`;
+      ok = await callStore(clock, what, releaseTimeout(this.ttlMs), undefined, (signal) =>
+        store.release(ref, { signal }),
       );
     } catch (err) {
       if (wasLost) {
@@ -204,7 +200,8 @@ export class Lease implements AsyncDisposable {
     try {
       await this.release();
     } catch (err) {
-      safeLog(this.#init.logger, 'warn', { key: this.key, token: this.token, err: errorMessage(err) }, 'lease release failed; it will expire');
+      const fields = { key: this.key, token: this.token, err: errorText(err) };
+      safeLog(this.#init.logger, 'warn', fields, 'lease release failed; it will expire');
     }
   }
 
@@ -212,17 +209,15 @@ export class Lease implements AsyncDisposable {
     const { clock } = this.#init;
     clock.clearTimeout(this.#lossTimer);
     const fireAt = this.#deadline - abortLead(this.ttlMs);
-    this.#lossTimer = clock.setTimeout(
-      () => {
-        if (this.#status !== 'held') return;
-        if (clock.now() < this.#deadline - abortLead(this.ttlMs)) {
-          this.#armLossTimer(); // a renewal moved the deadline
-          return;
-        }
-        this.#lose(`no successful renewal before the holder-side deadline${this.#lastError ? ` (last error: ${errorMessage(this.#lastError)})` : ''}`, this.#lastError);
-      },
-      fireAt - clock.now(),
-    );
+    this.#lossTimer = clock.setTimeout(() => {
+      if (this.#status !== 'held') return;
+      if (clock.now() < this.#deadline - abortLead(this.ttlMs)) {
+        this.#armLossTimer(); // a renewal moved the deadline
+        return;
+      }
+      const last = this.#lastError ? ` (last error: ${errorText(this.#lastError)})` : '';
+      this.#lose(`no successful renewal before the holder-side deadline${last}`, this.#lastError);
+    }, fireAt - clock.now());
   }
 
   #scheduleRenew(at: number): void {
@@ -232,7 +227,7 @@ export class Lease implements AsyncDisposable {
       () => {
         void this.#renew().catch((err) => {
           // #renew handles its own errors; this is a last line so no rejection escapes a timer.
-          safeLog(this.#init.logger, 'error', { key: this.key, err: errorMessage(err) }, 'unexpected renewal failure');
+          safeLog(this.#init.logger, 'error', { key: this.key, err: errorText(err) }, 'unexpected renewal failure');
         });
       },
       Math.max(0, at - clock.now()),
@@ -244,13 +239,19 @@ export class Lease implements AsyncDisposable {
     const { store, clock } = this.#init;
     const lossAt = this.#deadline - abortLead(this.ttlMs);
     const tSent = clock.now();
-    const timeout = Math.min(this.ttlMs / 3, lossAt - tSent);
+    // No renewal outlives the next one's turn, nor the loss timer.
+    const timeout = Math.min(renewInterval(this.ttlMs), lossAt - tSent);
     if (timeout <= 0) return; // the loss timer will fire
     const ac = borrowController();
     this.#inflight = ac;
     try {
-      const ok = await callStore(clock, `${store.name}: renew "${this.key}"`, timeout, undefined, (signal) =>
-        store.renew({ key: this.key, leaseId: this.#init.leaseId, token: this.token, ttlMs: this.ttlMs }, { signal }),
+      const ok = await callStore(
+        clock,
+        `${store.name}: renew "${this.key}"`,
+        timeout,
+        undefined,
+        (signal) =>
+          store.renew({ key: this.key, leaseId: this.#init.leaseId, token: this.token, ttlMs: this.ttlMs }, { signal }),
         ac,
       );
       if (this.#status !== 'held') return;
@@ -261,14 +262,14 @@ export class Lease implements AsyncDisposable {
       this.#lastError = undefined;
       this.#deadline = holderDeadline(tSent, this.ttlMs);
       this.#armLossTimer();
-      this.#scheduleRenew(tSent + this.ttlMs / 3);
+      this.#scheduleRenew(tSent + renewInterval(this.ttlMs));
       this.#init.onRenewed(this);
     } catch (err) {
       if (this.#status !== 'held') return;
       this.#lastError = err;
       this.#init.onRenewError(this, err);
       // Retry soon: two quick failures in a row must still leave time for a third try.
-      const retryIn = Math.max(this.ttlMs / 10, 5);
+      const retryIn = renewRetryDelay(this.ttlMs);
       if (clock.now() + retryIn < this.#deadline - abortLead(this.ttlMs)) this.#scheduleRenew(clock.now() + retryIn);
     } finally {
       if (this.#inflight === ac) this.#inflight = undefined;
@@ -304,6 +305,4 @@ export class Lease implements AsyncDisposable {
     this.#renewTimer = undefined;
     this.#lossTimer = undefined;
   }
-
 }
-

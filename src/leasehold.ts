@@ -1,13 +1,23 @@
+/**
+ * The facade: leases on a store, and the schedules that run on them. The scheduler runs
+ * on the narrow port this class hands it (src/scheduler/port.ts), never on the class.
+ * @module
+ */
 import { randomUUID } from 'node:crypto';
 import { sleep, systemClock, type Clock } from './clock.js';
+import { DEFAULT_GRACE_MS, defaultPoll, EXPIRY_SLACK_MS, POLL_JITTER, requestTimeout } from './defaults.js';
 import { parseDuration, type Duration } from './duration.js';
 import { AcquireTimeoutError, ConfigError, LeaseholdError, type LeaseLostError } from './errors.js';
-import { SafeEmitter, safeLog, silentLogger, type Logger } from './events.js';
-import { callStore, checkKey, checkTtl, defaultHolder, errorMessage, jitter } from './internal.js';
+import { SafeEmitter, safeLog, silentLogger, type Logger, type StoreErrorEvent } from './events.js';
+import { callStore, checkHolder, checkKey, checkTtl, defaultHolder, jitter } from './internal.js';
 import { Lease } from './lease.js';
-import type { JsonValue, LeaseStore } from './store.js';
-import type { SchedulerEvents } from './scheduler-types.js';
-import { Scheduler, makeSchedule, type JobHandler, type JobOptions, type ScheduledJob } from './scheduler.js';
+import { makeSchedule } from './scheduler/options.js';
+import type { AcquireAnswer, SchedulerPort } from './scheduler/port.js';
+import { Scheduler } from './scheduler/scheduler.js';
+import type { ScheduledJob } from './scheduler/job.js';
+import type { JobHandler, JobOptions, SchedulerEvents } from './scheduler/types.js';
+import type { LeaseStore } from './store.js';
+import { errorText } from './store-kit/index.js';
 
 /** Options of {@link Leasehold}. */
 export interface LeaseholdOptions {
@@ -23,7 +33,11 @@ export interface LeaseholdOptions {
    * @defaultValue silent
    */
   logger?: Logger;
-  /** @internal Clock for tests. */
+  /**
+   * The clock leases and schedules run on: for tests, e.g. `FakeClock` from
+   * `leasehold/testing`.
+   * @defaultValue the process's monotonic clock and Node timers
+   */
   clock?: Clock;
 }
 
@@ -72,7 +86,7 @@ export interface LeaseholdEvents extends SchedulerEvents {
   /** A lease was released; `wasHeld` is false when it had already been lost or the release failed. */
   released: [LeaseEvent & { wasHeld: boolean }];
   /** A store request failed (a renewal that will be retried, a release that did not reach the store…). */
-  error: [{ key?: string; error: unknown; during: string }];
+  error: [StoreErrorEvent];
 }
 
 /**
@@ -101,18 +115,18 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
   #scheduler: Scheduler | undefined;
 
   constructor(options: LeaseholdOptions) {
-    if (!options || typeof options !== 'object') throw new ConfigError('Leasehold: options object with a store is required');
+    if (!options || typeof options !== 'object') {
+      throw new ConfigError('Leasehold: options object with a store is required');
+    }
     const store = options.store;
     if (!store || typeof store.acquire !== 'function') {
       throw new ConfigError('store: a LeaseStore is required (see openStore() or leasehold/file, leasehold/redis, …)');
     }
     const logger = options.logger ?? silentLogger;
-    super((err, event) => safeLog(logger, 'error', { event, err: errorMessage(err) }, 'event listener threw'));
-    if (options.holder !== undefined && (typeof options.holder !== 'string' || options.holder.length === 0 || options.holder.length > 256)) {
-      throw new ConfigError(`holder: must be a non-empty string of at most 256 characters, got ${JSON.stringify(options.holder)}`);
-    }
+    super((err, event) => safeLog(logger, 'error', { event, err: errorText(err) }, 'event listener threw'));
+    const holder = options.holder === undefined ? defaultHolder() : checkHolder(options.holder);
     this.store = store;
-    this.holder = options.holder ?? defaultHolder();
+    this.holder = holder;
     this.logger = logger;
     this.clock = options.clock ?? systemClock;
   }
@@ -130,7 +144,7 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
   async tryAcquire(key: string, options: TryAcquireOptions): Promise<Lease | null> {
     checkKey(key);
     const ttlMs = checkTtl(options?.ttl, this.store);
-    const res = await this._attemptAcquire(key, ttlMs, options.signal);
+    const res = await this.#attemptAcquire(key, ttlMs, options.signal);
     return res.lease;
   }
 
@@ -142,15 +156,18 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
     checkKey(key);
     const ttlMs = checkTtl(options?.ttl, this.store);
     const waitMs = parseDuration(options.wait, 'wait', { allowZero: true });
-    const poll = options.pollInterval === undefined ? defaultPoll(ttlMs) : parseDuration(options.pollInterval, 'pollInterval');
+    const poll =
+      options.pollInterval === undefined ? defaultPoll(ttlMs) : parseDuration(options.pollInterval, 'pollInterval');
     const start = this.clock.now();
     for (;;) {
-      const res = await this._attemptAcquire(key, ttlMs, options.signal);
+      const res = await this.#attemptAcquire(key, ttlMs, options.signal);
       if (res.lease) return res.lease;
       const left = start + waitMs - this.clock.now();
       if (left <= 0) throw new AcquireTimeoutError(key, waitMs, res.holder);
-      let pause = jitter(poll * 0.75, poll * 1.25);
-      if (res.expiresInMs !== undefined && res.expiresInMs >= 0) pause = Math.min(pause, res.expiresInMs + jitter(1, 20));
+      let pause = jitter(poll * POLL_JITTER[0], poll * POLL_JITTER[1]);
+      if (res.expiresInMs !== undefined && res.expiresInMs >= 0) {
+        pause = Math.min(pause, res.expiresInMs + jitter(...EXPIRY_SLACK_MS));
+      }
       await sleep(this.clock, Math.min(pause, left), options.signal);
     }
   }
@@ -210,11 +227,14 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
    *
    * @example Stop cleanly on SIGTERM/SIGINT
    * ```ts
-   * for (const sig of ['SIGTERM', 'SIGINT']) process.once(sig, () => void lh.stop().then(() => process.exit(0)));
+   * for (const sig of ['SIGTERM', 'SIGINT']) {
+   *   process.once(sig, () => void lh.stop().then(() => process.exit(0)));
+   * }
    * ```
    */
   async stop(options: { grace?: Duration } = {}): Promise<void> {
-    const graceMs = options.grace === undefined ? 10_000 : parseDuration(options.grace, 'grace', { allowZero: true });
+    const graceMs =
+      options.grace === undefined ? DEFAULT_GRACE_MS : parseDuration(options.grace, 'grace', { allowZero: true });
     if (this.#scheduler) await this.#scheduler.stop(graceMs);
     await this.releaseAll();
   }
@@ -225,8 +245,36 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
   }
 
   #sched(): Scheduler {
-    this.#scheduler ??= new Scheduler(this);
+    this.#scheduler ??= new Scheduler(this.#port());
     return this.#scheduler;
+  }
+
+  /** What the scheduler may use of this instance: nothing more (see src/scheduler/port.ts). */
+  #port(): SchedulerPort {
+    const { store, clock } = this;
+    return {
+      holder: this.holder,
+      clock,
+      logger: this.logger,
+      // Read through, as the scheduler always read them: a store may change its capabilities.
+      store: {
+        get name() {
+          return store.name;
+        },
+        get capabilities() {
+          return store.capabilities;
+        },
+      },
+      attemptAcquire: (key, ttlMs) => this.#attemptAcquire(key, ttlMs, undefined),
+      readState: async (key, timeoutMs) => {
+        const what = `${store.name}: inspect "${key}"`;
+        const record = await callStore(clock, what, timeoutMs, undefined, (signal) => store.inspect(key, { signal }));
+        return record?.state ?? null;
+      },
+      readStoreClock: (signal) => store.now({ signal }),
+      // PortEvents is a subset of LeaseholdEvents, which TypeScript cannot relate through a generic key.
+      emit: (event, ...args) => this.emit(event, ...(args as LeaseholdEvents[typeof event])),
+    };
   }
 
   /**
@@ -237,18 +285,15 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
     await Promise.allSettled([...this.#leases].map((l) => l.release()));
   }
 
-  /**
-   * @internal One acquisition attempt with everything the store said. Used by the
-   * scheduler; not part of the public API.
-   */
-  async _attemptAcquire(key: string, ttlMs: number, signal: AbortSignal | undefined): Promise<AttemptResult> {
+  /** One acquisition attempt with everything the store said (the scheduler gets it through its port). */
+  async #attemptAcquire(key: string, ttlMs: number, signal: AbortSignal | undefined): Promise<AcquireAnswer> {
     // L9 across attempts: an attempt that got no answer may still have been granted. Its
     // lease id is kept for one TTL and reused (once) by the next attempt on the key, so
     // the store hands that lease back instead of it blocking the key until it expires.
     const unanswered = this.#unanswered.get(key);
     this.#unanswered.delete(key);
     const leaseId = unanswered && unanswered.until > this.clock.now() ? unanswered.leaseId : randomUUID();
-    const timeout = Math.max(ttlMs / 3, 1);
+    const timeout = requestTimeout(ttlMs);
     // L9: if the first request reached the store but its reply was lost, the retry with
     // the same leaseId finds our own lease instead of waiting out the TTL.
     for (let attempt = 1; ; attempt++) {
@@ -257,7 +302,7 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
         const res = await callStore(this.clock, `${this.store.name}: acquire "${key}"`, timeout, signal, (s) =>
           this.store.acquire({ key, holder: this.holder, leaseId, ttlMs }, { signal: s }),
         );
-        const out: AttemptResult = { lease: null, recvWall: this.clock.wallNow() };
+        const out: AcquireAnswer = { lease: null, recvWall: this.clock.wallNow() };
         if (res.storeTime !== undefined) out.storeTime = res.storeTime;
         if (res.state !== undefined) out.state = res.state;
         if (!res.acquired) {
@@ -303,7 +348,7 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
         this.emit('released', { ...ev(l), wasHeld });
       },
       onRenewError: (l, error) => {
-        safeLog(this.logger, 'warn', { ...ev(l), err: errorMessage(error) }, 'lease renewal failed; retrying');
+        safeLog(this.logger, 'warn', { ...ev(l), err: errorText(error) }, 'lease renewal failed; retrying');
         this.emit('error', { key: l.key, error, during: 'renew' });
       },
     });
@@ -312,20 +357,4 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
     this.emit('acquired', ev(lease));
     return lease;
   }
-}
-
-/** @internal What {@link Leasehold._attemptAcquire} learned. */
-export interface AttemptResult {
-  lease: Lease | null;
-  holder?: string;
-  expiresInMs?: number;
-  storeTime?: number;
-  state?: JsonValue | null;
-  /** Host wall clock when the reply arrived: the store read `storeTime` before this. */
-  recvWall: number;
-}
-
-/** Default poll interval while waiting for a key: ttl/10 within [50 ms, 1 s]. */
-export function defaultPoll(ttlMs: number): number {
-  return Math.min(Math.max(ttlMs / 10, 50), 1000);
 }

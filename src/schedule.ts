@@ -16,26 +16,40 @@ export interface Schedule {
   after(t: number): number | undefined;
   /** Human description, e.g. `every 5m` or `cron "0 3 * * *" (Europe/Berlin)`. */
   readonly description: string;
+  /**
+   * The fixed gap between slots, when there is one (interval schedules); undefined when
+   * the gaps vary (cron). With it, slots far in the past are counted without enumerating them.
+   */
+  readonly periodMs?: number;
 }
 
 /** Slots at `offset + k × period` for every integer k (epoch ms). */
 export class IntervalSchedule implements Schedule {
+  /** The gap between slots. */
   readonly periodMs: number;
+  /** The shift of every slot from the epoch-aligned grid. */
   readonly offsetMs: number;
+  /** `every <period>`, with the offset when there is one. */
   readonly description: string;
 
+  /** @throws ConfigError on an invalid period or an offset not shorter than it. */
   constructor(period: Duration, offset: Duration = 0) {
     this.periodMs = parseDuration(period, 'interval');
     const off = parseDuration(offset, 'offset', { allowZero: true });
-    if (off >= this.periodMs) throw new ConfigError(`offset: ${JSON.stringify(offset)} must be shorter than the interval (${this.periodMs}ms)`);
+    if (off >= this.periodMs) {
+      throw new ConfigError(`offset: ${JSON.stringify(offset)} must be shorter than the interval (${this.periodMs}ms)`);
+    }
     this.offsetMs = off;
-    this.description = `every ${typeof period === 'string' ? period : `${period}ms`}${off ? ` (offset ${off}ms)` : ''}`;
+    const shown = typeof period === 'string' ? period : `${period}ms`;
+    this.description = `every ${shown}${off ? ` (offset ${off}ms)` : ''}`;
   }
 
+  /** The latest slot at or before `t`. */
   atOrBefore(t: number): number {
     return Math.floor((t - this.offsetMs) / this.periodMs) * this.periodMs + this.offsetMs;
   }
 
+  /** The first slot strictly after `t`. */
   after(t: number): number {
     return this.atOrBefore(t) + this.periodMs;
   }
@@ -54,15 +68,20 @@ export function checkTimezone(tz: string): string {
 /** Slots of a cron expression (5 fields, or 6 with seconds) in an IANA timezone. */
 export class CronSchedule implements Schedule {
   readonly #cron: Cron;
+  /** `cron "<expression>" (<timezone>)`. */
   readonly description: string;
 
+  /** @throws ConfigError on an invalid expression or timezone, or one that never fires. */
   constructor(expression: string, timezone = 'UTC') {
     checkTimezone(timezone);
-    if (typeof expression !== 'string' || expression.trim() === '') throw new ConfigError(`cron: expected an expression such as "*/5 * * * *", got ${JSON.stringify(expression)}`);
+    if (typeof expression !== 'string' || expression.trim() === '') {
+      throw new ConfigError(`cron: expected an expression such as "*/5 * * * *", got ${JSON.stringify(expression)}`);
+    }
     try {
       this.#cron = new Cron(expression, { timezone, paused: true });
     } catch (err) {
-      throw new ConfigError(`cron: invalid expression ${JSON.stringify(expression)}: ${(err as Error).message}`, { cause: err });
+      const message = `cron: invalid expression ${JSON.stringify(expression)}: ${(err as Error).message}`;
+      throw new ConfigError(message, { cause: err });
     }
     if (this.#cron.nextRun(new Date(0)) === null && this.#cron.nextRun() === null) {
       throw new ConfigError(`cron: expression ${JSON.stringify(expression)} never fires`);
@@ -70,11 +89,13 @@ export class CronSchedule implements Schedule {
     this.description = `cron "${expression}" (${timezone})`;
   }
 
+  /** The latest slot at or before `t`, if any. */
   atOrBefore(t: number): number | undefined {
     // croner counts a run earlier in the same second as the reference: +1 ms makes t itself count.
     return this.#cron.previousRuns(1, new Date(t + 1))[0]?.getTime();
   }
 
+  /** The first slot strictly after `t`, if any. */
   after(t: number): number | undefined {
     return this.#cron.nextRun(new Date(t))?.getTime() ?? undefined;
   }

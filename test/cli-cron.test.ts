@@ -34,7 +34,23 @@ interface Daemon {
 // (it would be re-run, at-least-once) nor a slot fall out of the window before a daemon
 // gets to it. A daemon killed while holding the lease is replaced within the TTL.
 function daemon(key: string, command: string[], extra: string[] = []): Daemon {
-  const child = cli.spawn(['cron', '--store', store, '--key', key, '--every', '1s', '--ttl', '10s', '--catch-up', '15s', '--json', ...extra, '--', ...command]);
+  const child = cli.spawn([
+    'cron',
+    '--store',
+    store,
+    '--key',
+    key,
+    '--every',
+    '1s',
+    '--ttl',
+    '10s',
+    '--catch-up',
+    '15s',
+    '--json',
+    ...extra,
+    '--',
+    ...command,
+  ]);
   let out = '';
   child.stdout?.on('data', (d: Buffer) => {
     out += d.toString('utf8');
@@ -90,14 +106,18 @@ it('3 cron --every 1s daemons run each middle slot exactly once, also after one 
   const last = Math.floor(t1 / 1000) * 1000 - 1000;
   assert.ok(last - first >= 15_000, 'the daemons ran for about 20 s');
   const missing: string[] = [];
-  for (let s = first; s <= last; s += 1000) if (!counts.has(new Date(s).toISOString())) missing.push(new Date(s).toISOString());
+  for (let s = first; s <= last; s += 1000)
+    if (!counts.has(new Date(s).toISOString())) missing.push(new Date(s).toISOString());
   assert.deepEqual(missing, [], `every middle slot ran (one daemon killed at ${new Date(killedAt).toISOString()})`);
   // One lease may run several slots in a row (catching up after a delay), hence >=.
-  for (let i = 1; i < tokens.length; i++) assert.ok((tokens[i] as number) >= (tokens[i - 1] as number), `tokens never go back (${tokens.join(' ')})`);
+  for (let i = 1; i < tokens.length; i++)
+    assert.ok((tokens[i] as number) >= (tokens[i - 1] as number), `tokens never go back (${tokens.join(' ')})`);
 
   // Each daemon printed JSON lines only; the survivors ran slots after the kill.
   const evs = daemons.map((d) => events(d.out()));
-  const ranAfterKill = evs.slice(1).flatMap((e) => e.filter((x) => x.event === 'run:success' && Date.parse(x.slot ?? '') > killedAt));
+  const ranAfterKill = evs
+    .slice(1)
+    .flatMap((e) => e.filter((x) => x.event === 'run:success' && Date.parse(x.slot ?? '') > killedAt));
   assert.ok(ranAfterKill.length >= 5, 'the survivors covered the slots after the kill');
   const successes = evs.flat().filter((x) => x.event === 'run:success').length;
   assert.ok(successes >= counts.size - 1, 'each run is logged (the killed daemon may miss its last line)');
@@ -107,7 +127,13 @@ it('3 cron --every 1s daemons run each middle slot exactly once, also after one 
   const st = await cli.run(['status', '--store', store, '--json']);
   assert.equal(st.code, 0, st.stderr);
   const doc = JSON.parse(st.stdout) as {
-    keys: { key: string; held: boolean; lastSlot: string | null; lastOutcome: string | null; recentRuns: { slot: string; outcome: string; error?: string; token: number }[] }[];
+    keys: {
+      key: string;
+      held: boolean;
+      lastSlot: string | null;
+      lastOutcome: string | null;
+      recentRuns: { slot: string; outcome: string; error?: string; token: number }[];
+    }[];
   };
   const tick = doc.keys.find((k) => k.key === 'tick');
   const lastSlot = [...counts.keys()].sort().at(-1);

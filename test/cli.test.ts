@@ -49,7 +49,20 @@ let markers = 0;
 /** Starts `run … -- node hold.mjs` and resolves once the command runs, with what it saw. */
 async function hold(key: string, args: string[], ms = 20_000, stubborn = false) {
   const marker = join(dir, `marker-${markers++}`);
-  const child = cli.spawn(['run', '--store', store, '--key', key, ...args, '--', node, holdScript, marker, String(ms), stubborn ? 'stubborn' : '']);
+  const child = cli.spawn([
+    'run',
+    '--store',
+    store,
+    '--key',
+    key,
+    ...args,
+    '--',
+    node,
+    holdScript,
+    marker,
+    String(ms),
+    stubborn ? 'stubborn' : '',
+  ]);
   const done = finished(child, 60_000);
   await until(() => existsSync(marker) && readFileSync(marker, 'utf8').length > 0, 15_000, `"${key}" to be held`);
   const env = JSON.parse(readFileSync(marker, 'utf8')) as { key: string; token: string; holder: string };
@@ -61,7 +74,14 @@ async function statusJson(key?: string) {
   assert.equal(r.code, 0, r.stderr);
   return JSON.parse(r.stdout) as {
     store: string;
-    keys: { key: string; held: boolean; holder: string | null; token: number; expiresInMs: number | null; lastOutcome: string | null }[];
+    keys: {
+      key: string;
+      held: boolean;
+      holder: string | null;
+      token: number;
+      expiresInMs: number | null;
+      lastOutcome: string | null;
+    }[];
   };
 }
 
@@ -87,7 +107,10 @@ async function noOverlap(storeUrl: string, key: string, ttl: string): Promise<vo
   const failures: string[] = [];
   const loop = async () => {
     for (let i = 0; i < perLoop; i++) {
-      const r = await cli.run(['run', '--store', storeUrl, '--key', key, '--ttl', ttl, '--wait', '60s', '--', node, sectionScript, log, '20'], { timeoutMs: 90_000 });
+      const r = await cli.run(
+        ['run', '--store', storeUrl, '--key', key, '--ttl', ttl, '--wait', '60s', '--', node, sectionScript, log, '20'],
+        { timeoutMs: 90_000 },
+      );
       if (r.code !== 0) failures.push(`exit ${r.code} after ${Math.round(r.ms)}ms: ${r.stderr.trim()}`);
     }
   };
@@ -102,13 +125,20 @@ async function noOverlap(storeUrl: string, key: string, ttl: string): Promise<vo
   }
   assert.equal(starts.size, loops * perLoop, 'every run got its own token');
   assert.equal(ends.size, loops * perLoop);
-  const sections = [...starts].map(([token, start]) => ({ token: Number(token), start, end: ends.get(token) as bigint }));
+  const sections = [...starts].map(([token, start]) => ({
+    token: Number(token),
+    start,
+    end: ends.get(token) as bigint,
+  }));
   sections.sort((a, b) => (a.start < b.start ? -1 : 1));
   for (let i = 1; i < sections.length; i++) {
     const prev = sections[i - 1] as (typeof sections)[number];
     const cur = sections[i] as (typeof sections)[number];
     assert.ok(prev.end < cur.start, `sections with tokens ${prev.token} and ${cur.token} overlap`);
-    assert.ok(prev.token < cur.token, `tokens must grow in the order the sections ran (${prev.token} then ${cur.token})`);
+    assert.ok(
+      prev.token < cur.token,
+      `tokens must grow in the order the sections ran (${prev.token} then ${cur.token})`,
+    );
   }
 }
 
@@ -117,14 +147,20 @@ describe('leasehold run', () => {
   // machine running 20 processes (and other test files) needs; waiters poll every ttl/10.
   it('10 concurrent run --wait loops on one key never overlap (folder store)', () => noOverlap(store, 'mutex', '5s'));
 
-  it('10 concurrent run --wait loops on one key never overlap (Redis, password-protected private server)', () => noOverlap(redis.url, `mutex-${randomBytes(4).toString('hex')}`, '5s'));
+  it('10 concurrent run --wait loops on one key never overlap (Redis, password-protected private server)', () =>
+    noOverlap(redis.url, `mutex-${randomBytes(4).toString('hex')}`, '5s'));
 
   it('Redis: no password in status output or errors; stopped server → 69', async () => {
     const st = await cli.run(['status', '--store', redis.url, '--json']);
     assert.equal(st.code, 0, st.stderr);
     assert.ok(!st.stdout.includes(REDIS_PASSWORD) && !st.stderr.includes(REDIS_PASSWORD));
     assert.equal((JSON.parse(st.stdout) as { store: string }).store, 'redis');
-    const wrong = await cli.run(['status', '--store', redis.url.replace(REDIS_PASSWORD, 'not-the-password'), '--debug']);
+    const wrong = await cli.run([
+      'status',
+      '--store',
+      redis.url.replace(REDIS_PASSWORD, 'not-the-password'),
+      '--debug',
+    ]);
     assert.notEqual(wrong.code, 0);
     assert.ok(!wrong.stderr.includes('not-the-password'), wrong.stderr);
     await redis.kill();
@@ -148,7 +184,10 @@ describe('leasehold run', () => {
     assert.match(h.env.holder, /^.+:\d+:[0-9a-f]+$/);
 
     assert.equal((await cli.run(['run', '--store', store, '--key', 'codes', '--', 'sh', '-c', 'exit 3'])).code, 3);
-    assert.equal((await cli.run(['run', '--store', store, '--key', 'codes', '--', 'sh', '-c', 'kill -KILL $$'])).code, 128 + 9);
+    assert.equal(
+      (await cli.run(['run', '--store', store, '--key', 'codes', '--', 'sh', '-c', 'kill -KILL $$'])).code,
+      128 + 9,
+    );
     const nf = await cli.run(['run', '--store', store, '--key', 'codes', '--', join(dir, 'no-such-command')]);
     assert.equal(nf.code, 127);
     assert.match(nf.stderr, /command not found/);
@@ -177,7 +216,19 @@ describe('leasehold run', () => {
     assert.match(waited.stderr, /after waiting 300ms/);
 
     // A long enough --wait runs the command once the holder is done (here: interrupted).
-    const queued = cli.run(['run', '--store', store, '--key', 'busy', '--wait', '60s', '--', 'sh', '-c', 'echo "$LEASEHOLD_TOKEN"']);
+    const queued = cli.run([
+      'run',
+      '--store',
+      store,
+      '--key',
+      'busy',
+      '--wait',
+      '60s',
+      '--',
+      'sh',
+      '-c',
+      'echo "$LEASEHOLD_TOKEN"',
+    ]);
     await new Promise((r) => setTimeout(r, 300));
     h.child.kill('SIGINT');
     assert.equal((await h.done).code, 7);
@@ -254,8 +305,16 @@ describe('leasehold usage and errors', () => {
     assert.equal((await cli.run(['run', '--store', store, '--key', 'k', '--bogus', '--', 'true'])).code, 64);
     assert.equal((await cli.run(['run', '--store', store, '--key', 'k'])).code, 64);
     assert.equal((await cli.run(['run', '--store', store, '--', 'true'])).code, 64);
-    assert.equal((await cli.run(['cron', '--store', store, '--key', 'k', '--', 'true'])).code, 64, 'cron needs --every or --cron');
-    assert.equal((await cli.run(['cron', '--store', store, '--key', 'k', '--every', '1s', '--overlap', 'never', '--', 'true'])).code, 64);
+    assert.equal(
+      (await cli.run(['cron', '--store', store, '--key', 'k', '--', 'true'])).code,
+      64,
+      'cron needs --every or --cron',
+    );
+    assert.equal(
+      (await cli.run(['cron', '--store', store, '--key', 'k', '--every', '1s', '--overlap', 'never', '--', 'true']))
+        .code,
+      64,
+    );
     const url = await cli.run(['status', '--store', 'nosuch://admin:s3cr3t-pw@db.example:1/x']);
     assert.equal(url.code, 64);
     assert.ok(!url.stderr.includes('s3cr3t-pw'), url.stderr);
@@ -299,7 +358,10 @@ describe('leasehold usage and errors', () => {
     assert.ok(existsSync(join(cwd, '.leasehold')), 'file:.leasehold in the working directory');
 
     const envStore = join(dir, 'from-env');
-    const e = await cli.run(['run', '--key', 'dflt', '--', 'true'], { cwd, env: { LEASEHOLD_STORE: `file:${envStore}` } });
+    const e = await cli.run(['run', '--key', 'dflt', '--', 'true'], {
+      cwd,
+      env: { LEASEHOLD_STORE: `file:${envStore}` },
+    });
     assert.equal(e.code, 0, e.stderr);
     assert.ok(existsSync(envStore), '$LEASEHOLD_STORE is used');
   });

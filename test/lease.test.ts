@@ -3,7 +3,15 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { AcquireTimeoutError, ConfigError, Leasehold, LeaseLostError, StoreUnavailableError, holderDeadline } from '../src/index.js';
+import {
+  AcquireTimeoutError,
+  ConfigError,
+  Leasehold,
+  LeaseLostError,
+  StoreUnavailableError,
+  holderDeadline,
+  parseDuration,
+} from '../src/index.js';
 import type { AcquireRequest, LeaseStore, StoreOpOptions } from '../src/store.js';
 import { FileStore } from '../src/stores/file/index.js';
 import { MemoryStore } from '../src/stores/memory/index.js';
@@ -129,24 +137,38 @@ describe('acquire, withLease, errors', () => {
 
   it('withLease runs fn while holding, releases after, and rejects when busy', async () => {
     const { lh, inner, ttl } = setup();
-    const out = await lh.withLease('w', async (lease) => {
-      assert.equal((await inner.inspect('w'))?.holder, 'me');
-      return lease.token * 10;
-    }, { ttl });
+    const out = await lh.withLease(
+      'w',
+      async (lease) => {
+        assert.equal((await inner.inspect('w'))?.holder, 'me');
+        return lease.token * 10;
+      },
+      { ttl },
+    );
     assert.equal(out, 10);
     assert.equal((await inner.inspect('w'))?.holder, null);
     await inner.acquire({ key: 'w', holder: 'other', leaseId: 'z', ttlMs: ttl });
-    await assert.rejects(lh.withLease('w', () => 1, { ttl }), AcquireTimeoutError);
+    await assert.rejects(
+      lh.withLease('w', () => 1, { ttl }),
+      AcquireTimeoutError,
+    );
   });
 
   it('withLease rejects with LeaseLostError when the lease is lost while fn runs', async () => {
     const { clock, store, lh, ttl } = setup();
-    const p = lh.withLease('w', async (lease) => {
-      store.modes.renew = 'stall';
-      await new Promise<void>((resolve) => lease.signal.addEventListener('abort', () => resolve()));
-      return 'finished';
-    }, { ttl });
-    const settled = p.then(() => 'resolved', (e: unknown) => e);
+    const p = lh.withLease(
+      'w',
+      async (lease) => {
+        store.modes.renew = 'stall';
+        await new Promise<void>((resolve) => lease.signal.addEventListener('abort', () => resolve()));
+        return 'finished';
+      },
+      { ttl },
+    );
+    const settled = p.then(
+      () => 'resolved',
+      (e: unknown) => e,
+    );
     await clock.advance(ttl * 2);
     assert.ok((await settled) instanceof LeaseLostError);
   });
@@ -156,9 +178,85 @@ describe('acquire, withLease, errors', () => {
     await assert.rejects(lh.tryAcquire('k', { ttl: 0 }), /ttl: duration must be positive, got 0/);
     await assert.rejects(lh.tryAcquire('k', { ttl: '-1s' }), /ttl: invalid duration "-1s"/);
     await assert.rejects(lh.tryAcquire('k', { ttl: 'abc' }), /ttl: invalid duration "abc"/);
-    await assert.rejects(lh.tryAcquire('', { ttl: 1000 }), (e: unknown) => e instanceof ConfigError && /key: must be a non-empty string, got ""/.test(e.message));
+    await assert.rejects(
+      lh.tryAcquire('', { ttl: 1000 }),
+      (e: unknown) => e instanceof ConfigError && /key: must be a non-empty string, got ""/.test(e.message),
+    );
     await assert.rejects(lh.acquire('k', { ttl: 1000, wait: 'soon' }), /wait: invalid duration "soon"/);
     assert.throws(() => new Leasehold({ store: undefined as unknown as LeaseStore }), ConfigError);
+  });
+
+  it('refuses a key with a lone surrogate before any store request', async () => {
+    const { store, lh } = setup();
+    let calls = 0;
+    const acquire = store.acquire.bind(store);
+    store.acquire = (req, o) => {
+      calls++;
+      return acquire(req, o);
+    };
+    for (const key of ['a\uD800b', 'end\uDC00', '\uDBFF']) {
+      await assert.rejects(
+        lh.tryAcquire(key, { ttl: 1000 }),
+        (e: unknown) => e instanceof ConfigError && /^key: .*lone UTF-16 surrogate/.test(e.message),
+      );
+    }
+    assert.equal(calls, 0, 'no store request for a refused key');
+    // A whole surrogate pair is a character like any other.
+    assert.ok(await lh.tryAcquire('emoji-\u{1F600}', { ttl: 1000 }));
+    assert.throws(() => lh.every(1000, 'job\uD800', () => {}), /lone UTF-16 surrogate/);
+  });
+
+  it('refuses a holder with a newline or another control character', () => {
+    const store = new MemoryStore();
+    for (const holder of ['host\nforged line', 'tab\there', 'nul\u0000', 'del\u007f', 'lone\uD800']) {
+      assert.throws(
+        () => new Leasehold({ store, holder }),
+        (e: unknown) => e instanceof ConfigError && e.message.startsWith('holder: ') && !e.message.includes('\n'),
+        JSON.stringify(holder),
+      );
+    }
+    assert.equal(new Leasehold({ store, holder: 'web-1:42:abc' }).holder, 'web-1:42:abc');
+  });
+
+  it('refuses a duration past 2^31-1 ms with one line naming the option and the value', async () => {
+    const { lh } = setup();
+    await assert.rejects(lh.tryAcquire('k', { ttl: '30d' }), (e: unknown) => {
+      assert.ok(e instanceof ConfigError);
+      assert.match(e.message, /^ttl: duration "30d" is too long \(at most 2147483647ms/);
+      assert.ok(!e.message.includes('\n'));
+      return true;
+    });
+    await assert.rejects(
+      lh.acquire('k', { ttl: 1000, wait: 2 ** 31 }),
+      /^ConfigError: wait: duration 2147483648 is too long/,
+    );
+    assert.throws(() => lh.every(1000, 'job', () => {}, { timeout: '25d' }), /^ConfigError: timeout: duration "25d"/);
+    assert.equal(parseDuration(2 ** 31 - 1, 'x'), 2 ** 31 - 1);
+  });
+
+  it("a TTL outside the store's range names the value and the range with their units", async () => {
+    const inner = new MemoryStore();
+    const narrow = new FaultyStore(inner);
+    Object.defineProperty(narrow, 'capabilities', {
+      value: { ...inner.capabilities, minTtlMs: 15_000, maxTtlMs: 60_000 },
+      configurable: true,
+    });
+    const lh = new Leasehold({ store: narrow });
+    await assert.rejects(
+      lh.tryAcquire('k', { ttl: 10_000 }),
+      new RegExp(
+        `^ConfigError: ttl: 10000ms \\(10s\\) is outside what the ${inner.name} store allows \\(15s to 1m\\)$`,
+      ),
+    );
+    await assert.rejects(
+      lh.tryAcquire('k', { ttl: '2m' }),
+      /ttl: "2m" is outside what the .* store allows \(15s to 1m\)/,
+    );
+    Object.defineProperty(narrow, 'capabilities', {
+      value: { ...inner.capabilities, minTtlMs: 2000 },
+      configurable: true,
+    });
+    await assert.rejects(lh.tryAcquire('k', { ttl: 1500 }), /ttl: 1500ms \(1.5s\) is outside .* \(at least 2s\)/);
   });
 
   it('a store that is down gives StoreUnavailableError, not null', async () => {
@@ -205,7 +303,10 @@ describe('acquire, withLease, errors', () => {
       return inner.acquire(req, o);
     };
     const lh = new Leasehold({ store, clock, holder: 'me' });
-    const first = lh.tryAcquire('k', { ttl: 3000 }).then(() => 'answered', (e: unknown) => e);
+    const first = lh.tryAcquire('k', { ttl: 3000 }).then(
+      () => 'answered',
+      (e: unknown) => e,
+    );
     await clock.advance(2100);
     assert.ok((await first) instanceof StoreUnavailableError);
     assert.equal((await inner.inspect('k'))?.holder, 'me', 'the store granted the lost attempt');

@@ -11,7 +11,11 @@ describe('interval slots (S1)', () => {
     const s = new IntervalSchedule('5m');
     assert.equal(I(s.atOrBefore(T('2026-11-23T10:07:31.123Z'))), '2026-11-23T10:05:00.000Z');
     assert.equal(I(s.after(T('2026-11-23T10:07:31.123Z'))), '2026-11-23T10:10:00.000Z');
-    assert.equal(I(s.atOrBefore(T('2026-11-23T10:05:00.000Z'))), '2026-11-23T10:05:00.000Z', 'a slot instant is its own slot');
+    assert.equal(
+      I(s.atOrBefore(T('2026-11-23T10:05:00.000Z'))),
+      '2026-11-23T10:05:00.000Z',
+      'a slot instant is its own slot',
+    );
     assert.equal(I(s.after(T('2026-11-23T10:05:00.000Z'))), '2026-11-23T10:10:00.000Z');
     const hostA = new IntervalSchedule(2000);
     const hostB = new IntervalSchedule('2s');
@@ -36,7 +40,12 @@ describe('cron slots with IANA timezones', () => {
       t = s.after(t) as number;
       runs.push(I(t));
     }
-    assert.deepEqual(runs, ['2026-03-28T01:30:00.000Z', '2026-03-29T01:00:00.000Z', '2026-03-30T00:30:00.000Z', '2026-03-31T00:30:00.000Z']);
+    assert.deepEqual(runs, [
+      '2026-03-28T01:30:00.000Z',
+      '2026-03-29T01:00:00.000Z',
+      '2026-03-30T00:30:00.000Z',
+      '2026-03-31T00:30:00.000Z',
+    ]);
   });
   it('Europe/Berlin fall back: a 02:30 job runs once on the day 02:30 happens twice', () => {
     const s = new CronSchedule('30 2 * * *', 'Europe/Berlin');
@@ -57,7 +66,12 @@ describe('cron slots with IANA timezones', () => {
     let t = T('2026-03-08T05:00:00Z'); // 00:00 EST
     const spring: number[] = [];
     for (let i = 0; i < 4; i++) spring.push((t = s.after(t) as number));
-    assert.deepEqual(spring.map(I), ['2026-03-08T05:30:00.000Z', '2026-03-08T06:30:00.000Z', '2026-03-08T07:30:00.000Z', '2026-03-08T08:30:00.000Z']);
+    assert.deepEqual(spring.map(I), [
+      '2026-03-08T05:30:00.000Z',
+      '2026-03-08T06:30:00.000Z',
+      '2026-03-08T07:30:00.000Z',
+      '2026-03-08T08:30:00.000Z',
+    ]);
     // Fall back 2026-11-01: 01:30 local happens twice; a daily 01:30 job runs once.
     const daily = new CronSchedule('30 1 * * *', 'America/New_York');
     assert.equal(I(daily.after(T('2026-11-01T00:00:00Z'))), '2026-11-01T05:30:00.000Z');
@@ -72,6 +86,9 @@ describe('cron slots with IANA timezones', () => {
   });
   it('bad expressions and timezones are ConfigErrors naming them', () => {
     assert.throws(() => new CronSchedule('every day'), /cron: invalid expression "every day"/);
-    assert.throws(() => new CronSchedule('* * * * *', 'Mars/Olympus'), /timezone: unknown IANA timezone "Mars\/Olympus"/);
+    assert.throws(
+      () => new CronSchedule('* * * * *', 'Mars/Olympus'),
+      /timezone: unknown IANA timezone "Mars\/Olympus"/,
+    );
   });
 });

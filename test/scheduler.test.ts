@@ -25,13 +25,30 @@ interface Run {
   storeAt: number;
 }
 
-function every(hosts: Leasehold[], interval: number, opts: JobOptions, body?: (ctx: JobContext) => Promise<void> | void) {
+function every(
+  hosts: Leasehold[],
+  interval: number,
+  opts: JobOptions,
+  body?: (ctx: JobContext) => Promise<void> | void,
+) {
   const runs: Run[] = [];
   for (const h of hosts) {
-    h.every(interval, 'job', async (ctx) => {
-      runs.push({ slot: iso(ctx.slot.getTime()), holder: ctx.holder, token: ctx.token, attempt: ctx.attempt, at: h.clock.wallNow(), storeAt: await h.store.now() });
-      await body?.(ctx);
-    }, opts);
+    h.every(
+      interval,
+      'job',
+      async (ctx) => {
+        runs.push({
+          slot: iso(ctx.slot.getTime()),
+          holder: ctx.holder,
+          token: ctx.token,
+          attempt: ctx.attempt,
+          at: h.clock.wallNow(),
+          storeAt: await h.store.now(),
+        });
+        await body?.(ctx);
+      },
+      opts,
+    );
   }
   return runs;
 }
@@ -59,7 +76,8 @@ describe('scheduler (fake clock)', () => {
     await clock.advance(5000);
     await stopAll(clock, hosts);
     assert.ok(runs.length >= 4);
-    for (const r of runs) assert.ok(r.storeAt >= Date.parse(r.slot), `started at store time ${iso(r.storeAt)} for slot ${r.slot}`);
+    for (const r of runs)
+      assert.ok(r.storeAt >= Date.parse(r.slot), `started at store time ${iso(r.storeAt)} for slot ${r.slot}`);
   });
 
   it('a slow first store request does not push the clock estimate ahead: no slot is skipped unseen (S3, S4)', async () => {
@@ -91,7 +109,10 @@ describe('scheduler (fake clock)', () => {
     await stopAll(clock, [lh]);
     const firstDue = Math.ceil(readyAt / 500) * 500;
     for (let slot = firstDue; slot <= readyAt + 3500; slot += 500) {
-      assert.ok(ran.includes(slot) || skipped.includes(slot), `slot +${slot} neither ran nor was skipped (ran ${ran.join(',')})`);
+      assert.ok(
+        ran.includes(slot) || skipped.includes(slot),
+        `slot +${slot} neither ran nor was skipped (ran ${ran.join(',')})`,
+      );
     }
     assert.equal(new Set(ran).size, ran.length);
   });
@@ -101,21 +122,34 @@ describe('scheduler (fake clock)', () => {
     const inner = new MemoryStore({ clock });
     // Host "ahead": its wall clock runs 30 s fast, and its first store-clock reads fail
     // (the store was restarting), so it starts out trusting its own clock.
-    const aheadClock = { now: () => clock.now(), wallNow: () => clock.wallNow() + 30_000, setTimeout: clock.setTimeout.bind(clock), clearTimeout: clock.clearTimeout.bind(clock) };
+    const aheadClock = {
+      now: () => clock.now(),
+      wallNow: () => clock.wallNow() + 30_000,
+      setTimeout: clock.setTimeout.bind(clock),
+      clearTimeout: clock.clearTimeout.bind(clock),
+    };
     const aheadStore = new FaultyStore(inner);
     aheadStore.modes.now = 'fail';
     const ahead = new Leasehold({ store: aheadStore, clock: aheadClock, holder: 'ahead' });
     const good = new Leasehold({ store: new FaultyStore(inner), clock, holder: 'good' });
     const runs = every([ahead, good], 1000, { ttl: 3000, catchUp: 500 });
     const skipped: string[] = [];
-    for (const h of [ahead, good]) h.on('slot:skipped', (e) => e.reason !== 'done-elsewhere' && skipped.push(`${e.reason} ${iso(e.slot.getTime())}`));
+    for (const h of [ahead, good])
+      h.on(
+        'slot:skipped',
+        (e) => e.reason !== 'done-elsewhere' && skipped.push(`${e.reason} ${iso(e.slot.getTime())}`),
+      );
     await ahead.start();
     await good.start();
     await clock.advance(10_000);
     await stopAll(clock, [ahead, good]);
     const slots = runs.map((r) => r.slot);
     assert.equal(new Set(slots).size, slots.length, `duplicates in ${slots.join(' ')}`);
-    for (let i = 1; i <= 9; i++) assert.ok(slots.includes(iso(START + i * 1000)), `slot ${i} ran (ran ${slots.join(' ')}; skipped ${skipped.join(', ')})`);
+    for (let i = 1; i <= 9; i++)
+      assert.ok(
+        slots.includes(iso(START + i * 1000)),
+        `slot ${i} ran (ran ${slots.join(' ')}; skipped ${skipped.join(', ')})`,
+      );
     for (const r of runs) assert.ok(r.storeAt >= Date.parse(r.slot), `never early: ${r.slot} at ${iso(r.storeAt)}`);
   });
 
@@ -139,7 +173,10 @@ describe('scheduler (fake clock)', () => {
       };
       const lh = new Leasehold({ store, clock, holder: 'coarse' });
       const runs: { slot: number; at: number }[] = [];
-      lh.every(1000, 'job', (ctx) => void runs.push({ slot: ctx.slot.getTime(), at: clock.wallNow() }), { ttl: 3000, catchUp: 500 });
+      lh.every(1000, 'job', (ctx) => void runs.push({ slot: ctx.slot.getTime(), at: clock.wallNow() }), {
+        ttl: 3000,
+        catchUp: 500,
+      });
       let started = false;
       const starting = lh.start().then(() => {
         started = true;
@@ -151,7 +188,8 @@ describe('scheduler (fake clock)', () => {
       const late = runs.map((r) => r.at - r.slot);
       assert.ok(runs.length >= 14, `phase ${phase}: runs ${runs.length}`);
       for (const l of late) assert.ok(l >= 0, `phase ${phase}: started ${l} ms before its slot`);
-      for (const l of late.slice(-4)) assert.ok(l < 110, `phase ${phase}: started ${l} ms after its slot (all: ${late.map(Math.round).join(', ')})`);
+      for (const l of late.slice(-4))
+        assert.ok(l < 110, `phase ${phase}: started ${l} ms after its slot (all: ${late.map(Math.round).join(', ')})`);
     }
   });
 
@@ -192,7 +230,12 @@ describe('scheduler (fake clock)', () => {
     const seed = await inner.acquire({ key: 'job', holder: 'old', leaseId: 'seed', ttlMs: 1000 });
     assert.ok(seed.acquired);
     if (!seed.acquired) return;
-    await inner.writeState({ key: 'job', leaseId: 'seed', token: seed.token, state: { v: 1, lastSlot: iso(START - 10_000), lastOutcome: 'ok', running: null, runs: [] } });
+    await inner.writeState({
+      key: 'job',
+      leaseId: 'seed',
+      token: seed.token,
+      state: { v: 1, lastSlot: iso(START - 10_000), lastOutcome: 'ok', running: null, runs: [] },
+    });
     await inner.release({ key: 'job', leaseId: 'seed', token: seed.token });
     const skipped: { reason: string; detail?: string }[] = [];
     hosts[0]?.on('slot:skipped', (e) => skipped.push(e));
@@ -200,7 +243,10 @@ describe('scheduler (fake clock)', () => {
     await hosts[0]?.start();
     await clock.advance(100);
     await stopAll(clock, hosts);
-    assert.deepEqual(runs.map((r) => r.slot), [iso(START)]);
+    assert.deepEqual(
+      runs.map((r) => r.slot),
+      [iso(START)],
+    );
     assert.equal(hosts[0]?.jobs[0]?.stats.skipped['outside-catch-up'], 9);
     assert.ok(skipped.some((s) => s.reason === 'outside-catch-up' && /9 slots/.test(s.detail ?? '')));
   });
@@ -212,13 +258,21 @@ describe('scheduler (fake clock)', () => {
     assert.ok(ghost.acquired);
     const runs = every(hosts, 1000, { ttl: 3000, catchUp: 5000 });
     const skipped: string[] = [];
-    for (const h of hosts) h.on('slot:skipped', (e) => e.reason !== 'done-elsewhere' && skipped.push(`${e.reason} ${iso(e.slot.getTime())}`));
+    for (const h of hosts)
+      h.on(
+        'slot:skipped',
+        (e) => e.reason !== 'done-elsewhere' && skipped.push(`${e.reason} ${iso(e.slot.getTime())}`),
+      );
     await Promise.all(hosts.map((h) => h.start()));
     await clock.advance(6500);
     await stopAll(clock, hosts);
     const slots = runs.map((r) => r.slot);
     assert.equal(new Set(slots).size, slots.length, `duplicates in ${slots.join(' ')}`);
-    for (let i = 0; i <= 6; i++) assert.ok(slots.includes(iso(START + i * 1000)), `slot ${i} ran (ran ${slots.join(' ')}; skipped ${skipped.join(', ')})`);
+    for (let i = 0; i <= 6; i++)
+      assert.ok(
+        slots.includes(iso(START + i * 1000)),
+        `slot ${i} ran (ran ${slots.join(' ')}; skipped ${skipped.join(', ')})`,
+      );
     assert.ok((runs[0]?.at ?? 0) >= START + 3000, 'the first run came when the dead lease expired');
   });
 
@@ -237,7 +291,11 @@ describe('scheduler (fake clock)', () => {
     await clock.advance(3000);
     await stopAll(clock, hosts);
     const slots = runs.map((r) => r.slot);
-    assert.deepEqual(slots, Array.from({ length: 9 }, (_, i) => iso(START + i * 1000)), 'each slot once, in order');
+    assert.deepEqual(
+      slots,
+      Array.from({ length: 9 }, (_, i) => iso(START + i * 1000)),
+      'each slot once, in order',
+    );
     const st = parseJobState((await inner.inspect('job'))?.state);
     assert.equal(st.lastSlot, iso(START + 8000));
   });
@@ -262,7 +320,10 @@ describe('scheduler (fake clock)', () => {
     await stopAll(clock, hosts, { grace: 5000 });
     const ran = runs.map((r) => (Date.parse(r.slot) - START) / 1000);
     assert.deepEqual(ran.slice(0, 3), [0, 2, 4], `ran slots ${ran}`);
-    assert.ok(runs[1] && runs[1].at - START >= 2200 && runs[1].at - START < 2400, `slot 2 started at +${(runs[1]?.at ?? 0) - START}`);
+    assert.ok(
+      runs[1] && runs[1].at - START >= 2200 && runs[1].at - START < 2400,
+      `slot 2 started at +${(runs[1]?.at ?? 0) - START}`,
+    );
   });
 
   it('retries inside the slot with exponential backoff', async () => {
@@ -276,7 +337,14 @@ describe('scheduler (fake clock)', () => {
     await hosts[0]?.start();
     await clock.advance(1000);
     await stopAll(clock, hosts);
-    assert.deepEqual(runs.map((r) => [r.attempt, r.at - START]), [[1, 0], [2, 100], [3, 300]]);
+    assert.deepEqual(
+      runs.map((r) => [r.attempt, r.at - START]),
+      [
+        [1, 0],
+        [2, 100],
+        [3, 300],
+      ],
+    );
     assert.deepEqual(errors, [false, false]);
     const st = parseJobState((await hosts[0]?.store.inspect('job'))?.state);
     assert.equal(st.lastOutcome, 'ok');
@@ -308,7 +376,9 @@ describe('scheduler (fake clock)', () => {
       throw new Error('handler exploded');
     });
     const reports: string[] = [];
-    hosts[0]?.on('run:error', (e) => reports.push(`${e.key} ${iso(e.slot.getTime())} ${e.token} ${e.holder} ${(e.error as Error).message}`));
+    hosts[0]?.on('run:error', (e) =>
+      reports.push(`${e.key} ${iso(e.slot.getTime())} ${e.token} ${e.holder} ${(e.error as Error).message}`),
+    );
     await hosts[0]?.start();
     await clock.advance(2500);
     await stopAll(clock, hosts);
@@ -327,16 +397,28 @@ describe('scheduler (fake clock)', () => {
       let first = true;
       let silentAt = 0;
       for (const [i, h] of hosts.entries()) {
-        h.every(10_000, 'job', async (ctx) => {
-          runs.push({ slot: iso(ctx.slot.getTime()), holder: ctx.holder, token: ctx.token, attempt: 1, at: clock.wallNow(), storeAt: 0 });
-          if (first) {
-            first = false;
-            // This host freezes: its store calls stall from now on, and the handler never returns.
-            (stores[i] as FaultyStore).mode = 'stall';
-            silentAt = clock.now();
-            await new Promise(() => {});
-          }
-        }, { ttl, delivery, catchUp: 5000 });
+        h.every(
+          10_000,
+          'job',
+          async (ctx) => {
+            runs.push({
+              slot: iso(ctx.slot.getTime()),
+              holder: ctx.holder,
+              token: ctx.token,
+              attempt: 1,
+              at: clock.wallNow(),
+              storeAt: 0,
+            });
+            if (first) {
+              first = false;
+              // This host freezes: its store calls stall from now on, and the handler never returns.
+              (stores[i] as FaultyStore).mode = 'stall';
+              silentAt = clock.now();
+              await new Promise(() => {});
+            }
+          },
+          { ttl, delivery, catchUp: 5000 },
+        );
       }
       const skipped: string[] = [];
       for (const h of hosts) h.on('slot:skipped', (e) => skipped.push(`${e.reason}`));
@@ -391,7 +473,10 @@ describe('scheduler (fake clock)', () => {
     assert.throws(() => lh.every('soon', 'a', () => {}), /interval: invalid duration "soon"/);
     assert.throws(() => lh.cron('61 * * * *', 'b', () => {}), ConfigError);
     assert.throws(() => lh.cron('* * * * *', 'c', () => {}, { timezone: 'Nowhere/City' }), /Nowhere\/City/);
-    assert.throws(() => lh.every('1s', 'd', () => {}, { overlap: 'queue' as 'skip' }), /overlap: expected "skip" or "buffer-one", got "queue"/);
+    assert.throws(
+      () => lh.every('1s', 'd', () => {}, { overlap: 'queue' as 'skip' }),
+      /overlap: expected "skip" or "buffer-one", got "queue"/,
+    );
     assert.throws(() => lh.every('1s', 'e', () => {}, { retry: { attempts: 0 } }), /retry.attempts/);
     assert.throws(() => lh.every('1s', 'f', () => {}, { timezone: 'UTC' }), /only cron jobs take a timezone/);
     lh.every('1s', 'g', () => {});

@@ -64,7 +64,8 @@ export function formatStatus(doc: StatusDocument): string {
   const lines: string[] = [];
   for (const k of doc.keys) {
     lines.push(k.key);
-    if (k.held) lines.push(`  holder        ${k.holder} (token ${k.token}, expires in ${formatDuration(k.expiresInMs ?? 0)})`);
+    if (k.held)
+      lines.push(`  holder        ${k.holder} (token ${k.token}, expires in ${formatDuration(k.expiresInMs ?? 0)})`);
     else lines.push(`  holder        none${k.token > 0 ? ` (last token ${k.token})` : ' (never acquired)'}`);
     if (k.lastSlot) lines.push(`  last slot     ${k.lastSlot}`);
     if (k.lastOutcome) lines.push(`  last outcome  ${k.lastOutcome}`);
@@ -72,12 +73,15 @@ export function formatStatus(doc: StatusDocument): string {
       // The scheduler clears `running` when a run ends; one left while the key is free
       // was cut short (holder died, lease lost, shutdown) and may be re-run.
       const label = k.held && k.holder === k.running.holder ? 'running      ' : 'unfinished   ';
-      lines.push(`  ${label} ${k.running.slot} by ${k.running.holder} (token ${k.running.token}, started ${k.running.start})`);
+      lines.push(
+        `  ${label} ${k.running.slot} by ${k.running.holder} (token ${k.running.token}, started ${k.running.start})`,
+      );
     }
     if (k.recentRuns.length > 0) {
       lines.push('  recent runs');
       for (const r of k.recentRuns.slice(0, RECENT_SHOWN)) lines.push(`    ${formatRun(r)}`);
-      if (k.recentRuns.length > RECENT_SHOWN) lines.push(`    … ${k.recentRuns.length - RECENT_SHOWN} more (--json shows all)`);
+      if (k.recentRuns.length > RECENT_SHOWN)
+        lines.push(`    … ${k.recentRuns.length - RECENT_SHOWN} more (--json shows all)`);
     } else if (k.state !== undefined) {
       lines.push(`  state         ${JSON.stringify(k.state)}`);
     }
@@ -101,7 +105,10 @@ function formatRun(r: RunSummary): string {
 }
 
 /** `leasehold status`: prints the status and resolves to the exit code. */
-export async function statusCommand(input: { store: string; key?: string | undefined; json: boolean }, write: (text: string) => void): Promise<number> {
+export async function statusCommand(
+  input: { store: string; key?: string | undefined; json: boolean },
+  write: (text: string) => void,
+): Promise<number> {
   if (input.key !== undefined) checkKey(input.key, '--key');
   const store = await openStore(input.store);
   try {
@@ -114,17 +121,23 @@ export async function statusCommand(input: { store: string; key?: string | undef
 }
 
 /** `leasehold break`: ends the key's lease whoever holds it. */
-export async function breakCommand(input: { store: string; key: string; yes: boolean }, write: (text: string) => void): Promise<number> {
+export async function breakCommand(
+  input: { store: string; key: string; yes: boolean },
+  write: (text: string) => void,
+): Promise<number> {
   checkKey(input.key, '--key');
   if (!input.yes) {
-    throw new ConfigError(`break: refusing to break the lease on "${input.key}" without --yes (the holder keeps running without the lease)`);
+    throw new ConfigError(
+      `break: refusing to break the lease on "${input.key}" without --yes (the holder keeps running without the lease)`,
+    );
   }
   const store = await openStore(input.store);
   try {
     const before = await store.inspect(input.key);
     const ended = await store.forceRelease(input.key);
     if (ended) {
-      write(`broke the lease on "${input.key}"${before?.holder ? ` held by ${before.holder} (token ${before.token})` : ''}; the next holder gets a higher token\n`);
+      const heldBy = before?.holder ? ` held by ${before.holder} (token ${before.token})` : '';
+      write(`broke the lease on "${input.key}"${heldBy}; the next holder gets a higher token\n`);
     } else {
       write(`"${input.key}" was not held; nothing to break\n`);
     }

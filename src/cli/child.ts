@@ -49,7 +49,9 @@ export function exitCodeOf(exit: ChildExit): number {
 /** Describes how a child ended, for messages: `exited with code 3`, `killed by SIGTERM`. */
 export function describeExit(exit: ChildExit, command: string): string {
   if (exit.spawnError) {
-    return exit.spawnError.code === 'ENOENT' ? `${command}: command not found` : `${command}: cannot execute (${exit.spawnError.code ?? exit.spawnError.message})`;
+    return exit.spawnError.code === 'ENOENT'
+      ? `${command}: command not found`
+      : `${command}: cannot execute (${exit.spawnError.code ?? exit.spawnError.message})`;
   }
   if (exit.code !== null) return `exited with code ${exit.code}`;
   return `killed by ${exit.signal ?? 'an unknown signal'}`;
@@ -71,7 +73,12 @@ export interface StartOptions {
  * Starts `command` with `args` (no shell), stdout and stderr inherited, with `env`
  * added to this process's environment.
  */
-export function startCommand(command: string, args: readonly string[], env: Record<string, string>, options: StartOptions): RunningCommand {
+export function startCommand(
+  command: string,
+  args: readonly string[],
+  env: Record<string, string>,
+  options: StartOptions,
+): RunningCommand {
   const child = spawn(command, [...args], {
     stdio: [options.stdin ? 'inherit' : 'ignore', 'inherit', 'inherit'],
     env: { ...process.env, ...env },

@@ -3,11 +3,12 @@
  * sharing the store. A thin front over `lh.every` / `lh.cron`.
  * @module
  */
+import { CLI_STORE_CHECK_TIMEOUT_MS, DEFAULT_GRACE_MS } from '../defaults.js';
 import { formatDuration } from '../duration.js';
 import { ConfigError } from '../errors.js';
 import { Leasehold } from '../leasehold.js';
 import { openStore } from '../open.js';
-import type { JobContext, JobOptions } from '../scheduler.js';
+import type { JobContext, JobOptions } from '../scheduler/types.js';
 import { describeExit, startCommand, type RunningCommand } from './child.js';
 import { EXIT_OK } from './exit-codes.js';
 import { durationOption } from './options.js';
@@ -15,7 +16,7 @@ import { formatError, formatEvent } from './output.js';
 import { onTerminationSignals, signalExitCode } from './signals.js';
 
 /** Default time `cron` lets running commands finish after SIGTERM/SIGINT before stopping them. */
-export const DEFAULT_GRACE = '10s';
+export const DEFAULT_GRACE = formatDuration(DEFAULT_GRACE_MS);
 
 /** Inputs of {@link cronCommand}, as given on the command line. */
 export interface CronInput {
@@ -41,14 +42,17 @@ export function jobOptionsOf(input: CronInput): { kind: 'every' | 'cron'; spec: 
     throw new ConfigError('cron: give exactly one of --every <duration> or --cron <expression>');
   }
   if (input.tz !== undefined && input.every !== undefined) {
-    throw new ConfigError(`--tz: ${JSON.stringify(input.tz)} applies to --cron only; --every slots are aligned to the Unix epoch`);
+    throw new ConfigError(
+      `--tz: ${JSON.stringify(input.tz)} applies to --cron only; --every slots are aligned to the Unix epoch`,
+    );
   }
   const options: JobOptions = {};
   if (input.ttl !== undefined) options.ttl = durationOption(input.ttl, '--ttl');
   if (input.catchUp !== undefined) options.catchUp = durationOption(input.catchUp, '--catch-up', { allowZero: true });
   if (input.timeout !== undefined) options.timeout = durationOption(input.timeout, '--timeout');
   if (input.overlap !== undefined) {
-    if (input.overlap !== 'skip' && input.overlap !== 'buffer-one') throw new ConfigError(`--overlap: expected "skip" or "buffer-one", got ${JSON.stringify(input.overlap)}`);
+    if (input.overlap !== 'skip' && input.overlap !== 'buffer-one')
+      throw new ConfigError(`--overlap: expected "skip" or "buffer-one", got ${JSON.stringify(input.overlap)}`);
     options.overlap = input.overlap;
   }
   if (input.atMostOnce) options.delivery = 'at-most-once';
@@ -93,7 +97,13 @@ export async function cronCommand(input: CronInput, out: (line: string) => void)
       // Lease lost, --timeout, or shutdown after the grace period: the command must stop.
       const onAbort = () => {
         if (running.done) return;
-        log('command:stop', { key: ctx.key, slot: ctx.slot, token: ctx.token, reason: message(ctx.signal.reason), killAfter: formatDuration(killAfterMs) });
+        log('command:stop', {
+          key: ctx.key,
+          slot: ctx.slot,
+          token: ctx.token,
+          reason: message(ctx.signal.reason),
+          killAfter: formatDuration(killAfterMs),
+        });
         void running.stop(killAfterMs);
       };
       ctx.signal.addEventListener('abort', onAbort, { once: true });
@@ -106,20 +116,50 @@ export async function cronCommand(input: CronInput, out: (line: string) => void)
       }
     };
 
-    const job = kind === 'every' ? lh.every(spec, input.key, handler, options) : lh.cron(String(spec), input.key, handler, options);
+    const job =
+      kind === 'every'
+        ? lh.every(spec, input.key, handler, options)
+        : lh.cron(String(spec), input.key, handler, options);
 
-    lh.on('run:start', (e) => log('run:start', { key: e.key, slot: e.slot, token: e.token, attempt: e.attempt, holder: e.holder }));
-    lh.on('run:success', (e) => log('run:success', { key: e.key, slot: e.slot, token: e.token, attempt: e.attempt, durationMs: Math.round(e.durationMs) }));
-    lh.on('run:error', (e) =>
-      log('run:error', { key: e.key, slot: e.slot, token: e.token, attempt: e.attempt, durationMs: Math.round(e.durationMs), final: e.final, error: message(e.error) }),
+    lh.on('run:start', (e) =>
+      log('run:start', { key: e.key, slot: e.slot, token: e.token, attempt: e.attempt, holder: e.holder }),
     );
-    lh.on('slot:skipped', (e) => log('slot:skipped', { key: e.key, slot: e.slot, reason: e.reason, detail: e.detail === undefined ? undefined : message(e.detail) }));
-    lh.on('lease:lost', (e) => log('lease:lost', { key: e.key, slot: e.slot, token: e.token, error: message(e.error) }));
+    lh.on('run:success', (e) =>
+      log('run:success', {
+        key: e.key,
+        slot: e.slot,
+        token: e.token,
+        attempt: e.attempt,
+        durationMs: Math.round(e.durationMs),
+      }),
+    );
+    lh.on('run:error', (e) =>
+      log('run:error', {
+        key: e.key,
+        slot: e.slot,
+        token: e.token,
+        attempt: e.attempt,
+        durationMs: Math.round(e.durationMs),
+        final: e.final,
+        error: message(e.error),
+      }),
+    );
+    lh.on('slot:skipped', (e) =>
+      log('slot:skipped', {
+        key: e.key,
+        slot: e.slot,
+        reason: e.reason,
+        detail: e.detail === undefined ? undefined : message(e.detail),
+      }),
+    );
+    lh.on('lease:lost', (e) =>
+      log('lease:lost', { key: e.key, slot: e.slot, token: e.token, error: message(e.error) }),
+    );
     lh.on('error', (e) => log('store:error', { key: e.key, during: e.during, error: message(e.error) }));
 
     // Fail fast on a store that cannot be reached at all (a wrong URL); later outages
     // are ridden out, with slots skipped and reported while the store is away.
-    await store.now({ signal: AbortSignal.timeout(10_000) });
+    await store.now({ signal: AbortSignal.timeout(CLI_STORE_CHECK_TIMEOUT_MS) });
 
     let stopRequested: (sig: NodeJS.Signals) => void = () => {};
     const stopping = new Promise<NodeJS.Signals>((r) => {
@@ -143,14 +183,27 @@ export async function cronCommand(input: CronInput, out: (line: string) => void)
     const keepAlive = setInterval(() => {}, 1 << 30);
     try {
       await lh.start();
-      const desc = kind === 'every' ? `every ${formatDuration(Number(spec))}` : `cron ${JSON.stringify(spec)}${options.timezone ? ` tz ${options.timezone}` : ''}`;
+      const desc =
+        kind === 'every'
+          ? `every ${formatDuration(Number(spec))}`
+          : `cron ${JSON.stringify(spec)}${options.timezone ? ` tz ${options.timezone}` : ''}`;
       log('start', { key: input.key, schedule: desc, holder: lh.holder, store: store.name, pid: process.pid });
       const why = await Promise.race([stopping, job.done.then(() => undefined)]);
-      log('stopping', why === undefined ? { key: input.key, reason: 'the schedule has no more slots' } : { key: input.key, signal: why, running: children.size, grace: formatDuration(graceMs) });
+      log(
+        'stopping',
+        why === undefined
+          ? { key: input.key, reason: 'the schedule has no more slots' }
+          : { key: input.key, signal: why, running: children.size, grace: formatDuration(graceMs) },
+      );
       await lh.stop({ grace: graceMs });
       // A command whose run was abandoned (lease lost, grace over) may still be exiting.
       await Promise.all([...children].map((c) => c.exited));
-      log('stopped', { key: input.key, runs: job.stats.runs, succeeded: job.stats.succeeded, failed: job.stats.failed });
+      log('stopped', {
+        key: input.key,
+        runs: job.stats.runs,
+        succeeded: job.stats.succeeded,
+        failed: job.stats.failed,
+      });
     } finally {
       clearInterval(keepAlive);
       removeHandlers();

@@ -34,7 +34,11 @@ function storeOf(opts: Common): string {
 
 function withCommon(cmd: Command): Command {
   return cmd
-    .addOption(new Option('--store <url>', 'store URL (file:<dir>, redis://…, postgres://…, …)').env('LEASEHOLD_STORE').default(DEFAULT_STORE))
+    .addOption(
+      new Option('--store <url>', 'store URL (file:<dir>, redis://…, postgres://…, …)')
+        .env('LEASEHOLD_STORE')
+        .default(DEFAULT_STORE),
+    )
     .option('--debug', 'print stack traces with errors');
 }
 
@@ -62,9 +66,11 @@ export function buildProgram(done: (code: number) => void): Command {
       .command('run')
       .summary('run a command while holding a lease (a distributed flock)')
       .description(
-        'Run CMD only while holding the lease on KEY; the lease renews while CMD runs and is released when it exits.\n' +
+        'Run CMD only while holding the lease on KEY; the lease renews while CMD runs and is released when it ' +
+          'exits.\n' +
           'CMD gets LEASEHOLD_KEY, LEASEHOLD_TOKEN and LEASEHOLD_HOLDER in its environment.\n' +
-          'Exit code: CMD\'s own; 75 when the key is held elsewhere; 76 when the lease was lost while CMD ran; 64 bad usage; 69 store unreachable.',
+          "Exit code: CMD's own; 75 when the key is held elsewhere; 76 when the lease was lost while CMD ran; " +
+          '64 bad usage; 69 store unreachable.',
       )
       .usage('--key <key> [options] -- <command> [args...]')
       .requiredOption('--key <key>', 'lease key')
@@ -76,7 +82,18 @@ export function buildProgram(done: (code: number) => void): Command {
   ).action(async (command: string[], opts: Common & { key: string; ttl: string; wait?: string; killAfter: string }) => {
     const store = storeOf(opts);
     await guard(opts, () =>
-      runCommand({ store, key: opts.key, ttl: opts.ttl, wait: opts.wait, killAfter: opts.killAfter, debug: !!opts.debug, command }, say(store)),
+      runCommand(
+        {
+          store,
+          key: opts.key,
+          ttl: opts.ttl,
+          wait: opts.wait,
+          killAfter: opts.killAfter,
+          debug: !!opts.debug,
+          command,
+        },
+        say(store),
+      ),
     )();
   });
 
@@ -86,9 +103,11 @@ export function buildProgram(done: (code: number) => void): Command {
       .summary('run a command once per slot across every daemon sharing the store')
       .description(
         'A long-running daemon: across all daemons sharing the store, CMD runs once per slot (--every or --cron).\n' +
-          'CMD gets LEASEHOLD_KEY, LEASEHOLD_TOKEN, LEASEHOLD_HOLDER, LEASEHOLD_SLOT (ISO-8601 UTC) and LEASEHOLD_ATTEMPT.\n' +
+          'CMD gets LEASEHOLD_KEY, LEASEHOLD_TOKEN, LEASEHOLD_HOLDER, LEASEHOLD_SLOT (ISO-8601 UTC) and ' +
+          'LEASEHOLD_ATTEMPT.\n' +
           'A non-zero exit is recorded as a failed run. Prints one line per event (JSON lines with --json).\n' +
-          'SIGTERM/SIGINT: no new slots, running CMD gets --grace, then SIGTERM, then SIGKILL after --kill-after; leases are released; exit 0.',
+          'SIGTERM/SIGINT: no new slots, running CMD gets --grace, then SIGTERM, then SIGKILL after --kill-after; ' +
+          'leases are released; exit 0.',
       )
       .usage('--key <key> (--every <duration> | --cron <expr> [--tz <zone>]) [options] -- <command> [args...]')
       .requiredOption('--key <key>', 'job key (one lease and one run history per key)')
@@ -96,11 +115,19 @@ export function buildProgram(done: (code: number) => void): Command {
       .option('--cron <expr>', 'run on a cron expression (5 fields, or 6 with seconds first)')
       .option('--tz <zone>', 'IANA timezone of --cron (default: UTC)')
       .option('--catch-up <duration>', 'how late a slot no daemon ran on time may still start (default: one period)')
-      .addOption(new Option('--overlap <policy>', 'when a slot comes while the previous run is still going').choices(['skip', 'buffer-one']).default('skip'))
+      .addOption(
+        new Option('--overlap <policy>', 'when a slot comes while the previous run is still going')
+          .choices(['skip', 'buffer-one'])
+          .default('skip'),
+      )
       .option('--at-most-once', 'never re-run a slot whose run died or lost its lease (default: at-least-once)', false)
       .option('--ttl <duration>', 'lease time to live while CMD runs; failover takes about this long', DEFAULT_TTL)
       .option('--timeout <duration>', 'stop CMD and count the run as failed after this long (default: none)')
-      .option('--grace <duration>', 'on SIGTERM/SIGINT, let a running CMD finish for this long before stopping it', DEFAULT_GRACE)
+      .option(
+        '--grace <duration>',
+        'on SIGTERM/SIGINT, let a running CMD finish for this long before stopping it',
+        DEFAULT_GRACE,
+      )
       .option('--kill-after <duration>', 'when CMD must stop, SIGKILL this long after SIGTERM', DEFAULT_KILL_AFTER)
       .option('--json', 'print events as JSON lines', false)
       .argument('<command...>', 'the command and its arguments (after --)')
@@ -152,7 +179,9 @@ export function buildProgram(done: (code: number) => void): Command {
     program
       .command('status')
       .summary('show holder, token, expiry and recent runs of keys')
-      .description('Show each key (or one with --key): holder, token, expires in, last slot, last outcome, recent runs.')
+      .description(
+        'Show each key (or one with --key): holder, token, expires in, last slot, last outcome, recent runs.',
+      )
       .option('--key <key>', 'only this key (default: every key in the store)')
       .option('--json', 'print one JSON document', false),
   ).action(async (opts: Common & { key?: string; json: boolean }) => {
@@ -164,7 +193,10 @@ export function buildProgram(done: (code: number) => void): Command {
     program
       .command('break')
       .summary('force a lease free (admin)')
-      .description('End the lease on KEY whoever holds it. The holder is not told until its next renewal; the next acquisition gets a higher token.')
+      .description(
+        'End the lease on KEY whoever holds it. The holder is not told until its next renewal; ' +
+          'the next acquisition gets a higher token.',
+      )
       .requiredOption('--key <key>', 'lease key')
       .option('--yes', 'confirm; without it nothing is changed (exit 64)', false),
   ).action(async (opts: Common & { key: string; yes: boolean }) => {

@@ -15,10 +15,14 @@ import { ConfigError } from '../errors.js';
 export function durationOption(value: string, name: string, opts: { allowZero?: boolean } = {}): number {
   const s = value.trim();
   if (/^\d+(\.\d+)?$/.test(s) && !(opts.allowZero && Number(s) === 0)) {
-    throw new ConfigError(`${name}: ${JSON.stringify(value)} needs a unit, e.g. "${s}s" or "${s}ms" (units: ms, s, m, h, d)`);
+    throw new ConfigError(
+      `${name}: ${JSON.stringify(value)} needs a unit, e.g. "${s}s" or "${s}ms" (units: ms, s, m, h, d)`,
+    );
   }
   if (!/^(\d+(\.\d+)?(ms|s|m|h|d))+$/.test(s) && s !== '0') {
-    throw new ConfigError(`${name}: invalid duration ${JSON.stringify(value)} (use a number with a unit: "500ms", "30s", "5m", "1h")`);
+    throw new ConfigError(
+      `${name}: invalid duration ${JSON.stringify(value)} (use a number with a unit: "500ms", "30s", "5m", "1h")`,
+    );
   }
   return parseDuration(s, name, opts);
 }

@@ -46,7 +46,11 @@ function show(v: unknown): string {
  * `{"time","event",…}` with `json`. Dates become ISO strings; `durationMs` gets a human
  * twin in the human form.
  */
-export function formatEvent(event: string, fields: Record<string, unknown>, opts: { json: boolean; time?: Date }): string {
+export function formatEvent(
+  event: string,
+  fields: Record<string, unknown>,
+  opts: { json: boolean; time?: Date },
+): string {
   const time = (opts.time ?? new Date()).toISOString();
   const clean: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(fields)) {

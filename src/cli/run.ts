@@ -5,7 +5,8 @@
 import { formatDuration } from '../duration.js';
 import { sleep, systemClock } from '../clock.js';
 import { AcquireTimeoutError, LeaseholdError, StoreUnavailableError } from '../errors.js';
-import { Leasehold, defaultPoll } from '../leasehold.js';
+import { DEFAULT_KILL_AFTER_MS, DEFAULT_TTL_MS, defaultPoll } from '../defaults.js';
+import { Leasehold } from '../leasehold.js';
 import type { Lease } from '../lease.js';
 import { openStore } from '../open.js';
 import { describeExit, exitCodeOf, startCommand } from './child.js';
@@ -15,9 +16,9 @@ import { formatError } from './output.js';
 import { onTerminationSignals, signalExitCode } from './signals.js';
 
 /** Default lease TTL of `leasehold run` and `leasehold cron`. */
-export const DEFAULT_TTL = '30s';
+export const DEFAULT_TTL = formatDuration(DEFAULT_TTL_MS);
 /** Default time between SIGTERM and SIGKILL when the command must be stopped. */
-export const DEFAULT_KILL_AFTER = '10s';
+export const DEFAULT_KILL_AFTER = formatDuration(DEFAULT_KILL_AFTER_MS);
 
 /** Inputs of {@link runCommand}, as given on the command line. */
 export interface RunInput {
@@ -79,9 +80,10 @@ export async function runCommand(input: RunInput, say: Say): Promise<number> {
   const [command, ...args] = input.command;
   if (!command) throw new LeaseholdError('run: no command given (put it after --)', { code: 'CONFIG' });
 
+  const message = (err: unknown) => formatError(err, { storeUrl: input.store });
   const store = await openStore(input.store);
   const lh = new Leasehold({ store });
-  lh.on('error', ({ error, during }) => say(`warning: ${during} failed, retrying: ${formatError(error, { storeUrl: input.store })}`));
+  lh.on('error', ({ error, during }) => say(`warning: ${during} failed, retrying: ${message(error)}`));
 
   // Signals before the child exists abort the wait; afterwards they are forwarded.
   const waiting = new AbortController();
@@ -97,7 +99,7 @@ export async function runCommand(input: RunInput, say: Say): Promise<number> {
   try {
     try {
       lease = await acquireWithin(lh, input.key, ttl, waitMs, waiting.signal, (err) =>
-        say(`warning: store unavailable while waiting (${formatError(err, { storeUrl: input.store })}); retrying until --wait runs out`),
+        say(`warning: store unavailable while waiting (${message(err)}); retrying until --wait runs out`),
       );
     } catch (err) {
       if (received && waiting.signal.aborted) return signalExitCode(received);
@@ -126,7 +128,8 @@ export async function runCommand(input: RunInput, say: Say): Promise<number> {
       const reason: unknown = held.signal.reason;
       if (!(reason instanceof LeaseholdError && reason.code === 'LEASE_LOST') || running.done) return;
       lost = true;
-      say(`${formatError(reason, { storeUrl: input.store })}; stopping the command (SIGTERM, then SIGKILL after ${formatDuration(killAfterMs)})`);
+      const stopping = `stopping the command (SIGTERM, then SIGKILL after ${formatDuration(killAfterMs)})`;
+      say(`${message(reason)}; ${stopping}`);
       void running.stop(killAfterMs);
     };
     held.signal.addEventListener('abort', onLost, { once: true });
@@ -137,7 +140,7 @@ export async function runCommand(input: RunInput, say: Say): Promise<number> {
     try {
       await held.release();
     } catch (err) {
-      say(`could not release "${held.key}" (${formatError(err, { storeUrl: input.store })}); it will expire within ${formatDuration(held.ttlMs)}`);
+      say(`could not release "${held.key}" (${message(err)}); it will expire within ${formatDuration(held.ttlMs)}`);
     }
     if (lost) {
       say(`command ${describeExit(exit, command)} after the lease on "${held.key}" was lost`);

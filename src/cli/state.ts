@@ -2,7 +2,8 @@
  * Reading a key's fenced state, as the scheduler writes it, for `leasehold status`.
  * @module
  */
-import { parseJobState, type RunOutcome, type RunRecord } from '../scheduler.js';
+import { parseJobState } from '../scheduler/state.js';
+import type { RunOutcome, RunRecord } from '../scheduler/types.js';
 import type { JsonValue } from '../store.js';
 
 /** One run, as `status` shows it: the scheduler's record plus its duration. */

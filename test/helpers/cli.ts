@@ -98,7 +98,8 @@ function removeStaleBuilds(): void {
     try {
       process.kill(pid, 0);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ESRCH') rmSync(join(ROOT, '.tmp', name), { recursive: true, force: true });
+      if ((err as NodeJS.ErrnoException).code === 'ESRCH')
+        rmSync(join(ROOT, '.tmp', name), { recursive: true, force: true });
     }
   }
 }
@@ -111,7 +112,10 @@ export async function buildCli(): Promise<BuiltCli> {
   copyFileSync(join(ROOT, 'package.json'), join(base, 'package.json'));
   const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
   const build = await finished(
-    spawn(process.execPath, [tsc, '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', join(base, 'dist')], { cwd: ROOT, env: cliEnv({}) }),
+    spawn(process.execPath, [tsc, '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', join(base, 'dist')], {
+      cwd: ROOT,
+      env: cliEnv({}),
+    }),
     120_000,
   );
   const bin = join(base, 'dist', 'cli', 'main.js');
@@ -121,7 +125,11 @@ export async function buildCli(): Promise<BuiltCli> {
   const cwd = join(base, 'cwd');
   mkdirSync(cwd);
   const spawnCli = (args: readonly string[], opts: CliRunOptions = {}) =>
-    spawn(process.execPath, [bin, ...args], { cwd: opts.cwd ?? cwd, env: cliEnv(opts.env), stdio: ['ignore', 'pipe', 'pipe'] });
+    spawn(process.execPath, [bin, ...args], {
+      cwd: opts.cwd ?? cwd,
+      env: cliEnv(opts.env),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
   return {
     bin,
     spawn: spawnCli,
@@ -131,7 +139,11 @@ export async function buildCli(): Promise<BuiltCli> {
 }
 
 /** Resolves once `check()` is true, polling; rejects after `timeoutMs`. */
-export async function until(check: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+export async function until(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 10_000,
+  what = 'condition',
+): Promise<void> {
   const end = performance.now() + timeoutMs;
   while (!(await check())) {
     if (performance.now() > end) throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}`);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { openStore } from '../../src/open.js';
-import { parseJobState } from '../../src/scheduler.js';
+import { parseJobState } from '../../src/scheduler/state.js';
 
 interface Line {
   pid: number;

@@ -1,0 +1,228 @@
+/**
+ * A scheduled job and its loop: wait for the next slot, try its lease, and then run what
+ * the holder owes or learn from the busy answer when to look again (S1–S6). The
+ * decisions are in classify.ts; running a slot is in runner.ts.
+ * @module
+ */
+import { POLL_JITTER, requestTimeout, SLOT_EXPIRY_SLACK_MS } from '../defaults.js';
+import { safeLog } from '../events.js';
+import { jitter as randomBetween } from '../internal.js';
+import type { Lease } from '../lease.js';
+import type { Schedule } from '../schedule.js';
+import type { JsonValue } from '../store.js';
+import { errorText } from '../store-kit/index.js';
+import { decideBusy, decideStoreDown, isTooEarly, planPending, type SlotPolicy } from './classify.js';
+import type { ResolvedOptions } from './options.js';
+import type { AcquireAnswer } from './port.js';
+import { type RunnerHost, SlotRunner } from './runner.js';
+import { isoOf, type JobState, parseJobState, settledThrough } from './state.js';
+import type { JobHandler, JobStats, SkipReason, SlotSkippedEvent } from './types.js';
+
+/** What a job needs of its scheduler, beyond what a run needs. */
+export interface JobHost extends RunnerHost {
+  /** Sleeps until store time `time`, in capped steps; returns early when stopping. */
+  sleepUntil(time: number): Promise<void>;
+  /** Records a store time sample (see `StoreClock.observe`). */
+  observe(storeTime: number, recvWall: number, force?: boolean): void;
+}
+
+/** One look at the due slot: it is settled, or look again at `wakeAt`. */
+type Consideration = { done: true } | { done: false; wakeAt: number; overlap?: boolean };
+
+/** A job registered with `lh.every` or `lh.cron`. */
+export class ScheduledJob {
+  /** The job's key. */
+  readonly key: string;
+  /** Its slots. */
+  readonly schedule: Schedule;
+  /** Counters on this host. */
+  readonly stats: JobStats = {
+    runs: 0,
+    succeeded: 0,
+    failed: 0,
+    skipped: { 'done-elsewhere': 0, overlap: 0, 'outside-catch-up': 0, 'store-unavailable': 0, lost: 0 },
+  };
+  /** @internal */
+  readonly options: ResolvedOptions;
+  readonly #host: JobHost;
+  readonly #policy: SlotPolicy;
+  readonly #runner: SlotRunner;
+  #loop: Promise<void> | undefined;
+  /** The first slot this host owes: the one due when its loop started. */
+  #firstSlot = Number.NEGATIVE_INFINITY;
+  /**
+   * The newest slot this host has seen settled in the job's fenced state (or, at-most-once,
+   * started). Used when the store's state turns out emptier than that: a store that lost
+   * its data (Redis without persistence restarted) must not make done slots look new.
+   */
+  #knownSettled = Number.NEGATIVE_INFINITY;
+
+  /** @internal */
+  constructor(host: JobHost, key: string, schedule: Schedule, handler: JobHandler, options: ResolvedOptions) {
+    this.#host = host;
+    this.key = key;
+    this.schedule = schedule;
+    this.options = options;
+    this.#policy = { schedule, catchUpMs: options.catchUpMs, overlap: options.overlap, atMostOnce: options.atMostOnce };
+    const learn = (state: JobState) => this.#learn(state);
+    this.#runner = new SlotRunner(host, { key, options, stats: this.stats, handler, learn });
+  }
+
+  /** @internal */
+  start(): void {
+    this.#loop ??= this.#run().catch((err) => {
+      safeLog(this.#host.port.logger, 'error', { key: this.key, err: errorText(err) }, 'scheduler loop failed');
+    });
+  }
+
+  /** @internal Resolves when the job's loop has ended. */
+  get done(): Promise<void> {
+    return this.#loop ?? Promise.resolve();
+  }
+
+  #skip(slot: number, reason: SkipReason, detail?: string, count = 1): void {
+    const { port } = this.#host;
+    this.stats.skipped[reason] += count;
+    const event: SlotSkippedEvent = { key: this.key, slot: new Date(slot), reason, holder: port.holder };
+    if (detail !== undefined) event.detail = detail;
+    const fields = { key: this.key, slot: isoOf(slot), reason, ...(detail ? { detail } : {}) };
+    safeLog(port.logger, reason === 'done-elsewhere' ? 'debug' : 'info', fields, 'slot skipped');
+    port.emit('slot:skipped', event);
+  }
+
+  async #run(): Promise<void> {
+    const host = this.#host;
+    const first = this.schedule.atOrBefore(host.storeNow());
+    if (first !== undefined) this.#firstSlot = first;
+    // Consider the current slot at start: if no host ran it and it is inside the
+    // catch-up window, it runs now (S4); otherwise the store's state says it is done.
+    let handled = first === undefined ? Number.NEGATIVE_INFINITY : first - 1;
+    // A slot we are watching because an older run still held the lease.
+    let waiting: number | undefined;
+    while (!host.stopping) {
+      const now = host.storeNow();
+      const due = this.schedule.atOrBefore(now);
+      if (waiting !== undefined && due !== undefined && due > waiting) {
+        // A newer slot came while we waited on an older run; whoever gets the lease next
+        // decides the waiting slot's fate (and counts it), so it is not counted here.
+        handled = Math.max(handled, waiting);
+        waiting = undefined;
+      }
+      if (due === undefined || due <= handled) {
+        const next = this.schedule.after(Math.max(handled, now));
+        if (next === undefined) return;
+        await host.sleepUntil(next + (this.options.jitterMs ? randomBetween(0, this.options.jitterMs) : 0));
+        continue;
+      }
+      const look = await this.#consider(due);
+      if (look.done) {
+        handled = due;
+        waiting = undefined;
+      } else {
+        waiting = look.overlap ? due : undefined;
+        const next = this.schedule.after(due) ?? Number.POSITIVE_INFINITY;
+        await host.sleepUntil(Math.min(look.wakeAt, next));
+      }
+    }
+  }
+
+  /** One look at the due slot: run it, learn it is settled, or decide when to look again. */
+  async #consider(due: number): Promise<Consideration> {
+    const host = this.#host;
+    const { port } = host;
+    const { ttlMs } = this.options;
+    let answer: AcquireAnswer;
+    try {
+      answer = await port.attemptAcquire(this.key, ttlMs);
+      if (answer.storeTime !== undefined) host.observe(answer.storeTime, answer.recvWall);
+    } catch (err) {
+      if (host.stopping) return { done: true };
+      port.emit('error', { key: this.key, error: err, during: 'schedule' });
+      const fields = { key: this.key, slot: isoOf(due), err: errorText(err) };
+      safeLog(port.logger, 'warn', fields, 'store unavailable while a slot is open');
+      const decision = decideStoreDown(this.#policy, due, host.storeNow(), ttlMs);
+      if (decision.kind === 'wait') return { done: false, wakeAt: decision.wakeAt };
+      this.#skip(due, 'store-unavailable', errorText(err));
+      return { done: true };
+    }
+    if (answer.lease) return this.#onAcquired(answer.lease, due, answer);
+    const state = answer.state === undefined ? undefined : parseJobState(answer.state);
+    if (state) this.#learn(state);
+    const pollFactor = randomBetween(...POLL_JITTER);
+    const slackMs = randomBetween(...SLOT_EXPIRY_SLACK_MS);
+    const busy = { state, expiresInMs: answer.expiresInMs, storeTime: answer.storeTime };
+    const decision = decideBusy(this.#policy, due, host.storeNow(), ttlMs, busy, { pollFactor, slackMs });
+    if (decision.kind === 'settled') this.#skip(due, 'done-elsewhere');
+    if (decision.kind === 'closed' && decision.overlapDetail !== undefined) {
+      this.#skip(due, 'overlap', decision.overlapDetail);
+    }
+    if (decision.kind !== 'wait') return { done: true };
+    return { done: false, wakeAt: decision.wakeAt, overlap: decision.overlap };
+  }
+
+  async #onAcquired(lease: Lease, due: number, answer: AcquireAnswer): Promise<Consideration> {
+    const { port } = this.#host;
+    // S3 waits for the slot's instant while holding the lease. That is right for the
+    // last few milliseconds of a clock estimate's uncertainty, but a host whose estimate
+    // was far ahead (its wall clock is off and it never got a clean store-time sample)
+    // would keep the key from everyone until then. The acquire's own answer has
+    // corrected the estimate: let go and come back when the slot is due.
+    if (answer.storeTime !== undefined && isTooEarly(due, answer.storeTime, this.options.ttlMs)) {
+      const fields = { key: this.key, slot: isoOf(due), earlyMs: Math.round(due - answer.storeTime) };
+      safeLog(port.logger, 'warn', fields, 'slot not due yet by the store clock; lease released until it is');
+      // The kept sample disagrees with the store (the wall clock stepped since?): replace it.
+      this.#host.observe(answer.storeTime, answer.recvWall, true);
+      await lease[Symbol.asyncDispose]();
+      return { done: false, wakeAt: due };
+    }
+    await this.#runPending(lease, due, answer.storeTime);
+    return { done: true };
+  }
+
+  /** Remembers what a state read says is settled (see {@link ScheduledJob.#knownSettled}). */
+  #learn(state: JobState): void {
+    const settled = settledThrough(state, this.options.atMostOnce);
+    if (settled > this.#knownSettled) this.#knownSettled = settled;
+  }
+
+  /** Holding the lease: run every slot up to `due` that is unsettled and inside its catch-up window, oldest first. */
+  async #runPending(lease: Lease, due: number, storeTime: number | undefined): Promise<void> {
+    const host = this.#host;
+    const { port } = host;
+    try {
+      let raw = lease.acquiredState;
+      if (raw === undefined) raw = await port.readState(this.key, requestTimeout(this.options.ttlMs));
+      const plan = planPending(this.#policy, {
+        state: parseJobState(raw),
+        due,
+        now: host.storeNow(),
+        knownSettled: this.#knownSettled,
+        firstSlot: this.#firstSlot,
+        holder: port.holder,
+      });
+      if (plan.lostData) {
+        const fields = { key: this.key, ...plan.lostData };
+        safeLog(
+          port.logger,
+          'warn',
+          fields,
+          "the job's state in the store is older than this host saw it; the store lost data",
+        );
+      }
+      for (const skip of plan.skips) this.#skip(skip.slot, skip.reason, skip.detail, skip.count);
+      let dirty = plan.dirty;
+      for (const slot of plan.run) {
+        if (host.stopping) break;
+        const result = await this.#runner.run(lease, slot, plan.state, storeTime);
+        dirty = false;
+        if (result === 'lost') return;
+      }
+      if (dirty && (await lease.writeState(plan.state as unknown as JsonValue))) this.#learn(plan.state);
+    } catch (err) {
+      port.emit('error', { key: this.key, error: err, during: 'schedule' });
+      safeLog(port.logger, 'warn', { key: this.key, err: errorText(err) }, 'scheduled run could not be recorded');
+    } finally {
+      await lease[Symbol.asyncDispose]();
+    }
+  }
+}

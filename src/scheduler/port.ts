@@ -1,0 +1,55 @@
+/**
+ * The narrow interface the scheduler runs on. The facade ({@link Leasehold}) implements
+ * it; the scheduler never sees the facade, the store or their internals, only this.
+ * @module
+ */
+import type { Clock } from '../clock.js';
+import type { Logger, StoreErrorEvent } from '../events.js';
+import type { Lease } from '../lease.js';
+import type { JsonValue, LeaseStore } from '../store.js';
+import type { SchedulerEvents } from './types.js';
+
+/** What the scheduler may know of the store: its name (for messages) and its capabilities. */
+export type StoreFacts = Pick<LeaseStore, 'name' | 'capabilities'>;
+
+/** What the store said to one acquisition attempt. */
+export interface AcquireAnswer {
+  /** The lease, when acquired; null when someone else holds the key. */
+  lease: Lease | null;
+  /** Busy: who holds the key, when the store says. */
+  holder?: string;
+  /** Busy: when the holder's lease expires if not renewed, when the store says. */
+  expiresInMs?: number;
+  /** The store's clock when it answered, when the store says. */
+  storeTime?: number;
+  /** The key's fenced state, when the store returns it with the answer. */
+  state?: JsonValue | null;
+  /** Host wall clock when the reply arrived: the store read `storeTime` before this. */
+  recvWall: number;
+}
+
+/** The events the scheduler emits: its own, and store errors. */
+export interface PortEvents extends SchedulerEvents {
+  /** A store request failed. */
+  error: [StoreErrorEvent];
+}
+
+/** Everything the scheduler needs from the facade. */
+export interface SchedulerPort {
+  /** This process's holder identity. */
+  readonly holder: string;
+  /** Monotonic and wall clocks, and timers. */
+  readonly clock: Clock;
+  /** Where log lines go. */
+  readonly logger: Logger;
+  /** The store's name and capabilities. */
+  readonly store: StoreFacts;
+  /** One acquisition attempt on `key` (retried once on no answer, as every acquire is; L9). */
+  attemptAcquire(key: string, ttlMs: number): Promise<AcquireAnswer>;
+  /** The key's fenced state, read within `timeoutMs`; null when it has none. */
+  readState(key: string, timeoutMs: number): Promise<JsonValue | null>;
+  /** The store's clock (epoch ms). */
+  readStoreClock(signal: AbortSignal): Promise<number>;
+  /** Emits an event on the facade; never throws. */
+  emit<K extends keyof PortEvents & string>(event: K, ...args: PortEvents[K]): void;
+}

@@ -1,0 +1,224 @@
+/**
+ * Running one slot while holding its lease: the start record, the tries with their
+ * timeout and backoff, abort on lease loss or shutdown, and the end record (S2, S3, S8).
+ * @module
+ */
+import { sleep } from '../clock.js';
+import { retryBackoff } from '../defaults.js';
+import { LeaseholdError } from '../errors.js';
+import { safeLog, type Logger } from '../events.js';
+import type { Lease } from '../lease.js';
+import type { JsonValue } from '../store.js';
+import { errorText, raceSignal } from '../store-kit/index.js';
+import type { ResolvedOptions } from './options.js';
+import type { SchedulerPort } from './port.js';
+import { isoOf, type JobState, MAX_RECORD_ERROR_LENGTH, withRun } from './state.js';
+import type { JobHandler, JobStats, RunEvent, RunOutcome, RunRecord } from './types.js';
+
+/** What a run needs of its scheduler. */
+export interface RunnerHost {
+  /** The facade, narrowed. */
+  readonly port: SchedulerPort;
+  /** True once `stop()` began. */
+  readonly stopping: boolean;
+  /** Aborts when `stop()` begins. */
+  readonly stopSignal: AbortSignal;
+  /** The store's time, as estimated (a lower bound). */
+  storeNow(): number;
+  /** Registers a running handler's controller, for `stop()` to abort after the grace; returns its removal. */
+  registerRun(controller: AbortController): () => void;
+}
+
+/** What a run needs of its job. */
+export interface RunnerJob {
+  readonly key: string;
+  readonly options: ResolvedOptions;
+  readonly stats: JobStats;
+  readonly handler: JobHandler;
+  /** Remembers what a committed state says is settled. */
+  learn(state: JobState): void;
+}
+
+/** How one try ended. */
+interface TryResult {
+  outcome: RunOutcome;
+  error?: unknown;
+}
+
+/** Runs the slots of one job, one at a time, on leases the job holds. */
+export class SlotRunner {
+  readonly #host: RunnerHost;
+  readonly #job: RunnerJob;
+
+  /** A runner for `job`. */
+  constructor(host: RunnerHost, job: RunnerJob) {
+    this.#host = host;
+    this.#job = job;
+  }
+
+  /** Runs one slot while holding the lease. Mutates `state` to the committed state. */
+  async run(lease: Lease, slot: number, state: JobState, storeTime: number | undefined): Promise<'ok' | 'lost'> {
+    const host = this.#host;
+    const { clock, holder } = host.port;
+    // S3: never before the slot's instant by the store's clock.
+    const early = slot - (storeTime ?? host.storeNow());
+    if (early > 0) await sleep(clock, early, lease.signal).catch(() => {});
+    if (!lease.held) return 'lost';
+    const start = isoOf(Math.max(host.storeNow(), slot));
+    state.running = { slot: isoOf(slot), holder, token: lease.token, start };
+    // Record the start before the handler runs: at-most-once depends on it, and others
+    // read it to tell an overlap from a run of the current slot.
+    if (!(await lease.writeState(state as unknown as JsonValue))) return 'lost';
+
+    const base: RunEvent = { key: this.#job.key, slot: new Date(slot), token: lease.token, holder, attempt: 1 };
+    this.#job.stats.runs++;
+    const { attempt, result } = await this.#tries(lease, base);
+    if (result.outcome === 'ok') this.#job.stats.succeeded++;
+    else this.#job.stats.failed++;
+    if (result.outcome === 'lost') {
+      host.port.emit('lease:lost', { ...base, attempt, error: lease.signal.reason });
+      const fields = { key: this.#job.key, slot: isoOf(slot), token: lease.token };
+      safeLog(host.port.logger, 'warn', fields, 'lease lost during run');
+      return 'lost';
+    }
+    return this.#recordEnd(lease, base, state, { start, attempt, result });
+  }
+
+  /** Tries the handler up to `attempts` times, pausing between tries; ends on success, loss or shutdown. */
+  async #tries(lease: Lease, base: RunEvent): Promise<{ attempt: number; result: TryResult }> {
+    const { options } = this.#job;
+    const host = this.#host;
+    let result: TryResult = { outcome: 'error' };
+    let lastError: unknown;
+    let attempt = 1;
+    for (; attempt <= options.attempts; attempt++) {
+      result = await this.#try(lease, { ...base, attempt });
+      if (result.outcome !== 'ok') lastError = result.error;
+      if (result.outcome !== 'error' && result.outcome !== 'timeout') break;
+      if (attempt >= options.attempts) break;
+      const pause = retryBackoff(attempt, options.backoffMs, options.maxBackoffMs);
+      try {
+        await sleep(host.port.clock, pause, AbortSignal.any([lease.signal, host.stopSignal]));
+      } catch {
+        result = { outcome: lease.signal.aborted ? 'lost' : 'aborted' };
+        break;
+      }
+    }
+    return { attempt, result: lastError === undefined ? result : { outcome: result.outcome, error: lastError } };
+  }
+
+  /** One try of the handler, with its own controller: aborted on lease loss, timeout or shutdown. */
+  async #try(lease: Lease, event: RunEvent): Promise<TryResult> {
+    const host = this.#host;
+    const { clock, logger } = host.port;
+    const { key, options } = this.#job;
+    const { attempt, token } = event;
+    const slot = isoOf(event.slot.getTime());
+    const controller = new AbortController();
+    const stopRun = host.registerRun(controller);
+    const onLost = () => controller.abort(lease.signal.reason);
+    lease.signal.addEventListener('abort', onLost, { once: true });
+    let timer: unknown;
+    const timeoutMs = options.timeoutMs;
+    if (timeoutMs !== undefined) {
+      const timedOut = () => controller.abort(new LeaseholdError(`run timed out after ${timeoutMs}ms`));
+      timer = clock.setTimeout(timedOut, timeoutMs);
+    }
+    const startedAt = clock.now();
+    host.port.emit('run:start', event);
+    safeLog(logger, 'info', { key, slot, token, attempt }, 'run started');
+    try {
+      const log = childLogger(logger, { key, slot, token });
+      await raceHandler(() => this.#job.handler({ ...event, signal: controller.signal, log }), controller.signal);
+      const durationMs = clock.now() - startedAt;
+      host.port.emit('run:success', { ...event, durationMs });
+      safeLog(logger, 'info', { key, slot, token, attempt, durationMs: Math.round(durationMs) }, 'run succeeded');
+      return { outcome: 'ok' };
+    } catch (err) {
+      const aborted = controller.signal.aborted;
+      const outcome: RunOutcome = lease.signal.aborted
+        ? 'lost'
+        : host.stopping && aborted
+          ? 'aborted'
+          : aborted
+            ? 'timeout'
+            : 'error';
+      const final = outcome !== 'error' && outcome !== 'timeout' ? true : attempt >= options.attempts;
+      const durationMs = clock.now() - startedAt;
+      host.port.emit('run:error', { ...event, durationMs, error: err, final });
+      const fields = { key, slot, token, holder: host.port.holder, attempt, outcome, err: errorText(err) };
+      safeLog(logger, 'error', fields, 'run failed');
+      return { outcome, error: err };
+    } finally {
+      clock.clearTimeout(timer);
+      lease.signal.removeEventListener('abort', onLost);
+      stopRun();
+    }
+  }
+
+  /** Writes the run's end into the key's state; 'lost' when the write is refused or fails. */
+  async #recordEnd(
+    lease: Lease,
+    base: RunEvent,
+    state: JobState,
+    run: { start: string; attempt: number; result: TryResult },
+  ): Promise<'ok' | 'lost'> {
+    const { port } = this.#host;
+    const { key, options } = this.#job;
+    const slot = isoOf(base.slot.getTime());
+    const { outcome, error } = run.result;
+    const attempts = Math.min(run.attempt, options.attempts);
+    const end = isoOf(this.#host.storeNow());
+    const record: RunRecord = {
+      slot,
+      holder: port.holder,
+      token: lease.token,
+      attempts,
+      start: run.start,
+      end,
+      outcome,
+    };
+    if (outcome !== 'ok' && error !== undefined) record.error = errorText(error).slice(0, MAX_RECORD_ERROR_LENGTH);
+    state.runs = withRun(state, record);
+    if (outcome !== 'aborted') {
+      // Aborted by shutdown: the start marker stays, so the slot is re-run elsewhere
+      // (at-least-once) or recorded as lost (at-most-once).
+      state.lastSlot = slot;
+      state.lastOutcome = outcome;
+      state.running = null;
+    }
+    try {
+      if (!(await lease.writeState(state as unknown as JsonValue))) {
+        port.emit('lease:lost', { ...base, attempt: run.attempt, error: lease.signal.reason });
+        return 'lost';
+      }
+      this.#job.learn(state);
+    } catch (err) {
+      port.emit('error', { key, error: err, during: 'record run' });
+      const fields = { key, slot, err: errorText(err) };
+      safeLog(port.logger, 'warn', fields, 'run finished but its end could not be recorded');
+      return 'lost';
+    }
+    return 'ok';
+  }
+}
+
+/**
+ * Awaits the handler, but settles as soon as `signal` aborts (a handler that ignores its
+ * signal is abandoned, and its late rejection is not unhandled). A signal already aborted
+ * does not call the handler at all.
+ */
+async function raceHandler(handler: () => unknown, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) throw signal.reason;
+  await raceSignal(Promise.resolve().then(handler), signal, 'handler', { reason: (reason) => reason });
+}
+
+/** The logger with `fields` added to every line. */
+function childLogger(logger: Logger, fields: object): Logger {
+  return {
+    debug: (more, message) => safeLog(logger, 'debug', { ...fields, ...more }, message ?? ''),
+    info: (more, message) => safeLog(logger, 'info', { ...fields, ...more }, message ?? ''),
+    warn: (more, message) => safeLog(logger, 'warn', { ...fields, ...more }, message ?? ''),
+    error: (more, message) => safeLog(logger, 'error', { ...fields, ...more }, message ?? ''),
+  };
+}

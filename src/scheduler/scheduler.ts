@@ -1,0 +1,137 @@
+/**
+ * The per-Leasehold scheduler behind `every`, `cron`, `start` and `stop`: the jobs, the
+ * store-clock estimate they share, their sleeps, and shutdown (S7). It runs on a
+ * {@link SchedulerPort}, never on the facade itself. See GUARANTEES S1–S8 and
+ * docs/architecture.md.
+ * @module
+ */
+import { MAX_TIMER_MS } from '../defaults.js';
+import { ConfigError, LeaseholdError } from '../errors.js';
+import { checkKey } from '../internal.js';
+import type { Schedule } from '../schedule.js';
+import { type JobHost, ScheduledJob } from './job.js';
+import { resolveOptions } from './options.js';
+import type { SchedulerPort } from './port.js';
+import { StoreClock } from './store-clock.js';
+import type { JobHandler, JobOptions } from './types.js';
+
+/** @internal The jobs of one Leasehold, and what they share. */
+export class Scheduler implements JobHost {
+  /** The facade, narrowed. */
+  readonly port: SchedulerPort;
+  /** The jobs, by key. */
+  readonly jobs = new Map<string, ScheduledJob>();
+  /** True once `stop()` began. */
+  stopping = false;
+  /** True once `start()` began. */
+  started = false;
+  readonly #storeClock: StoreClock;
+  readonly #stop = new AbortController();
+  readonly #runs = new Set<AbortController>();
+  readonly #sleepers = new Set<() => void>();
+  #refining: Promise<void> = Promise.resolve();
+
+  /** A scheduler running on `port`. */
+  constructor(port: SchedulerPort) {
+    this.port = port;
+    this.#storeClock = new StoreClock(port, this);
+  }
+
+  /** Aborts when `stop()` begins. */
+  get stopSignal(): AbortSignal {
+    return this.#stop.signal;
+  }
+
+  /**
+   * A lower bound of the store's time (epoch ms), so a slot is never taken to be due
+   * before it is by the store's clock (S3).
+   */
+  storeNow(): number {
+    return this.#storeClock.now();
+  }
+
+  /** Records a store time sample; see {@link StoreClock.observe}. */
+  observe(storeTime: number, recvWall: number, force = false): void {
+    this.#storeClock.observe(storeTime, recvWall, force);
+  }
+
+  /** Registers a running handler's controller for `stop()`; returns its removal. */
+  registerRun(controller: AbortController): () => void {
+    this.#runs.add(controller);
+    return () => this.#runs.delete(controller);
+  }
+
+  /** Sleeps until store time `time`, in capped steps; returns early when stopping. */
+  async sleepUntil(time: number): Promise<void> {
+    while (!this.stopping) {
+      const left = time - this.storeNow();
+      if (left <= 0) return;
+      await this.nap(Math.min(left, MAX_TIMER_MS));
+    }
+  }
+
+  /**
+   * Sleeps `ms` on the clock; stop() wakes every sleeper at once. One entry in a set per
+   * sleeper, no listener on a shared signal per job (that would scan a list per job and
+   * warn past 10 jobs).
+   */
+  nap(ms: number): Promise<void> {
+    const { clock } = this.port;
+    return new Promise<void>((resolve) => {
+      const wake = () => {
+        clock.clearTimeout(handle);
+        this.#sleepers.delete(wake);
+        resolve();
+      };
+      const handle = clock.setTimeout(wake, ms);
+      this.#sleepers.add(wake);
+    });
+  }
+
+  /** Adds a job; it starts at once if the scheduler has started. @throws ConfigError naming the value. */
+  add(key: string, schedule: Schedule, handler: JobHandler, options: JobOptions = {}): ScheduledJob {
+    checkKey(key);
+    if (typeof handler !== 'function') {
+      throw new ConfigError(`handler for "${key}": expected a function, got ${typeof handler}`);
+    }
+    if (this.jobs.has(key)) throw new ConfigError(`key: a job "${key}" is already scheduled on this Leasehold`);
+    if (this.stopping) throw new ConfigError(`cannot schedule "${key}": this Leasehold is stopping`);
+    const job = new ScheduledJob(this, key, schedule, handler, resolveOptions(key, options, this.port.store));
+    this.jobs.set(key, job);
+    if (this.started) job.start();
+    return job;
+  }
+
+  /** Reads the store's clock, then starts every job; the clock is refined in the background. */
+  async start(): Promise<void> {
+    if (this.stopping) throw new ConfigError('cannot start: this Leasehold was stopped');
+    if (this.started) return;
+    this.started = true;
+    await this.#storeClock.sync();
+    this.#refining = this.#storeClock.refine().catch(() => {});
+    for (const job of this.jobs.values()) job.start();
+  }
+
+  /** Takes no new slots, aborts running handlers after `graceMs`, and waits for every loop (S7). */
+  async stop(graceMs: number): Promise<void> {
+    if (this.stopping) {
+      await Promise.all([...this.jobs.values()].map((job) => job.done));
+      return;
+    }
+    this.stopping = true;
+    this.#stop.abort(new LeaseholdError('shutting down'));
+    for (const wake of [...this.#sleepers]) wake();
+    const loops = Promise.all([...this.jobs.values()].map((job) => job.done).concat(this.#refining));
+    if (this.#runs.size > 0) {
+      const { clock } = this.port;
+      let timer: unknown;
+      const graceOver = new Promise<void>((resolve) => {
+        timer = clock.setTimeout(resolve, graceMs);
+      });
+      await Promise.race([loops, graceOver]);
+      clock.clearTimeout(timer);
+      for (const run of this.#runs) run.abort(new LeaseholdError('shutting down: grace period over'));
+    }
+    await loops;
+  }
+}

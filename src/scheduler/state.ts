@@ -1,0 +1,99 @@
+/**
+ * The fenced state the scheduler keeps under a job's key (L8): its format, with a version
+ * field `v` so a later format can upgrade records written by this one, and the small pure
+ * helpers that read it. See docs/architecture.md for how one slot flows through it.
+ * @module
+ */
+import { HISTORY_LENGTH } from '../defaults.js';
+import type { JsonValue } from '../store.js';
+import type { RunOutcome, RunRecord } from './types.js';
+
+export { HISTORY_LENGTH };
+
+/** The fenced state the scheduler keeps under a job's key. */
+export interface JobState {
+  /** Format version. */
+  v: 1;
+  /** Last settled slot (finished; at-most-once: also runs recorded as lost), ISO-8601 UTC. */
+  lastSlot: string | null;
+  /** Outcome of the run of {@link JobState.lastSlot}. */
+  lastOutcome: RunOutcome | null;
+  /** The run in progress (or the last one that never finished). */
+  running: { slot: string; holder: string; token: number; start: string } | null;
+  /** Most recent first; at most {@link HISTORY_LENGTH}. */
+  runs: RunRecord[];
+}
+
+/** The format version this code reads and writes. */
+export const JOB_STATE_VERSION = 1;
+
+/** Longest error text kept in a run record: the state must stay small (64 KiB on some stores). */
+export const MAX_RECORD_ERROR_LENGTH = 500;
+
+/** Turns a record of one format version into one of the next version. */
+export type JobStateMigration = (record: { [field: string]: unknown }) => { [field: string]: unknown };
+
+/**
+ * Upgrades of older formats, keyed by the version they read. Empty: v1 is the first
+ * format. A new format raises {@link JOB_STATE_VERSION} and adds the step from the
+ * previous one here, so records written by older hosts still read.
+ */
+const MIGRATIONS: ReadonlyMap<number, JobStateMigration> = new Map();
+
+/**
+ * Brings a stored record to {@link JOB_STATE_VERSION}, one version step at a time.
+ * Undefined when no path leads there (no version field, or a version this code does not
+ * know, such as one written by a newer release).
+ */
+export function migrateJobState(
+  record: { [field: string]: unknown },
+  migrations: ReadonlyMap<number, JobStateMigration> = MIGRATIONS,
+): { [field: string]: unknown } | undefined {
+  let current = record;
+  // Each step must raise the version; the bound stops a table whose steps go in a circle.
+  for (let steps = 0; current.v !== JOB_STATE_VERSION; steps++) {
+    const migrate = typeof current.v === 'number' ? migrations.get(current.v) : undefined;
+    if (!migrate || steps >= migrations.size) return undefined;
+    current = migrate(current);
+  }
+  return current;
+}
+
+/** A job's state before its first run. */
+export function emptyJobState(): JobState {
+  return { v: 1, lastSlot: null, lastOutcome: null, running: null, runs: [] };
+}
+
+/** Parses a job's fenced state, tolerating absence and unknown shapes. */
+export function parseJobState(raw: JsonValue | null | undefined): JobState {
+  const empty = emptyJobState();
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return empty;
+  const record = migrateJobState(raw);
+  if (!record) return empty;
+  const state = record as unknown as JobState;
+  return { ...empty, ...state, runs: Array.isArray(state.runs) ? state.runs : [] };
+}
+
+/** Epoch ms of an ISO instant in the state; none is before every slot. */
+export function timeOf(iso: string | null | undefined): number {
+  return iso ? Date.parse(iso) : Number.NEGATIVE_INFINITY;
+}
+
+/** ISO-8601 UTC of epoch ms, as the state stores instants. */
+export function isoOf(time: number): string {
+  return new Date(time).toISOString();
+}
+
+/** The history with `record` added as the newest run, at most {@link HISTORY_LENGTH} long. */
+export function withRun(state: JobState, record: RunRecord): RunRecord[] {
+  return [record, ...state.runs].slice(0, HISTORY_LENGTH);
+}
+
+/**
+ * The newest slot the state shows settled: its last slot, and at-most-once also the slot
+ * of a run that started (such a slot is never run again).
+ */
+export function settledThrough(state: JobState, atMostOnce: boolean): number {
+  const last = timeOf(state.lastSlot);
+  return atMostOnce && state.running ? Math.max(last, timeOf(state.running.slot)) : last;
+}

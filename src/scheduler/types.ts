@@ -1,0 +1,171 @@
+/**
+ * The scheduler's public types: a job's options, what its handler receives, its counters,
+ * its run records, and the events the scheduler emits on the {@link Leasehold} instance.
+ * @module
+ */
+import type { Duration } from '../duration.js';
+import type { Logger } from '../events.js';
+
+/** Options of a scheduled job (`lh.every` / `lh.cron`). */
+export interface JobOptions {
+  /**
+   * Lease TTL while the job runs; renewed about every ttl/3. Failover after a holder
+   * dies takes about this long.
+   * @defaultValue 30s, clamped into what the store allows
+   */
+  ttl?: Duration;
+  /** IANA timezone of a cron expression (`lh.cron` only). @defaultValue `'UTC'` */
+  timezone?: string;
+  /** Shift of interval slots from the epoch-aligned grid (`lh.every` only). @defaultValue 0 */
+  offset?: Duration;
+  /**
+   * Each host waits a random delay in [0, jitter) after a slot's instant before trying,
+   * spreading load on the store. The slot instant itself is unchanged.
+   * @defaultValue 0
+   */
+  jitter?: Duration;
+  /**
+   * How late a slot may still start. Slots that no host started within this window are
+   * skipped and counted (`outside-catch-up`), never run in a burst — unless you set a
+   * window spanning several periods, in which case missed slots run in order.
+   * @defaultValue one period (the gap to the next slot)
+   */
+  catchUp?: Duration;
+  /**
+   * What happens when a slot comes while the previous run is still going anywhere in the
+   * fleet: `'skip'` drops the new slot (counted); `'buffer-one'` runs it as soon as the
+   * previous run ends, keeping only the newest waiting slot.
+   * @defaultValue `'skip'`
+   */
+  overlap?: 'skip' | 'buffer-one';
+  /**
+   * `'at-least-once'`: a slot whose run died or lost its lease before recording its end
+   * is re-run (with a higher token) inside the catch-up window. `'at-most-once'`: a
+   * slot is recorded as started before its handler runs and is never re-run; a run that
+   * died is recorded as `lost`.
+   * @defaultValue `'at-least-once'`
+   */
+  delivery?: 'at-least-once' | 'at-most-once';
+  /** Longest a run may take; then its signal aborts and the run counts as failed. @defaultValue none */
+  timeout?: Duration;
+  /** Retries inside the slot, while still holding the lease. */
+  retry?: {
+    /** Total tries per slot, including the first. @defaultValue 1 */
+    attempts?: number;
+    /** Pause before the second try; doubled for each further try. @defaultValue 1s */
+    backoff?: Duration;
+    /** Longest pause between tries. @defaultValue 30s */
+    maxBackoff?: Duration;
+  };
+}
+
+/** What a handler receives for one run. */
+export interface JobContext {
+  /** The job's key. */
+  key: string;
+  /** The slot's scheduled instant. */
+  slot: Date;
+  /** Fencing token of this run: pass it to what you write to. */
+  token: number;
+  /** This process's holder identity. */
+  holder: string;
+  /** Aborts on lease loss, timeout, or shutdown after the grace period. */
+  signal: AbortSignal;
+  /** 1 for the first try in this slot, 2+ for retries. */
+  attempt: number;
+  /** The Leasehold logger with key, slot and token added to every line. */
+  log: Logger;
+}
+
+/** A job's handler. Its result is ignored; a throw or rejection is a failed run (S8). */
+export type JobHandler = (ctx: JobContext) => unknown;
+
+/** How a run ended. */
+export type RunOutcome = 'ok' | 'error' | 'timeout' | 'lost' | 'aborted' | 'skipped';
+
+/** One entry of a job's run history, kept in the store's fenced state. */
+export interface RunRecord {
+  /** Slot instant, ISO-8601 UTC. */
+  slot: string;
+  /** Who ran it. */
+  holder: string;
+  /** Fencing token of the run (0 for a slot recorded as skipped). */
+  token: number;
+  /** Tries made. */
+  attempts: number;
+  /** Start, ISO-8601 UTC, by the store's clock as estimated by the runner. */
+  start: string;
+  /** End, ISO-8601 UTC, likewise. */
+  end: string;
+  /** How it ended. */
+  outcome: RunOutcome;
+  /** Error message of the last failed try, or why the slot was skipped (never a stack). */
+  error?: string;
+}
+
+/** Why a slot did not run here. */
+export type SkipReason =
+  /** Another host already ran (or, at-most-once, started) this slot. */
+  | 'done-elsewhere'
+  /** The previous run of the job was still going when the slot came (overlap policy `skip`). */
+  | 'overlap'
+  /** The slot is older than the catch-up window. */
+  | 'outside-catch-up'
+  /** The store could not be reached while the slot was open. */
+  | 'store-unavailable'
+  /** At-most-once: the run that started this slot died or lost its lease; it is not re-run. */
+  | 'lost';
+
+/** Counters of one job on this host. */
+export interface JobStats {
+  /** Runs started here (tries counted once per slot). */
+  runs: number;
+  /** Runs that succeeded (on any try). */
+  succeeded: number;
+  /** Runs that failed, timed out, were aborted or lost their lease. */
+  failed: number;
+  /** Slots not run here, per reason. */
+  skipped: Record<SkipReason, number>;
+}
+
+/** Facts about one run of a scheduled job. */
+export interface RunEvent {
+  /** The job's key. */
+  key: string;
+  /** The slot's scheduled instant. */
+  slot: Date;
+  /** Fencing token of this run. */
+  token: number;
+  /** Who runs it. */
+  holder: string;
+  /** 1 for the first try in this slot, 2+ for retries. */
+  attempt: number;
+}
+
+/** Payload of `slot:skipped`. */
+export interface SlotSkippedEvent {
+  /** The job's key. */
+  key: string;
+  /** The slot not run here (for a count of several, the newest of them). */
+  slot: Date;
+  /** Why. */
+  reason: SkipReason;
+  /** This host's holder identity. */
+  holder: string;
+  /** More about why, when there is more to say. */
+  detail?: string;
+}
+
+/** Scheduler events. */
+export interface SchedulerEvents {
+  /** A handler is about to run. */
+  'run:start': [RunEvent];
+  /** A handler resolved. */
+  'run:success': [RunEvent & { durationMs: number }];
+  /** A handler threw, timed out or was aborted (after its last retry when `final`). */
+  'run:error': [RunEvent & { durationMs: number; error: unknown; final: boolean }];
+  /** A slot was not run here, and why. */
+  'slot:skipped': [SlotSkippedEvent];
+  /** The lease of a running job was lost; its handler's signal has been aborted. */
+  'lease:lost': [RunEvent & { error: unknown }];
+}
