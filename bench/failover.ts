@@ -28,12 +28,13 @@ class Proc {
   readonly lines: Line[] = [];
   #waiters: Array<() => void> = [];
   constructor(args: object) {
-    this.child = spawn(process.execPath, ['--import', 'tsx', 'bench/failover-worker.ts', JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    this.child = spawn(process.execPath, ['--import', 'tsx', 'bench/failover-worker.ts', JSON.stringify(args)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let buf = '';
     this.child.stdout?.on('data', (d: Buffer) => {
       buf += d.toString();
-      let i: number;
-      while ((i = buf.indexOf('\n')) >= 0) {
+      for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
         const l = buf.slice(0, i);
         buf = buf.slice(i + 1);
         try {
@@ -54,7 +55,8 @@ class Proc {
     for (;;) {
       const l = this.lines.slice(from).find((x) => x.ev === ev);
       if (l) return l;
-      if (Date.now() > end || this.child.exitCode !== null) throw new Error(`failover worker ${this.child.pid}: no "${ev}" line`);
+      if (Date.now() > end || this.child.exitCode !== null)
+        throw new Error(`failover worker ${this.child.pid}: no "${ev}" line`);
       await new Promise<void>((r) => {
         this.#waiters.push(r);
         setTimeout(r, 200).unref();
@@ -76,7 +78,12 @@ async function firstStart(procs: Proc[], marks: number[]): Promise<{ proc: Proc;
 }
 
 /** Runs section 6 for one store. */
-export async function benchFailover(name: StoreName, figs: Figures, servers: Servers, o: { quick: boolean }): Promise<void> {
+export async function benchFailover(
+  name: StoreName,
+  figs: Figures,
+  servers: Servers,
+  o: { quick: boolean },
+): Promise<void> {
   const ttlMs = 3000;
   const trials = o.quick ? 1 : 3;
   let url: string;

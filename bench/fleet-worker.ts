@@ -45,7 +45,10 @@ if (a.store === 'redis') {
   // uses for every query).
   const pg = (await import('pg')).default;
   const orig = pg.Client.prototype.query as (...q: unknown[]) => unknown;
-  (pg.Client.prototype as unknown as { query: (...q: unknown[]) => unknown }).query = function (this: unknown, ...q: unknown[]) {
+  (pg.Client.prototype as unknown as { query: (...q: unknown[]) => unknown }).query = function (
+    this: unknown,
+    ...q: unknown[]
+  ) {
     counter.hit('query');
     return orig.apply(this, q);
   };
@@ -64,14 +67,19 @@ const lateness: number[] = [];
 let runs = 0;
 const lh = new Leasehold({ store, holder: `fleet-${process.pid}` });
 for (let i = 0; i < a.jobs; i++) {
-  lh.every(`${a.periodMs}ms`, `job-${i}`, (ctx) => {
-    const t = Date.now();
-    const slot = ctx.slot.getTime();
-    if (slot >= w.measureFrom && slot < w.measureTo) {
-      lateness.push(t - slot);
-      runs++;
-    }
-  }, { ttl: '30s' });
+  lh.every(
+    `${a.periodMs}ms`,
+    `job-${i}`,
+    (ctx) => {
+      const t = Date.now();
+      const slot = ctx.slot.getTime();
+      if (slot >= w.measureFrom && slot < w.measureTo) {
+        lateness.push(t - slot);
+        runs++;
+      }
+    },
+    { ttl: '30s' },
+  );
 }
 // Why slots did not run here, counted over the window (and errors, which should not happen).
 const skips: Record<string, number> = {};

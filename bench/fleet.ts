@@ -34,7 +34,9 @@ interface Worker {
 }
 
 function startWorker(args: object): Worker {
-  const p = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', 'bench/fleet-worker.ts', JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+  const p = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', 'bench/fleet-worker.ts', JSON.stringify(args)], {
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+  });
   const ready = new Promise<void>((resolve, reject) => {
     p.once('message', () => resolve());
     p.once('exit', (code) => reject(new Error(`fleet worker exited ${code} before it was ready`)));
@@ -55,7 +57,12 @@ function startWorker(args: object): Worker {
 }
 
 /** Runs section 5 for one store. */
-export async function benchFleet(name: 'redis' | 'postgres', figs: Figures, servers: Servers, o: { quick: boolean; jobs?: number; slots?: number }): Promise<void> {
+export async function benchFleet(
+  name: 'redis' | 'postgres',
+  figs: Figures,
+  servers: Servers,
+  o: { quick: boolean; jobs?: number; slots?: number },
+): Promise<void> {
   const jobs = o.jobs ?? (o.quick ? 50 : 1000);
   const slots = o.slots ?? (o.quick ? 3 : 30);
   const periodMs = 1000;
@@ -85,8 +92,20 @@ export async function benchFleet(name: 'redis' | 'postgres', figs: Figures, serv
   const labels = new Map<string, number>();
   for (const r of results) for (const [k, v] of Object.entries(r.labels)) labels.set(k, (labels.get(k) ?? 0) + v);
   const labelNote = [...labels].map(([k, v]) => `${k} ${(v / slots / jobs).toFixed(2)}`).join(', ');
-  figs.add({ name: 'fleet.cpu_per_process', store: name, value: median(cpuPct), unit: '% of a core', note: `${scope}; max ${Math.max(...cpuPct).toFixed(1)} %` });
-  figs.add({ name: 'fleet.requests_per_slot', store: name, value: totalReq / slots, unit: 'requests/slot (fleet)', note: `${jobs} jobs` });
+  figs.add({
+    name: 'fleet.cpu_per_process',
+    store: name,
+    value: median(cpuPct),
+    unit: '% of a core',
+    note: `${scope}; max ${Math.max(...cpuPct).toFixed(1)} %`,
+  });
+  figs.add({
+    name: 'fleet.requests_per_slot',
+    store: name,
+    value: totalReq / slots,
+    unit: 'requests/slot (fleet)',
+    note: `${jobs} jobs`,
+  });
   const goal = PROCESSES + 3;
   figs.add({
     name: 'fleet.requests_per_job_slot',
@@ -111,10 +130,27 @@ export async function benchFleet(name: 'redis' | 'postgres', figs: Figures, serv
     unit: 'runs/job/slot',
     note: `once per slot: 1.0 expected; skip events per job-slot: ${skipNote || 'none'}${errors ? `; ${errors} error events, first: ${results.find((r) => r.firstError)?.firstError}` : ''}`,
   });
-  figs.add({ name: 'fleet.lateness.p50', store: name, value: quantile(lateness, 0.5), unit: 'ms', note: 'handler start − slot instant' });
+  figs.add({
+    name: 'fleet.lateness.p50',
+    store: name,
+    value: quantile(lateness, 0.5),
+    unit: 'ms',
+    note: 'handler start − slot instant',
+  });
   figs.add({ name: 'fleet.lateness.p99', store: name, value: quantile(lateness, 0.99), unit: 'ms' });
-  figs.add({ name: 'fleet.heap_per_job', store: name, value: median(results.map((r) => r.heapPerJob)) / 1024, unit: 'KiB/job', note: 'heap after GC, jobs scheduled and running, minus before' });
-  figs.add({ name: 'fleet.rss_per_job', store: name, value: median(results.map((r) => r.rssPerJob)) / 1024, unit: 'KiB/job' });
+  figs.add({
+    name: 'fleet.heap_per_job',
+    store: name,
+    value: median(results.map((r) => r.heapPerJob)) / 1024,
+    unit: 'KiB/job',
+    note: 'heap after GC, jobs scheduled and running, minus before',
+  });
+  figs.add({
+    name: 'fleet.rss_per_job',
+    store: name,
+    value: median(results.map((r) => r.rssPerJob)) / 1024,
+    unit: 'KiB/job',
+  });
   // Linear extrapolation: CPU per job-slot, fleet-wide, spread over 3 processes.
   const cpuPerJobSlotUs = results.reduce((a, r) => a + r.cpuUs, 0) / (jobs * slots);
   figs.add({ name: 'fleet.cpu_per_job_slot', store: name, value: cpuPerJobSlotUs, unit: 'µs CPU/job/slot (fleet)' });

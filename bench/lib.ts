@@ -39,7 +39,9 @@ export class Figures {
   add(f: Figure): Figure {
     this.list.push(f);
     const r = f.ratio === undefined ? '' : `  ${f.ratio.toFixed(2)}× ${f.ratioTo}`;
-    process.stderr.write(`  · ${f.store.padEnd(16)} ${f.name.padEnd(44)} ${fmt(f.value).padStart(10)} ${f.unit}${r}${f.note ? `  (${f.note})` : ''}\n`);
+    process.stderr.write(
+      `  · ${f.store.padEnd(16)} ${f.name.padEnd(44)} ${fmt(f.value).padStart(10)} ${f.unit}${r}${f.note ? `  (${f.note})` : ''}\n`,
+    );
     return f;
   }
 }
@@ -123,7 +125,11 @@ export async function cleanRedis(prefix: string): Promise<void> {
 }
 
 /** A `pg` pool whose `query` calls are counted (each is one round trip for a single statement). */
-export function countingPgPool(counter: Counter, url: string, max = 10): { pool: pg.Pool; queryable: { query: pg.Pool['query'] } } {
+export function countingPgPool(
+  counter: Counter,
+  url: string,
+  max = 10,
+): { pool: pg.Pool; queryable: { query: pg.Pool['query'] } } {
   const pool = new pg.Pool({ connectionString: url, max, connectionTimeoutMillis: 5000 });
   pool.on('error', () => {});
   const queryable = {
@@ -143,7 +149,13 @@ export function countingMysqlPool(
   max = 10,
   extra: { flags?: string[] } = {},
 ): { pool: mysql.Pool; queryable: { query(sql: string, values?: unknown[]): Promise<[unknown, unknown]> } } {
-  const pool = mysql.createPool({ uri: url, connectionLimit: max, connectTimeout: 5000, multipleStatements: true, ...extra });
+  const pool = mysql.createPool({
+    uri: url,
+    connectionLimit: max,
+    connectTimeout: 5000,
+    multipleStatements: true,
+    ...extra,
+  });
   const queryable = {
     query: (sql: string, values?: unknown[]) => {
       counter.hit('query');
@@ -155,7 +167,9 @@ export function countingMysqlPool(
 
 /** A container client on Azurite whose every HTTP request is counted by a pipeline policy (one try per request). */
 export function countingContainer(counter: Counter, az: Azurite, container: string): ContainerClient {
-  const pipeline = newPipeline(new StorageSharedKeyCredential(DEV_ACCOUNT, DEV_KEY), { retryOptions: { maxTries: 1, tryTimeoutInMs: 10_000 } });
+  const pipeline = newPipeline(new StorageSharedKeyCredential(DEV_ACCOUNT, DEV_KEY), {
+    retryOptions: { maxTries: 1, tryTimeoutInMs: 10_000 },
+  });
   pipeline.factories.push({
     create: (next: RequestPolicy): RequestPolicy => ({
       sendRequest(req: WebResource): Promise<HttpOperationResponse> {
@@ -181,5 +195,7 @@ export async function timeEach(n: number, fn: (i: number) => Promise<unknown>): 
 /** Machine load, for the record. */
 export async function loadAverage(): Promise<string> {
   const { loadavg } = await import('node:os');
-  return loadavg().map((x) => x.toFixed(2)).join(' ');
+  return loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
 }

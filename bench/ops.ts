@@ -143,13 +143,15 @@ async function directRound(t: Target, n: number, round: number): Promise<RoundRe
     c0 = count();
     markCpu();
     t0 = now();
-    if (!(await s.renew({ key, leaseId, token: a.token, ttlMs: t.ttlMs }))) throw new Error(`${t.name} direct: renew failed`);
+    if (!(await s.renew({ key, leaseId, token: a.token, ttlMs: t.ttlMs })))
+      throw new Error(`${t.name} direct: renew failed`);
     record(r, 'renew', now() - t0, count() - c0);
     const st = sampleState(i);
     c0 = count();
     markCpu();
     t0 = now();
-    if (!(await s.writeState({ key, leaseId, token: a.token, state: st }))) throw new Error(`${t.name} direct: write failed`);
+    if (!(await s.writeState({ key, leaseId, token: a.token, state: st })))
+      throw new Error(`${t.name} direct: write failed`);
     record(r, 'writeState', now() - t0, count() - c0);
     c0 = count();
     markCpu();
@@ -204,7 +206,11 @@ async function rawRound(t: Target, n: number, round: number): Promise<RoundResul
 }
 
 /** Runs sections 1 and 2 for one store. */
-export async function benchOps(t: Target, figs: Figures, o: { rounds: number; n: number; warmMs: number }): Promise<void> {
+export async function benchOps(
+  t: Target,
+  figs: Figures,
+  o: { rounds: number; n: number; warmMs: number },
+): Promise<void> {
   const lhRounds: RoundResult[] = [];
   const rawRounds: RoundResult[] = [];
   const directRounds: RoundResult[] = [];
@@ -238,7 +244,13 @@ export async function benchOps(t: Target, figs: Figures, o: { rounds: number; n:
       const reqs = median(lhRounds.map((r) => (r.req.get(op) ?? 0) / o.n));
       figs.add({ name: `ops.${op}.requests`, store: t.name, value: reqs, unit: `${unit}/op` });
     } else {
-      figs.add({ name: `ops.${op}.requests`, store: t.name, value: 1, unit: 'store calls/op', note: 'no network client; one store method call' });
+      figs.add({
+        name: `ops.${op}.requests`,
+        store: t.name,
+        value: 1,
+        unit: 'store calls/op',
+        note: 'no network client; one store method call',
+      });
     }
   }
   // What the core adds to each store call (Lease object, timers, callStore, events):
@@ -262,7 +274,12 @@ export async function benchOps(t: Target, figs: Figures, o: { rounds: number; n:
     const ratio = median(ratios);
     figs.add({ name: `raw.${op}.p50`, store: t.name, value: median(raw50), unit: 'ms', note: t.raw.how });
     figs.add({ name: `raw.${op}.p99`, store: t.name, value: median(raw99), unit: 'ms' });
-    figs.add({ name: `raw.${op}.requests`, store: t.name, value: median(rawRounds.map((r) => (r.req.get(op) ?? 0) / o.n)), unit: `${unit}/op` });
+    figs.add({
+      name: `raw.${op}.requests`,
+      store: t.name,
+      value: median(rawRounds.map((r) => (r.req.get(op) ?? 0) / o.n)),
+      unit: `${unit}/op`,
+    });
     figs.add({
       name: `overhead.${op}.p50`,
       store: t.name,
@@ -295,7 +312,9 @@ export async function benchOps(t: Target, figs: Figures, o: { rounds: number; n:
   }
   // Where the overhead is: the store's own request (direct call) against the raw one.
   for (const op of RAW_OPS) {
-    const ratio = median(directRounds.map((r, i) => quantile(r.lat.get(op) ?? [], 0.5) / quantile(rawRounds[i]?.lat.get(op) ?? [], 0.5)));
+    const ratio = median(
+      directRounds.map((r, i) => quantile(r.lat.get(op) ?? [], 0.5) / quantile(rawRounds[i]?.lat.get(op) ?? [], 0.5)),
+    );
     figs.add({
       name: `overhead.${op}.store_only.p50`,
       store: t.name,
@@ -307,7 +326,8 @@ export async function benchOps(t: Target, figs: Figures, o: { rounds: number; n:
     });
   }
   // The whole lease (acquire + release), the usual unit of work.
-  const cycle = (r: RoundResult) => quantile(r.lat.get('acquire') ?? [], 0.5) + quantile(r.lat.get('release') ?? [], 0.5);
+  const cycle = (r: RoundResult) =>
+    quantile(r.lat.get('acquire') ?? [], 0.5) + quantile(r.lat.get('release') ?? [], 0.5);
   const cr = median(lhRounds.map((r, i) => cycle(r) / cycle(rawRounds[i] as RoundResult)));
   figs.add({
     name: 'overhead.acquire+release.p50',

@@ -81,7 +81,11 @@ async function makeLibs(servers: Servers): Promise<Lib[]> {
     const client: Redis = countingRedis(counter);
     const prefix = servers.redisPrefix('peer-redlock');
     const once = new Redlock([client], { retryCount: 0 });
-    const waiting = new Redlock([client], { retryCount: 3000, retryDelay: RETRY_MS, retryJitter: Math.round(RETRY_MS / 2) });
+    const waiting = new Redlock([client], {
+      retryCount: 3000,
+      retryDelay: RETRY_MS,
+      retryJitter: Math.round(RETRY_MS / 2),
+    });
     libs.push({
       name: 'redlock',
       counter,
@@ -98,7 +102,13 @@ async function makeLibs(servers: Servers): Promise<Lib[]> {
 }
 
 /** Ops/s of `lib` with `c` contenders for `ms` ms. */
-async function throughput(lib: Lib, c: number, ms: number, shared: boolean, tag: string): Promise<{ opsPerSec: number; reqPerOp: number }> {
+async function throughput(
+  lib: Lib,
+  c: number,
+  ms: number,
+  shared: boolean,
+  tag: string,
+): Promise<{ opsPerSec: number; reqPerOp: number }> {
   const end = now() + ms;
   let ops = 0;
   const c0 = lib.counter.n;
@@ -142,8 +152,18 @@ export async function benchPeers(figs: Figures, servers: Servers, o: { quick: bo
         const lhOps = res.get('leasehold')?.ops ?? [];
         for (const lib of libs) {
           const v = res.get(lib.name) as { ops: number[]; req: number[] };
-          figs.add({ name: `peers.${mode}.c${c}.ops_per_s`, store: lib.name, value: median(v.ops), unit: 'acquire+release/s' });
-          figs.add({ name: `peers.${mode}.c${c}.requests`, store: lib.name, value: median(v.req), unit: 'Redis commands/cycle' });
+          figs.add({
+            name: `peers.${mode}.c${c}.ops_per_s`,
+            store: lib.name,
+            value: median(v.ops),
+            unit: 'acquire+release/s',
+          });
+          figs.add({
+            name: `peers.${mode}.c${c}.requests`,
+            store: lib.name,
+            value: median(v.req),
+            unit: 'Redis commands/cycle',
+          });
           if (lib.name !== 'leasehold') {
             // leasehold throughput / peer throughput, per round, then the median.
             const ratio = median(lhOps.map((x, i) => x / (v.ops[i] as number)));

@@ -42,7 +42,14 @@ const labels = (hs: Host[]) => {
 };
 
 /** The post's worker loop on one host, until `stop` aborts. Counts runs. */
-async function postWorker(h: Host, periodMs: number, workMs: number, phaseMs: number, stop: AbortSignal, runs: number[]): Promise<void> {
+async function postWorker(
+  h: Host,
+  periodMs: number,
+  workMs: number,
+  phaseMs: number,
+  stop: AbortSignal,
+  runs: number[],
+): Promise<void> {
   const blobName = 'Worker';
   await sleep(phaseMs, undefined, { signal: stop }).catch(() => {});
   let next = performance.now() + periodMs;
@@ -149,11 +156,27 @@ export async function benchPost(figs: Figures, servers: Servers, o: { quick: boo
       lhLabels = new Map([...l1].map(([k, v]) => [k, (v - (l0.get(k) ?? 0)) / (HOSTS * ticks)]));
     }
   }
-  const fmtLabels = (m: Map<string, number>) => [...m].filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ');
+  const fmtLabels = (m: Map<string, number>) =>
+    [...m]
+      .filter(([, v]) => v > 0)
+      .map(([k, v]) => `${k} ${v.toFixed(2)}`)
+      .join(', ');
   const post = median(postPer);
   const lh = median(lhPer);
-  figs.add({ name: 'post.requests_per_tick_per_host', store: 'post (azure-blob)', value: post, unit: 'requests/tick/host', note: fmtLabels(postLabels) });
-  figs.add({ name: 'post.runs_per_tick', store: 'post (azure-blob)', value: median(postRuns), unit: 'job runs/period (fleet)', note: `10 hosts, unaligned timers, work = period/5; renewals: +1 per 50 s of work on the running host` });
+  figs.add({
+    name: 'post.requests_per_tick_per_host',
+    store: 'post (azure-blob)',
+    value: post,
+    unit: 'requests/tick/host',
+    note: fmtLabels(postLabels),
+  });
+  figs.add({
+    name: 'post.runs_per_tick',
+    store: 'post (azure-blob)',
+    value: median(postRuns),
+    unit: 'job runs/period (fleet)',
+    note: `10 hosts, unaligned timers, work = period/5; renewals: +1 per 50 s of work on the running host`,
+  });
   figs.add({
     name: 'post.leasehold_requests_per_tick_per_host',
     store: 'azure-blob',
@@ -163,5 +186,11 @@ export async function benchPost(figs: Figures, servers: Servers, o: { quick: boo
     ratio: lh / post,
     note: fmtLabels(lhLabels),
   });
-  figs.add({ name: 'post.leasehold_runs_per_tick', store: 'azure-blob', value: median(lhRuns), unit: 'job runs/period (fleet)', note: 'once per slot; renewals: +1 per ttl/3 (10 s at the default 30 s TTL) of work on the running host' });
+  figs.add({
+    name: 'post.leasehold_runs_per_tick',
+    store: 'azure-blob',
+    value: median(lhRuns),
+    unit: 'job runs/period (fleet)',
+    note: 'once per slot; renewals: +1 per ttl/3 (10 s at the default 30 s TTL) of work on the running host',
+  });
 }

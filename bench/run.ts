@@ -44,20 +44,32 @@ function parseArgs(argv: string[]): Args {
     };
     if (a === '--quick') quick = true;
     else if (a.startsWith('--store')) {
-      const names = val().split(',').map((s) => s.trim()).filter(Boolean);
-      for (const n of names) if (!(ALL_STORES as readonly string[]).includes(n)) throw new Error(`--store: unknown store "${n}" (known: ${ALL_STORES.join(', ')})`);
+      const names = val()
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
+      for (const n of names)
+        if (!(ALL_STORES as readonly string[]).includes(n))
+          throw new Error(`--store: unknown store "${n}" (known: ${ALL_STORES.join(', ')})`);
       stores = names as StoreName[];
     } else if (a.startsWith('--json')) json = val();
     else if (a.startsWith('--only')) {
-      const names = val().split(',').map((s) => s.trim()).filter(Boolean);
-      for (const n of names) if (!(SECTIONS as readonly string[]).includes(n)) throw new Error(`--only: unknown section "${n}" (known: ${SECTIONS.join(', ')})`);
+      const names = val()
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
+      for (const n of names)
+        if (!(SECTIONS as readonly string[]).includes(n))
+          throw new Error(`--only: unknown section "${n}" (known: ${SECTIONS.join(', ')})`);
       only = names as Section[];
     } else if (a.startsWith('--jobs') || a.startsWith('--slots')) {
       const v = Number(val());
       if (!Number.isInteger(v) || v < 1) throw new Error(`${a}: expected a positive integer`);
       out[a.startsWith('--jobs') ? 'jobs' : 'slots'] = v;
     } else if (a === '--help' || a === '-h') {
-      process.stdout.write('npm run bench -- [--store memory,file,redis,postgres,mysql,azure-blob] [--quick] [--json PATH] [--only ops,peers,post,fleet,failover] [--jobs N] [--slots N]\n');
+      process.stdout.write(
+        'npm run bench -- [--store memory,file,redis,postgres,mysql,azure-blob] [--quick] [--json PATH] [--only ops,peers,post,fleet,failover] [--jobs N] [--slots N]\n',
+      );
       process.exit(0);
     } else throw new Error(`unknown argument "${a}"`);
   }
@@ -75,8 +87,13 @@ function table(figs: Figures): string {
   ]);
   const head = ['figure', 'store', 'value', 'unit', 'ratio', 'note'];
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
-  const line = (r: string[]) => `| ${r.map((c, i) => (i === 2 ? c.padStart(w[i] as number) : c.padEnd(w[i] as number))).join(' | ')} |`;
-  return [line(head), `|${w.map((n, i) => (i === 2 ? `${'-'.repeat(n + 1)}:` : '-'.repeat(n + 2))).join('|')}|`, ...rows.map(line)].join('\n');
+  const line = (r: string[]) =>
+    `| ${r.map((c, i) => (i === 2 ? c.padStart(w[i] as number) : c.padEnd(w[i] as number))).join(' | ')} |`;
+  return [
+    line(head),
+    `|${w.map((n, i) => (i === 2 ? `${'-'.repeat(n + 1)}:` : '-'.repeat(n + 2))).join('|')}|`,
+    ...rows.map(line),
+  ].join('\n');
 }
 
 async function main(): Promise<void> {
@@ -90,13 +107,17 @@ async function main(): Promise<void> {
     const on = args.only.includes(s);
     if (on) {
       const t = performance.now();
-      process.stderr.write(`  [${((t - t0) / 1000).toFixed(0)} s elapsed, ${((t - mark) / 1000).toFixed(0)} s since the last section]\n`);
+      process.stderr.write(
+        `  [${((t - t0) / 1000).toFixed(0)} s elapsed, ${((t - mark) / 1000).toFixed(0)} s since the last section]\n`,
+      );
       mark = t;
     }
     return on;
   };
   const loadBefore = await loadAverage();
-  process.stderr.write(`leasehold bench${args.quick ? ' (quick)' : ''}: stores ${args.stores.join(', ')}; ${cpus().length} cpus, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, node ${process.version}; load ${loadBefore}\n`);
+  process.stderr.write(
+    `leasehold bench${args.quick ? ' (quick)' : ''}: stores ${args.stores.join(', ')}; ${cpus().length} cpus, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, node ${process.version}; load ${loadBefore}\n`,
+  );
   try {
     if (section('ops')) {
       process.stderr.write('\n1–2. per-operation latency and requests; overhead against the raw client\n');
@@ -104,7 +125,11 @@ async function main(): Promise<void> {
         const t = await openTarget(name, servers);
         try {
           const slowStore = name === 'azure-blob';
-          await benchOps(t, figs, { rounds: args.quick ? 3 : 5, n: args.quick ? (slowStore ? 8 : 20) : slowStore ? 60 : 200, warmMs: args.quick ? 300 : 3000 });
+          await benchOps(t, figs, {
+            rounds: args.quick ? 3 : 5,
+            n: args.quick ? (slowStore ? 8 : 20) : slowStore ? 60 : 200,
+            warmMs: args.quick ? 300 : 3000,
+          });
         } finally {
           await t.close();
         }
@@ -120,7 +145,12 @@ async function main(): Promise<void> {
     }
     if (section('fleet')) {
       process.stderr.write('\n5. fleet scale: 3 processes, one store\n');
-      for (const name of args.stores.filter((s) => s === 'redis' || s === 'postgres')) await benchFleet(name, figs, servers, { quick: args.quick, ...(args.jobs ? { jobs: args.jobs } : {}), ...(args.slots ? { slots: args.slots } : {}) });
+      for (const name of args.stores.filter((s) => s === 'redis' || s === 'postgres'))
+        await benchFleet(name, figs, servers, {
+          quick: args.quick,
+          ...(args.jobs ? { jobs: args.jobs } : {}),
+          ...(args.slots ? { slots: args.slots } : {}),
+        });
     }
     if (section('failover')) {
       process.stderr.write('\n6. failover against the TTL\n');
@@ -135,16 +165,22 @@ async function main(): Promise<void> {
   }
   const loadAfter = await loadAverage();
   const wall = (performance.now() - t0) / 1000;
-  process.stdout.write(`\n${table(figs)}\n\nload average before ${loadBefore}, after ${loadAfter}; ${wall.toFixed(0)} s\n`);
+  process.stdout.write(
+    `\n${table(figs)}\n\nload average before ${loadBefore}, after ${loadAfter}; ${wall.toFixed(0)} s\n`,
+  );
   if (args.json) {
     // A figure that could not be measured (NaN: e.g. lateness when no slot ran) is left
     // out of the JSON rather than written as null; the table shows it.
     const out = figs.list
       .filter((f) => Number.isFinite(f.value))
-      .map(({ note: _n, ratio, ratioTo, ...f }) => (ratio !== undefined && Number.isFinite(ratio) ? { ...f, ratioTo, ratio } : f));
+      .map(({ note: _n, ratio, ratioTo, ...f }) =>
+        ratio !== undefined && Number.isFinite(ratio) ? { ...f, ratioTo, ratio } : f,
+      );
     writeFileSync(args.json, `${JSON.stringify(out, null, 2)}\n`);
     const left = figs.list.length - out.length;
-    process.stderr.write(`wrote ${out.length} figures to ${args.json}${left ? ` (${left} not measurable, left out)` : ''}\n`);
+    process.stderr.write(
+      `wrote ${out.length} figures to ${args.json}${left ? ` (${left} not measurable, left out)` : ''}\n`,
+    );
   }
 }
 

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { formatDuration, openStore, parseDuration, redactUrl } from '../src/index.js';
+import { formatDuration, openStore, redactUrl } from '../src/index.js';
 
 const { values } = parseArgs({ options: { store: { type: 'string' }, help: { type: 'boolean' } } });
 if (values.help) {
@@ -27,7 +27,15 @@ const ttlMs = Math.max(3000, minTtl);
 const catchUpMs = ttlMs + 3000;
 const runMs = 10_000 + ttlMs + 6000;
 
-interface Ev { name: string; pid: number; t: bigint; ev: string; slot?: string; token?: number; reason?: string }
+interface Ev {
+  name: string;
+  pid: number;
+  t: bigint;
+  ev: string;
+  slot?: string;
+  token?: number;
+  reason?: string;
+}
 const t0 = process.hrtime.bigint();
 const since = (t: bigint) => `+${(Number(t - t0) / 1e9).toFixed(1)}s`.padStart(7);
 const hhmmss = (iso: string) => iso.slice(11, 19);
@@ -35,12 +43,18 @@ const events: Ev[] = [];
 const procs = new Map<string, ChildProcess>();
 
 console.log(`leasehold demo: 3 instances (A, B, C), one job "report" every 2s, store ${redactUrl(url)}`);
-console.log(`lease ttl ${formatDuration(ttlMs)}, catch-up window ${formatDuration(catchUpMs)}; the instance running a tick is killed about 8s in\n`);
+console.log(
+  `lease ttl ${formatDuration(ttlMs)}, catch-up window ${formatDuration(catchUpMs)}; the instance running a tick is killed about 8s in\n`,
+);
 
 let killed: { name: string; slot: string; t: bigint } | undefined;
 let killArmed = false;
 for (const name of ['A', 'B', 'C']) {
-  const p = spawn(process.execPath, ['--import', 'tsx', 'demo/instance.ts', name, url, String(ttlMs), String(catchUpMs)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const p = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'demo/instance.ts', name, url, String(ttlMs), String(catchUpMs)],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   procs.set(name, p);
   createInterface({ input: p.stdout as NodeJS.ReadableStream }).on('line', (line) => {
     let e: Ev;
@@ -52,13 +66,18 @@ for (const name of ['A', 'B', 'C']) {
     }
     events.push(e);
     if (e.ev === 'start') {
-      const takeover = killed && e.slot === killed.slot ? `  <- takes over the killed tick, ${formatDuration(Number(e.t - killed.t) / 1e6)} after the kill` : '';
+      const takeover =
+        killed && e.slot === killed.slot
+          ? `  <- takes over the killed tick, ${formatDuration(Number(e.t - killed.t) / 1e6)} after the kill`
+          : '';
       console.log(`${since(e.t)}  ${e.name} runs tick ${hhmmss(e.slot as string)} (token ${e.token})${takeover}`);
       if (killArmed && !killed) {
         killed = { name: e.name, slot: e.slot as string, t: process.hrtime.bigint() };
         procs.get(e.name)?.kill('SIGKILL');
         procs.delete(e.name);
-        console.log(`${since(killed.t)}  ✂ kill -9 ${e.name} (pid ${e.pid}) in the middle of tick ${hhmmss(e.slot as string)}`);
+        console.log(
+          `${since(killed.t)}  ✂ kill -9 ${e.name} (pid ${e.pid}) in the middle of tick ${hhmmss(e.slot as string)}`,
+        );
       }
     } else if (e.ev === 'skip' && e.reason !== 'done-elsewhere') {
       console.log(`${since(e.t)}  ${e.name} skips tick ${hhmmss(e.slot as string)}: ${e.reason}`);
@@ -72,20 +91,32 @@ await sleep(8000);
 killArmed = true;
 await sleep(runMs - 8000);
 const endAt = Date.now();
-await Promise.all([...procs.values()].map((p) => new Promise((r) => { p.once('exit', r); p.kill('SIGTERM'); })));
+await Promise.all(
+  [...procs.values()].map(
+    (p) =>
+      new Promise((r) => {
+        p.once('exit', r);
+        p.kill('SIGTERM');
+      }),
+  ),
+);
 
 // ---- the checked summary ----
 const ticks: string[] = [];
-for (let t = Math.ceil(readyAt / 2000) * 2000 + 2000; t <= endAt - 4000; t += 2000) ticks.push(new Date(t).toISOString());
+for (let t = Math.ceil(readyAt / 2000) * 2000 + 2000; t <= endAt - 4000; t += 2000)
+  ticks.push(new Date(t).toISOString());
 const starts = (slot: string) => events.filter((e) => e.ev === 'start' && e.slot === slot);
 const ends = (slot: string) => events.filter((e) => e.ev === 'end' && e.slot === slot);
 const ranOnce = ticks.filter((s) => ends(s).length === 1);
 const twice = ticks.filter((s) => ends(s).length > 1 || (starts(s).length > 1 && s !== killed?.slot));
 const skipped = ticks.filter((s) => ends(s).length === 0);
 // Critical sections of different instances, on the one monotonic clock of this machine.
-const sections = events.filter((e) => e.ev === 'start').map((s) => ({ s, end: events.find((e) => e.ev === 'end' && e.slot === s.slot && e.pid === s.pid)?.t }));
+const sections = events
+  .filter((e) => e.ev === 'start')
+  .map((s) => ({ s, end: events.find((e) => e.ev === 'end' && e.slot === s.slot && e.pid === s.pid)?.t }));
 let overlaps = 0;
-for (const a of sections) for (const b of sections) if (a !== b && a.end && b.s.t > a.s.t.valueOf() && b.s.t < a.end) overlaps++;
+for (const a of sections)
+  for (const b of sections) if (a !== b && a.end && b.s.t > a.s.t.valueOf() && b.s.t < a.end) overlaps++;
 const takeover = killed ? starts(killed.slot).find((e) => e.name !== killed?.name) : undefined;
 const takeoverMs = takeover && killed ? Number(takeover.t - killed.t) / 1e6 : undefined;
 const byName = new Map<string, number>();
@@ -100,11 +131,20 @@ const checks = {
 };
 console.log('\nSummary (checked by the demo itself):');
 console.log(`  ticks          ${ticks.length} (${hhmmss(ticks[0] ?? '')} to ${hhmmss(ticks[ticks.length - 1] ?? '')})`);
-console.log(`  ran once       ${ranOnce.length}/${ticks.length}  ${ok(checks.once)}${skipped.length ? `  (not run: ${skipped.map(hhmmss).join(', ')})` : ''}`);
+console.log(
+  `  ran once       ${ranOnce.length}/${ticks.length}  ${ok(checks.once)}${skipped.length ? `  (not run: ${skipped.map(hhmmss).join(', ')})` : ''}`,
+);
 console.log(`  ran twice      ${twice.length} (the killed tick's takeover is not a second run)  ${ok(checks.twice)}`);
 console.log(`  overlaps       ${overlaps} critical sections overlapped  ${ok(checks.overlaps)}`);
-console.log(`  takeover       ${takeoverMs === undefined ? 'none seen' : `${formatDuration(takeoverMs)} after kill -9 of ${killed?.name} (ttl ${formatDuration(ttlMs)})`}  ${ok(checks.takeover)}`);
-console.log(`  who ran ticks  ${[...byName].sort().map(([n, c]) => `${n} ${c}`).join(', ')}`);
+console.log(
+  `  takeover       ${takeoverMs === undefined ? 'none seen' : `${formatDuration(takeoverMs)} after kill -9 of ${killed?.name} (ttl ${formatDuration(ttlMs)})`}  ${ok(checks.takeover)}`,
+);
+console.log(
+  `  who ran ticks  ${[...byName]
+    .sort()
+    .map(([n, c]) => `${n} ${c}`)
+    .join(', ')}`,
+);
 const all = Object.values(checks).every(Boolean);
 console.log(`\n${all ? 'OK: every tick ran exactly once across the fleet.' : 'FAILED: see above.'}`);
 process.exit(all ? 0 : 1);

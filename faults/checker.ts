@@ -50,7 +50,20 @@ export interface HistEvent {
   t: number;
   /** Worker id. */
   w: string;
-  ev: 'ready' | 'acq' | 'mark' | 'settle' | 'invoke' | 'ok' | 'fail' | 'lost' | 'skip' | 'sink' | 'stall' | 'error' | 'stopped';
+  ev:
+    | 'ready'
+    | 'acq'
+    | 'mark'
+    | 'settle'
+    | 'invoke'
+    | 'ok'
+    | 'fail'
+    | 'lost'
+    | 'skip'
+    | 'sink'
+    | 'stall'
+    | 'error'
+    | 'stopped';
   /** Job key. */
   k?: string;
   /** Slot, ISO-8601. */
@@ -188,7 +201,12 @@ function pct(sorted: number[], p: number): number | null {
 
 function latency(samples: number[], budget: number): Latency {
   const s = [...samples].sort((a, b) => a - b);
-  return { n: s.length, p50: pct(s, 0.5), max: s.length ? (s[s.length - 1] ?? null) : null, overBudget: s.filter((x) => x > budget).length };
+  return {
+    n: s.length,
+    p50: pct(s, 0.5),
+    max: s.length ? (s[s.length - 1] ?? null) : null,
+    overBudget: s.filter((x) => x > budget).length,
+  };
 }
 
 /** Merged, sorted union of intervals. */
@@ -251,7 +269,9 @@ export function check(input: CheckInput): CheckResult {
   // 2. Token order of granted acquisitions, where real-time order is certain.
   let tokenRegressions = 0;
   for (const key of input.keys) {
-    const acqs = input.history.filter((e) => e.ev === 'acq' && e.k === key && e.tok !== undefined && e.sent !== undefined && e.recv !== undefined);
+    const acqs = input.history.filter(
+      (e) => e.ev === 'acq' && e.k === key && e.tok !== undefined && e.sent !== undefined && e.recv !== undefined,
+    );
     const byTok = new Map<number, string>();
     for (const a of acqs) {
       const other = byTok.get(a.tok as number);
@@ -288,14 +308,30 @@ export function check(input: CheckInput): CheckResult {
   // Critical sections: invoke → the handler's end, or the death of its process.
   const deathOf = new Map<string, number>();
   for (const l of input.workers) if (l.end !== undefined) deathOf.set(l.w, l.end);
-  interface Section { w: string; k: string; s: string; tok: number; start: number; end: number; ended: boolean }
+  interface Section {
+    w: string;
+    k: string;
+    s: string;
+    tok: number;
+    start: number;
+    end: number;
+    ended: boolean;
+  }
   const sections: Section[] = [];
   const open = new Map<string, Section>();
   const sorted = [...input.history].sort((a, b) => a.t - b.t);
   for (const e of sorted) {
     const id = `${e.w}|${e.k}|${e.s}|${e.tok}`;
     if (e.ev === 'invoke') {
-      const sec: Section = { w: e.w, k: e.k as string, s: e.s as string, tok: e.tok as number, start: e.t, end: Number.POSITIVE_INFINITY, ended: false };
+      const sec: Section = {
+        w: e.w,
+        k: e.k as string,
+        s: e.s as string,
+        tok: e.tok as number,
+        start: e.t,
+        end: Number.POSITIVE_INFINITY,
+        ended: false,
+      };
       sections.push(sec);
       open.set(id, sec);
     } else if (e.ev === 'ok' || e.ev === 'fail' || e.ev === 'lost') {
@@ -314,7 +350,8 @@ export function check(input: CheckInput): CheckResult {
   let doubleRunsAfterFault = 0;
   const marks = input.history.filter((e) => e.ev === 'mark');
   const markOf = new Map<string, HistEvent>();
-  for (const m of marks) if (!markOf.has(`${m.w}|${m.k}|${m.s}|${m.tok}`)) markOf.set(`${m.w}|${m.k}|${m.s}|${m.tok}`, m);
+  for (const m of marks)
+    if (!markOf.has(`${m.w}|${m.k}|${m.s}|${m.tok}`)) markOf.set(`${m.w}|${m.k}|${m.s}|${m.tok}`, m);
   const settleOf = new Map<string, HistEvent>();
   for (const e of input.history) if (e.ev === 'settle' && e.ok) settleOf.set(`${e.k}|${e.s}|${e.tok}`, e);
   const invokes = new Map<string, Section[]>();
@@ -341,7 +378,10 @@ export function check(input: CheckInput): CheckResult {
   }
 
   // 4. Lost slots.
-  const outages: [number, number][] = [...byKind(['restart', 'partition', 'delay']), ...input.faults.filter((f) => f.kind === 'stall' && f.worker === undefined)].map((f) => influence(f, ttlMs));
+  const outages: [number, number][] = [
+    ...byKind(['restart', 'partition', 'delay']),
+    ...input.faults.filter((f) => f.kind === 'stall' && f.worker === undefined),
+  ].map((f) => influence(f, ttlMs));
   // Times with no live worker (none started, or all dead or paused).
   const down: [number, number][] = [];
   {
@@ -353,7 +393,14 @@ export function check(input: CheckInput): CheckResult {
       const a = uniq[i] as number;
       const b = uniq[i + 1] as number;
       const mid = (a + b) / 2;
-      const alive = input.workers.filter((l) => l.start <= mid && (l.end ?? input.endT) > mid && !input.faults.some((f) => (f.kind === 'pause' || f.kind === 'stall') && f.worker === l.w && f.start <= mid && f.end > mid));
+      const alive = input.workers.filter(
+        (l) =>
+          l.start <= mid &&
+          (l.end ?? input.endT) > mid &&
+          !input.faults.some(
+            (f) => (f.kind === 'pause' || f.kind === 'stall') && f.worker === l.w && f.start <= mid && f.end > mid,
+          ),
+      );
       if (alive.length === 0) down.push([a, b]);
     }
   }
@@ -393,7 +440,11 @@ export function check(input: CheckInput): CheckResult {
       runs.sort((a, b) => a[0] - b[0]);
       let cur: [number, number] | undefined;
       for (const r of runs) {
-        if (cur && (r[0] - cur[1] < periodMs / 2 || stalls.some((f) => f.start <= r[0] && f.end >= cur![1] - periodMs / 2))) cur[1] = Math.max(cur[1], r[1]);
+        const end = cur?.[1];
+        const joins =
+          end !== undefined &&
+          (r[0] - end < periodMs / 2 || stalls.some((f) => f.start <= r[0] && f.end >= end - periodMs / 2));
+        if (cur && joins) cur[1] = Math.max(cur[1], r[1]);
         else {
           if (cur) busy.push(cur);
           cur = [r[0], r[1]];
@@ -401,7 +452,10 @@ export function check(input: CheckInput): CheckResult {
       }
       if (cur) busy.push(cur);
     }
-    const unableKey = union([...unable, ...input.faults.filter((f) => f.kind === 'timeout' && f.key === key).map((f) => influence(f, ttlMs))]);
+    const unableKey = union([
+      ...unable,
+      ...input.faults.filter((f) => f.kind === 'timeout' && f.key === key).map((f) => influence(f, ttlMs)),
+    ]);
     // Gaps shorter than a poll between busy stretches are no chance to run a slot.
     const busyMerged: [number, number][] = [];
     for (const iv of union(busy)) {
@@ -428,7 +482,10 @@ export function check(input: CheckInput): CheckResult {
       }
       // After an outage or a death the fleet needs TTL + poll to take over (S6); after a
       // run of its own job ends, one poll.
-      if (longestFree(at, at + catchUpMs, unableKey) < ttlMs + pollMs || longestFree(at, at + catchUpMs, occupied) < pollMs) {
+      if (
+        longestFree(at, at + catchUpMs, unableKey) < ttlMs + pollMs ||
+        longestFree(at, at + catchUpMs, occupied) < pollMs
+      ) {
         unrunnable++; // no chance to run it inside its window
         continue;
       }
@@ -456,7 +513,10 @@ export function check(input: CheckInput): CheckResult {
         for (const k of new Set(by.map((f) => f.kind))) overlapsByFault[k] = (overlapsByFault[k] ?? 0) + 1;
         if (by.length === 0) {
           unexplainedOverlaps++;
-          note('overlap', `${key}: ${a.w} (slot ${a.s}, token ${a.tok}) and ${b.w} (slot ${b.s}, token ${b.tok}) both in a run for ${Math.round(iv[1] - iv[0])} ms, no pause/partition/delay/clock fault near`);
+          note(
+            'overlap',
+            `${key}: ${a.w} (slot ${a.s}, token ${a.tok}) and ${b.w} (slot ${b.s}, token ${b.tok}) both in a run for ${Math.round(iv[1] - iv[0])} ms, no pause/partition/delay/clock fault near`,
+          );
         }
       }
     }
@@ -466,7 +526,9 @@ export function check(input: CheckInput): CheckResult {
   const budgetMs = ttlMs + pollMs;
   const fo: Record<'kill' | 'pause', number[]> = { kill: [], pause: [] };
   for (const f of byKind(['kill', 'pause'])) {
-    const keys = new Set(sections.filter((s) => s.w === f.worker && s.start <= f.start && s.end >= f.start).map((s) => s.k));
+    const keys = new Set(
+      sections.filter((s) => s.w === f.worker && s.start <= f.start && s.end >= f.start).map((s) => s.k),
+    );
     if (keys.size === 0) continue;
     let best = Number.POSITIVE_INFINITY;
     for (const key of keys) {
@@ -490,10 +552,20 @@ export function check(input: CheckInput): CheckResult {
     unfencedOverlaps,
     unexplainedOverlaps,
     overlapsByFault,
-    failover: { kill: latency(fo.kill, budgetMs), pause: latency(fo.pause, budgetMs), all: latency([...fo.kill, ...fo.pause], budgetMs), budgetMs },
+    failover: {
+      kill: latency(fo.kill, budgetMs),
+      pause: latency(fo.pause, budgetMs),
+      all: latency([...fo.kill, ...fo.pause], budgetMs),
+      budgetMs,
+    },
     problems,
     ok: false,
   };
-  result.ok = staleAccepted === 0 && tokenRegressions === 0 && doubleRunsWithoutFault === 0 && lostSlots === 0 && unexplainedOverlaps === 0;
+  result.ok =
+    staleAccepted === 0 &&
+    tokenRegressions === 0 &&
+    doubleRunsWithoutFault === 0 &&
+    lostSlots === 0 &&
+    unexplainedOverlaps === 0;
   return result;
 }

@@ -6,7 +6,14 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { check, observedTimeouts, type CheckInput, type FaultRecord, type HistEvent, type SinkRecord } from './checker.js';
+import {
+  check,
+  observedTimeouts,
+  type CheckInput,
+  type FaultRecord,
+  type HistEvent,
+  type SinkRecord,
+} from './checker.js';
 
 const dir = process.argv[2];
 if (!dir) {
@@ -24,7 +31,10 @@ const lines = (file: string): Record<string, unknown>[] =>
         return [];
       }
     });
-const saved = JSON.parse(readFileSync(join(dir, 'check-input.json'), 'utf8')) as Omit<CheckInput, 'history' | 'sink'> & { hr0: string };
+const saved = JSON.parse(readFileSync(join(dir, 'check-input.json'), 'utf8')) as Omit<
+  CheckInput,
+  'history' | 'sink'
+> & { hr0: string };
 const hr0 = BigInt(saved.hr0);
 const ms = (t: unknown) => Number(BigInt(t as string) - hr0) / 1e6;
 const history: HistEvent[] = [];
@@ -37,7 +47,9 @@ for (const f of readdirSync(dir).filter((n) => n.startsWith('hist-'))) {
   }
 }
 const faults: FaultRecord[] = [...saved.faults];
-for (const e of history) if (e.ev === 'stall' && e.sent !== undefined && e.recv !== undefined) faults.push({ kind: 'stall', start: e.sent, end: e.recv, worker: e.w });
+for (const e of history)
+  if (e.ev === 'stall' && e.sent !== undefined && e.recv !== undefined)
+    faults.push({ kind: 'stall', start: e.sent, end: e.recv, worker: e.w });
 faults.push(...observedTimeouts(history, saved.ttlMs));
 const sink = lines(join(dir, 'sink.jsonl')).map((r) => ({ ...r, t: ms(r.t) }) as unknown as SinkRecord);
 const { hr0: _unused, ...rest } = saved;

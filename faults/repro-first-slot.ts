@@ -42,7 +42,10 @@ const store = new Proxy(inner, {
 const lh = new Leasehold({ store, holder: 'repro' });
 const ran: { slot: number; at: number }[] = [];
 const skipped: number[] = [];
-lh.every('500ms', 'job', (ctx) => void ran.push({ slot: ctx.slot.getTime(), at: Date.now() }), { ttl: '2s', catchUp: '5s' });
+lh.every('500ms', 'job', (ctx) => void ran.push({ slot: ctx.slot.getTime(), at: Date.now() }), {
+  ttl: '2s',
+  catchUp: '5s',
+});
 lh.on('slot:skipped', (e) => skipped.push(e.slot.getTime()));
 const started = Date.now();
 await lh.start();
@@ -55,10 +58,16 @@ const firstDue = Math.ceil(ready / 500) * 500; // the first slot after start() r
 const expected: number[] = [];
 for (let s = firstDue; s <= (ran.at(-1)?.slot ?? firstDue); s += 500) expected.push(s);
 const missing = expected.filter((s) => !ran.some((r) => r.slot === s) && !skipped.includes(s));
-console.log(`start() took ${ready - started} ms; first run: slot +${(ran[0]?.slot ?? 0) - ready} ms after start() returned, run at +${(ran[0]?.at ?? 0) - ready} ms`);
-console.log(`slots from the first due one: ${expected.length}, run: ${ran.length}, neither run nor skipped: ${missing.length}`);
+console.log(
+  `start() took ${ready - started} ms; first run: slot +${(ran[0]?.slot ?? 0) - ready} ms after start() returned, run at +${(ran[0]?.at ?? 0) - ready} ms`,
+);
+console.log(
+  `slots from the first due one: ${expected.length}, run: ${ran.length}, neither run nor skipped: ${missing.length}`,
+);
 if (missing.length > 0) {
-  console.log(`BUG: slots ${missing.map((s) => `+${s - ready}ms`).join(', ')} were never run and never counted as skipped`);
+  console.log(
+    `BUG: slots ${missing.map((s) => `+${s - ready}ms`).join(', ')} were never run and never counted as skipped`,
+  );
   process.exit(1);
 }
 console.log('ok: every slot since start ran or was counted');

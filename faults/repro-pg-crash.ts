@@ -19,8 +19,15 @@ const loops = Array.from({ length: 8 }, async (_, i) => {
   while (!stop) {
     n++;
     try {
-      const r = await store.acquire({ key: `k${i}`, holder: 'h', leaseId: `l${i}-${n}`, ttlMs: 1000 }, { signal: AbortSignal.timeout(50 + (n % 5) * 30) });
-      if (r.acquired) await store.release({ key: `k${i}`, leaseId: `l${i}-${n}`, token: r.token }, { signal: AbortSignal.timeout(200) });
+      const r = await store.acquire(
+        { key: `k${i}`, holder: 'h', leaseId: `l${i}-${n}`, ttlMs: 1000 },
+        { signal: AbortSignal.timeout(50 + (n % 5) * 30) },
+      );
+      if (r.acquired)
+        await store.release(
+          { key: `k${i}`, leaseId: `l${i}-${n}`, token: r.token },
+          { signal: AbortSignal.timeout(200) },
+        );
     } catch {
       await new Promise((r) => setTimeout(r, 5));
     }

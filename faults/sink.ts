@@ -24,10 +24,9 @@ const server = createServer((sock) => {
   let buf = '';
   sock.on('data', (d: Buffer) => {
     buf += d.toString();
-    let i;
     let out = '';
     let rec = '';
-    while ((i = buf.indexOf('\n')) >= 0) {
+    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
       const line = buf.slice(0, i);
       buf = buf.slice(i + 1);
       let req: { k: string; tok: number; w: string; s: string; p: string };

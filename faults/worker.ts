@@ -58,8 +58,7 @@ class SinkClient {
     this.#sock.setNoDelay(true);
     this.#sock.on('data', (d: Buffer) => {
       this.#buf += d.toString();
-      let i;
-      while ((i = this.#buf.indexOf('\n')) >= 0) {
+      for (let i = this.#buf.indexOf('\n'); i >= 0; i = this.#buf.indexOf('\n')) {
         const line = this.#buf.slice(0, i);
         this.#buf = this.#buf.slice(i + 1);
         this.#waiting.shift()?.(line === '1');
@@ -97,9 +96,24 @@ function observed(store: LeaseStore, log: (ev: object) => void): LeaseStore {
         const f: LeaseStore['writeState'] = async (req, opts) => {
           const sent = hr();
           const ok = await target.writeState(req, opts);
-          const st = req.state as { running?: { slot: string; token: number } | null; lastSlot?: string | null; lastOutcome?: string | null } | null;
-          if (st && st.running && st.running.token === req.token) log({ ev: 'mark', k: req.key, tok: req.token, s: st.running.slot, sent, recv: hr(), ok });
-          else if (st && !st.running && st.lastSlot) log({ ev: 'settle', k: req.key, tok: req.token, s: st.lastSlot, out: st.lastOutcome, sent, recv: hr(), ok });
+          const st = req.state as {
+            running?: { slot: string; token: number } | null;
+            lastSlot?: string | null;
+            lastOutcome?: string | null;
+          } | null;
+          if (st?.running && st.running.token === req.token)
+            log({ ev: 'mark', k: req.key, tok: req.token, s: st.running.slot, sent, recv: hr(), ok });
+          else if (st && !st.running && st.lastSlot)
+            log({
+              ev: 'settle',
+              k: req.key,
+              tok: req.token,
+              s: st.lastSlot,
+              out: st.lastOutcome,
+              sent,
+              recv: hr(),
+              ok,
+            });
           return ok;
         };
         return f;
@@ -144,9 +158,18 @@ for (const id of cfg.ids) {
     );
   }
   lh.on('lease:lost', (e) => log({ ev: 'lost', k: e.key, s: e.slot.toISOString(), tok: e.token }));
-  lh.on('slot:skipped', (e) => log({ ev: 'skip', k: e.key, s: e.slot.toISOString(), reason: e.reason, detail: e.detail }));
+  lh.on('slot:skipped', (e) =>
+    log({ ev: 'skip', k: e.key, s: e.slot.toISOString(), reason: e.reason, detail: e.detail }),
+  );
   // Diagnostics (not read by the checker): store errors and lease losses outside runs.
-  lh.on('error', (e) => log({ ev: 'error', k: e.key, during: e.during, msg: e.error instanceof Error ? e.error.message.slice(0, 200) : String(e.error) }));
+  lh.on('error', (e) =>
+    log({
+      ev: 'error',
+      k: e.key,
+      during: e.during,
+      msg: e.error instanceof Error ? e.error.message.slice(0, 200) : String(e.error),
+    }),
+  );
   lh.on('lost', (e) => log({ ev: 'leaselost', k: e.key, tok: e.token }));
   lh.on('run:success', (e) => log({ ev: 'success', k: e.key, s: e.slot.toISOString(), tok: e.token }));
   instances.push({ lh, store: raw, log });
@@ -174,7 +197,8 @@ let lastTick = process.hrtime.bigint();
 const stallNs = BigInt(Math.round(cfg.stallMs * 1e6));
 const monitor = setInterval(() => {
   const now = process.hrtime.bigint();
-  if (now - lastTick > 50_000_000n + stallNs) for (const i of instances) i.log({ ev: 'stall', sent: String(lastTick), recv: String(now) });
+  if (now - lastTick > 50_000_000n + stallNs)
+    for (const i of instances) i.log({ ev: 'stall', sent: String(lastTick), recv: String(now) });
   lastTick = now;
 }, 50);
 monitor.unref();

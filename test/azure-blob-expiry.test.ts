@@ -35,7 +35,10 @@ it('after expiry and a takeover by another lease id, then that lease expiring to
 
   const refA = { key, leaseId: idA, token: a.token };
   // The instance that acquired A (it remembers A's ETag) and a fresh one (it must read).
-  for (const [name, s] of [['same instance', sa], ['fresh instance', create()]] as const) {
+  for (const [name, s] of [
+    ['same instance', sa],
+    ['fresh instance', create()],
+  ] as const) {
     assert.equal(await s.renew({ ...refA, ttlMs: TTL }), false, `${name}: old holder renews`);
     assert.equal(await s.writeState({ ...refA, state: 'stale' }), false, `${name}: old holder writes`);
     assert.equal(await s.release(refA), false, `${name}: old holder releases`);
@@ -54,8 +57,14 @@ it('after expiry and a takeover by another lease id, then that lease expiring to
     .then(() => 'accepted (Azurite; Azure answers 409 LeaseIdMismatchWithLeaseOperation)')
     .catch((e: { statusCode?: number; code?: string }) => `rejected: ${e.statusCode} ${e.code}`);
   t.diagnostic(`raw SDK renew of the expired lease with the old holder's id: ${verdict}`);
-  await raw.getBlobLeaseClient(idB).releaseLease().catch(() => {});
-  await raw.getBlobLeaseClient(idA).releaseLease().catch(() => {});
+  await raw
+    .getBlobLeaseClient(idB)
+    .releaseLease()
+    .catch(() => {});
+  await raw
+    .getBlobLeaseClient(idA)
+    .releaseLease()
+    .catch(() => {});
   // Whatever the service did, the store still refuses the old holder.
   assert.equal(await create().renew({ ...refA, ttlMs: TTL }), false);
   assert.equal(await sa.writeState({ ...refA, state: 'stale' }), false);

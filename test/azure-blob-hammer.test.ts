@@ -23,10 +23,14 @@ interface Worker {
 }
 
 function startWorker(url: string, key: string, runs: number, maxMs: number): Worker {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--import', watchdog(), worker, url, key, String(runs), String(maxMs)], {
-    env: { ...process.env, AZURE_STORAGE_CONNECTION_STRING: az.connectionString },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', '--import', watchdog(), worker, url, key, String(runs), String(maxMs)],
+    {
+      env: { ...process.env, AZURE_STORAGE_CONNECTION_STRING: az.connectionString },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    },
+  );
   let out = '';
   let err = '';
   let onReady: () => void = () => {};
@@ -60,14 +64,19 @@ it('six processes hammering one key through openStore("azure-blob://…") never 
   const results = await Promise.all(workers.map((w) => w.result));
   const runs = results.flatMap((r) => r.runs.map((run) => ({ ...run, pid: r.pid }))).sort((a, b) => a.start - b.start);
   const errors = results.flatMap((r) => r.errors);
-  t.diagnostic(`${runs.length} runs by ${results.filter((r) => r.runs.length > 0).length} processes; ${results.reduce((n, r) => n + r.busy, 0)} busy answers; errors: ${errors.length}`);
+  t.diagnostic(
+    `${runs.length} runs by ${results.filter((r) => r.runs.length > 0).length} processes; ${results.reduce((n, r) => n + r.busy, 0)} busy answers; errors: ${errors.length}`,
+  );
   assert.deepEqual(errors, []);
   assert.ok(runs.length >= 15, `only ${runs.length} runs`);
   assert.ok(results.filter((r) => r.runs.length > 0).length >= 3, 'several processes got the key');
   for (let i = 1; i < runs.length; i++) {
     const prev = runs[i - 1] as (typeof runs)[number];
     const cur = runs[i] as (typeof runs)[number];
-    assert.ok(prev.end <= cur.start, `overlap: pid ${prev.pid} token ${prev.token} [${prev.start}, ${prev.end}] and pid ${cur.pid} token ${cur.token} starting ${cur.start}`);
+    assert.ok(
+      prev.end <= cur.start,
+      `overlap: pid ${prev.pid} token ${prev.token} [${prev.start}, ${prev.end}] and pid ${cur.pid} token ${cur.token} starting ${cur.start}`,
+    );
     assert.ok(cur.token > prev.token, `token ${cur.token} (pid ${cur.pid}) after ${prev.token} (pid ${prev.pid})`);
   }
 });

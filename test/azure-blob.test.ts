@@ -16,14 +16,16 @@ const az = await startAzurite();
 after(() => az.stop());
 const run = randomUUID().slice(0, 8);
 const TTL = 15_000;
-const store = (prefix = `unit-${run}/`) => new AzureBlobStore({ connectionString: az.connectionString, containerName: 'unit', prefix });
+const store = (prefix = `unit-${run}/`) =>
+  new AzureBlobStore({ connectionString: az.connectionString, containerName: 'unit', prefix });
 const req = (key: string, holder = 'h', leaseId: string = randomUUID()) => ({ key, holder, leaseId, ttlMs: TTL });
 const SECRET = 'c2VjcmV0LWtleS1zaG91bGQtbmV2ZXItbGVhaw=='; // base64 "secret-key-should-never-leak"
 
 /** Everything an error could show: message, stack, causes, inspected form. */
 function everything(err: unknown): string {
   let out = inspect(err, { depth: 8, showHidden: true });
-  for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) out += `\n${(e as Error).message}\n${(e as Error).stack}`;
+  for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause)
+    out += `\n${(e as Error).message}\n${(e as Error).stack}`;
   return out;
 }
 
@@ -51,9 +53,15 @@ describe('request economy (requests counted by an SDK pipeline policy)', () => {
       const r = await s.acquire(req(key, 'a', idA));
       assert.ok(r.acquired && r.token === a.token);
     });
-    await measure('renew', async () => assert.equal(await s.renew({ key, leaseId: idA, token: a.token, ttlMs: TTL }), true));
-    await measure('writeState', async () => assert.equal(await s.writeState({ key, leaseId: idA, token: a.token, state: { n: 1 } }), true));
-    await measure('renew (after a write)', async () => assert.equal(await s.renew({ key, leaseId: idA, token: a.token, ttlMs: TTL }), true));
+    await measure('renew', async () =>
+      assert.equal(await s.renew({ key, leaseId: idA, token: a.token, ttlMs: TTL }), true),
+    );
+    await measure('writeState', async () =>
+      assert.equal(await s.writeState({ key, leaseId: idA, token: a.token, state: { n: 1 } }), true),
+    );
+    await measure('renew (after a write)', async () =>
+      assert.equal(await s.renew({ key, leaseId: idA, token: a.token, ttlMs: TTL }), true),
+    );
     await measure('release', async () => assert.equal(await s.release({ key, leaseId: idA, token: a.token }), true));
     const idB = randomUUID();
     const b = await measure('acquire (steady state)', () => s.acquire(req(key, 'b', idB)));
@@ -63,8 +71,12 @@ describe('request economy (requests counted by an SDK pipeline policy)', () => {
     await measure('now', () => s.now());
     // Another instance (no remembered ETag) must read once, then act.
     const other = new AzureBlobStore({ containerClient: ic.client, prefix: `eco-${run}/` });
-    await measure('renew (another store instance)', async () => assert.equal(await other.renew({ key, leaseId: idB, token: 2, ttlMs: TTL }), true));
-    await measure('release (steady state)', async () => assert.equal(await s.release({ key, leaseId: idB, token: 2 }), true));
+    await measure('renew (another store instance)', async () =>
+      assert.equal(await other.renew({ key, leaseId: idB, token: 2, ttlMs: TTL }), true),
+    );
+    await measure('release (steady state)', async () =>
+      assert.equal(await s.release({ key, leaseId: idB, token: 2 }), true),
+    );
 
     assert.equal(counts['acquire (busy)'], 1);
     assert.ok((counts['acquire (first ever on the key)'] ?? 99) <= 3);
@@ -82,7 +94,10 @@ describe('request economy (requests counted by an SDK pipeline policy)', () => {
 
   it('the first acquire in a missing container creates it, race-free, from many stores at once', async () => {
     const name = `fresh${run}`;
-    const stores = Array.from({ length: 8 }, () => new AzureBlobStore({ connectionString: az.connectionString, containerName: name }));
+    const stores = Array.from(
+      { length: 8 },
+      () => new AzureBlobStore({ connectionString: az.connectionString, containerName: name }),
+    );
     const results = await Promise.all(stores.map((s, i) => s.acquire(req('k', `c${i}`))));
     assert.equal(results.filter((r) => r.acquired).length, 1);
   });
@@ -150,8 +165,14 @@ describe('TTLs (B1)', () => {
       assert.ok(l);
       await l?.release();
     }
-    await assert.rejects(lh.tryAcquire('k', { ttl: '15.5s' }), (e: unknown) => e instanceof ConfigError && /whole seconds/.test(e.message));
-    await assert.rejects(s.acquire({ ...req('k'), ttlMs: 10_000 }), (e: unknown) => e instanceof ConfigError && /15s–60s/.test(e.message));
+    await assert.rejects(
+      lh.tryAcquire('k', { ttl: '15.5s' }),
+      (e: unknown) => e instanceof ConfigError && /whole seconds/.test(e.message),
+    );
+    await assert.rejects(
+      s.acquire({ ...req('k'), ttlMs: 10_000 }),
+      (e: unknown) => e instanceof ConfigError && /15s–60s/.test(e.message),
+    );
     await assert.rejects(s.acquire({ ...req('k'), ttlMs: 30_500 }), ConfigError);
   });
 
@@ -172,7 +193,22 @@ describe('TTLs (B1)', () => {
 
 describe('key names', () => {
   it('keys map to distinct, reversible blob names; dots at the ends and reserved characters are escaped', () => {
-    const keys = ['job', 'a/b', 'a%2Fb', 'A B', 'a b', '.', '..', 'x.', '.x', 'a.b', 'ü:*?"<>|', '~', "!'()*", 'emoji-😀'];
+    const keys = [
+      'job',
+      'a/b',
+      'a%2Fb',
+      'A B',
+      'a b',
+      '.',
+      '..',
+      'x.',
+      '.x',
+      'a.b',
+      'ü:*?"<>|',
+      '~',
+      "!'()*",
+      'emoji-😀',
+    ];
     const names = keys.map(keyToBlobName);
     assert.equal(new Set(names).size, keys.length);
     for (const [i, n] of names.entries()) {
@@ -208,10 +244,18 @@ describe('key names', () => {
 
   it('invalid prefixes and container names are ConfigErrors', () => {
     for (const prefix of ['/abs', '../up', 'a/../b', 'tab\there', 'back\\slash', 'x'.repeat(300)]) {
-      assert.throws(() => new AzureBlobStore({ connectionString: az.connectionString, containerName: 'unit', prefix }), ConfigError, prefix);
+      assert.throws(
+        () => new AzureBlobStore({ connectionString: az.connectionString, containerName: 'unit', prefix }),
+        ConfigError,
+        prefix,
+      );
     }
     for (const containerName of ['', 'ab', 'Upper', 'a--b', '-a', 'a_b', undefined]) {
-      assert.throws(() => new AzureBlobStore({ connectionString: az.connectionString, containerName: containerName as string }), ConfigError, String(containerName));
+      assert.throws(
+        () => new AzureBlobStore({ connectionString: az.connectionString, containerName: containerName as string }),
+        ConfigError,
+        String(containerName),
+      );
     }
   });
 });
@@ -239,7 +283,10 @@ describe('credentials never appear (B2)', () => {
         },
       );
       process.env.AZURE_STORAGE_CONNECTION_STRING = cs;
-      await assert.rejects(openStore('azure-blob://unit'), (e: unknown) => e instanceof ConfigError && !everything(e).includes(SECRET));
+      await assert.rejects(
+        openStore('azure-blob://unit'),
+        (e: unknown) => e instanceof ConfigError && !everything(e).includes(SECRET),
+      );
     }
     delete process.env.AZURE_STORAGE_CONNECTION_STRING;
   });
@@ -277,7 +324,10 @@ describe('credentials never appear (B2)', () => {
 
   it('unknown options are refused, with the name they resemble', () => {
     const options = { connectionString: az.connectionString, containerName: 'unit', requestTimeout: 500 };
-    assert.throws(() => new AzureBlobStore(options as never), /unknown option "requestTimeout" \(did you mean "requestTimeoutMs"\?\)/);
+    assert.throws(
+      () => new AzureBlobStore(options as never),
+      /unknown option "requestTimeout" \(did you mean "requestTimeoutMs"\?\)/,
+    );
   });
 
   it('a wrong account key: errors are StoreUnavailableError and show neither key', async () => {
@@ -298,7 +348,10 @@ describe('credentials never appear (B2)', () => {
     const cred = new StorageSharedKeyCredential(DEV_ACCOUNT, DEV_KEY);
     const owner = new ContainerClient(`${az.blobEndpoint}/sas`, cred);
     await owner.createIfNotExists();
-    const sasUrl = await owner.generateSasUrl({ permissions: ContainerSASPermissions.parse('racwdl'), expiresOn: new Date(Date.now() + 3_600_000) });
+    const sasUrl = await owner.generateSasUrl({
+      permissions: ContainerSASPermissions.parse('racwdl'),
+      expiresOn: new Date(Date.now() + 3_600_000),
+    });
     const sig = new URL(sasUrl).searchParams.get('sig') as string;
     const s = await fromUrl(sasUrl.replace(/\?/, `/sas-${run}/?`));
     assert.equal(s.prefix, `sas-${run}/`);
@@ -307,16 +360,34 @@ describe('credentials never appear (B2)', () => {
     assert.ok(lease);
     await lease?.release();
     // A read-only SAS: acquiring fails with 403, and the message hides the signature.
-    const ro = await owner.generateSasUrl({ permissions: ContainerSASPermissions.parse('r'), expiresOn: new Date(Date.now() + 3_600_000) });
+    const ro = await owner.generateSasUrl({
+      permissions: ContainerSASPermissions.parse('r'),
+      expiresOn: new Date(Date.now() + 3_600_000),
+    });
     const roSig = new URL(ro).searchParams.get('sig') as string;
     const rs = await fromUrl(ro);
-    await assert.rejects(rs.acquire(req('k')), (e: unknown) => e instanceof StoreUnavailableError && !everything(e).includes(roSig) && !everything(e).includes(encodeURIComponent(roSig)));
+    await assert.rejects(
+      rs.acquire(req('k')),
+      (e: unknown) =>
+        e instanceof StoreUnavailableError &&
+        !everything(e).includes(roSig) &&
+        !everything(e).includes(encodeURIComponent(roSig)),
+    );
     // An https URL with a SAS, registered with openStore; the host does not resolve here.
     const fake = `https://acct.blob.core.windows.net/leases?sv=2022-11-02&sig=${encodeURIComponent(SECRET)}`;
     const hs = await openStore(fake);
     assert.equal(hs.name, 'azure-blob');
-    await assert.rejects(hs.acquire(req('k'), { signal: AbortSignal.timeout(3000) }), (e: unknown) => e instanceof StoreUnavailableError && !everything(e).includes(SECRET) && !everything(e).includes(encodeURIComponent(SECRET)));
-    await assert.rejects(openStore(`https://acct.blob.core.windows.net/?sig=${SECRET}`), (e: unknown) => e instanceof ConfigError && !e.message.includes(SECRET));
+    await assert.rejects(
+      hs.acquire(req('k'), { signal: AbortSignal.timeout(3000) }),
+      (e: unknown) =>
+        e instanceof StoreUnavailableError &&
+        !everything(e).includes(SECRET) &&
+        !everything(e).includes(encodeURIComponent(SECRET)),
+    );
+    await assert.rejects(
+      openStore(`https://acct.blob.core.windows.net/?sig=${SECRET}`),
+      (e: unknown) => e instanceof ConfigError && !e.message.includes(SECRET),
+    );
     assert.ok(!sasUrl.includes(s.name) || !s.name.includes(sig));
   });
 });
@@ -339,24 +410,35 @@ describe('openStore / fromUrl', () => {
     } finally {
       delete process.env.AZURE_STORAGE_CONNECTION_STRING;
     }
-    await assert.rejects(openStore('azure-blob://viaurl'), (e: unknown) => e instanceof ConfigError && /AZURE_STORAGE_CONNECTION_STRING/.test(e.message));
+    await assert.rejects(
+      openStore('azure-blob://viaurl'),
+      (e: unknown) => e instanceof ConfigError && /AZURE_STORAGE_CONNECTION_STRING/.test(e.message),
+    );
     await assert.rejects(openStore('azure-blob://Bad_Name'), ConfigError);
   });
 
   it('UseDevelopmentStorage=true opens a store on the Azurite development account', async () => {
-    const s = await fromUrl('azure-blob://devcontainer', { env: { AZURE_STORAGE_CONNECTION_STRING: 'UseDevelopmentStorage=true' } });
+    const s = await fromUrl('azure-blob://devcontainer', {
+      env: { AZURE_STORAGE_CONNECTION_STRING: 'UseDevelopmentStorage=true' },
+    });
     assert.equal(s.containerName, 'devcontainer');
     await s.close();
   });
 
   it('an https URL without SAS needs @azure/identity: a clear ConfigError when it is missing, DefaultAzureCredential when present', async () => {
-    const missing = () => Promise.reject(Object.assign(new Error("Cannot find package '@azure/identity'"), { code: 'ERR_MODULE_NOT_FOUND' }));
-    await assert.rejects(fromUrl('https://acct.blob.core.windows.net/leases', { loadIdentity: missing }), (e: unknown) => {
-      assert.ok(e instanceof ConfigError);
-      assert.match(e.message, /@azure\/identity/);
-      assert.match(e.message, /npm install @azure\/identity/);
-      return true;
-    });
+    const missing = () =>
+      Promise.reject(
+        Object.assign(new Error("Cannot find package '@azure/identity'"), { code: 'ERR_MODULE_NOT_FOUND' }),
+      );
+    await assert.rejects(
+      fromUrl('https://acct.blob.core.windows.net/leases', { loadIdentity: missing }),
+      (e: unknown) => {
+        assert.ok(e instanceof ConfigError);
+        assert.match(e.message, /@azure\/identity/);
+        assert.match(e.message, /npm install @azure\/identity/);
+        return true;
+      },
+    );
     let built = 0;
     class FakeCredential {
       constructor() {
@@ -366,7 +448,9 @@ describe('openStore / fromUrl', () => {
         return null;
       }
     }
-    const s = await fromUrl('https://acct.blob.core.windows.net/leases/team-a/', { loadIdentity: async () => ({ DefaultAzureCredential: FakeCredential }) });
+    const s = await fromUrl('https://acct.blob.core.windows.net/leases/team-a/', {
+      loadIdentity: async () => ({ DefaultAzureCredential: FakeCredential }),
+    });
     assert.equal(built, 1);
     assert.equal(s.containerName, 'leases');
     assert.equal(s.prefix, 'team-a/');
@@ -389,7 +473,10 @@ describe('no request outlives its deadline', () => {
       await assert.rejects(s.acquire(req('k'), { signal: AbortSignal.timeout(300) }), StoreUnavailableError);
       assert.ok(performance.now() - t0 < 3000, `signal: ${Math.round(performance.now() - t0)}ms`);
       t0 = performance.now();
-      await assert.rejects(s.renew({ key: 'k', leaseId: randomUUID(), token: 1, ttlMs: TTL }, { signal: AbortSignal.timeout(300) }), StoreUnavailableError);
+      await assert.rejects(
+        s.renew({ key: 'k', leaseId: randomUUID(), token: 1, ttlMs: TTL }, { signal: AbortSignal.timeout(300) }),
+        StoreUnavailableError,
+      );
       assert.ok(performance.now() - t0 < 3000, `renew: ${Math.round(performance.now() - t0)}ms`);
       const quick = new AzureBlobStore({ connectionString: cs, containerName: 'unit', requestTimeoutMs: 500 });
       t0 = performance.now();
@@ -418,8 +505,14 @@ describe('no request outlives its deadline', () => {
 
   it('an unreachable port is StoreUnavailableError, never busy', async () => {
     const port = await freePort();
-    const s = new AzureBlobStore({ connectionString: az.connectionString.replace(`:${az.port}/`, `:${port}/`), containerName: 'unit' });
-    await assert.rejects(s.acquire(req('k')), (e: unknown) => e instanceof StoreUnavailableError && /ECONNREFUSED|connect/i.test(e.message));
+    const s = new AzureBlobStore({
+      connectionString: az.connectionString.replace(`:${az.port}/`, `:${port}/`),
+      containerName: 'unit',
+    });
+    await assert.rejects(
+      s.acquire(req('k')),
+      (e: unknown) => e instanceof StoreUnavailableError && /ECONNREFUSED|connect/i.test(e.message),
+    );
   });
 });
 
@@ -436,7 +529,11 @@ describe('break, clock, client ownership', () => {
     const ref = { key, leaseId: id, token: a.token };
     assert.equal(await s.renew({ ...ref, ttlMs: TTL }), false);
     assert.equal(await s.writeState({ ...ref, state: 'after' }), false);
-    assert.equal(await s.release(ref), false, 'Azure lets a broken lease be released by its id; the store must not report it as ended');
+    assert.equal(
+      await s.release(ref),
+      false,
+      'Azure lets a broken lease be released by its id; the store must not report it as ended',
+    );
     const fresh = store();
     assert.equal(await fresh.release(ref), false);
     const rec = await s.inspect(key);

@@ -22,7 +22,14 @@ interface Instance {
 
 function launch(port: number, storeUrl: string): Instance {
   const child = spawn(process.execPath, ['--import', 'tsx', '--import', watchdog(), app], {
-    env: { ...process.env, PORT: String(port), AZURE_STORAGE_CONNECTION_STRING: az.connectionString, LEASEHOLD_STORE: storeUrl, JOB_EVERY: '2s', WORK_MS: '300' },
+    env: {
+      ...process.env,
+      PORT: String(port),
+      AZURE_STORAGE_CONNECTION_STRING: az.connectionString,
+      LEASEHOLD_STORE: storeUrl,
+      JOB_EVERY: '2s',
+      WORK_MS: '300',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: string[] = [];
@@ -86,7 +93,9 @@ it('two instances of the web app: both serve HTTP, and each tick of the job runs
   // No tick between the first and the last was silently lost: it ran once, or was reported skipped.
   const sec = (hms: string) => hms.split(':').reduce((a, b) => a * 60 + Number(b), 0);
   for (let s = sec(ticks[0] as string); s <= sec(ticks[ticks.length - 1] as string); s += 2) {
-    const hms = [Math.floor(s / 3600) % 24, Math.floor(s / 60) % 60, s % 60].map((n) => String(n).padStart(2, '0')).join(':');
+    const hms = [Math.floor(s / 3600) % 24, Math.floor(s / 60) % 60, s % 60]
+      .map((n) => String(n).padStart(2, '0'))
+      .join(':');
     assert.ok(ranBy.has(hms) || skipped.has(hms), `tick ${hms} neither ran nor was reported skipped`);
   }
 });

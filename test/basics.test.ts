@@ -1,6 +1,18 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigError, LeaseholdError, LeaseLostError, StoreUnavailableError, AcquireTimeoutError, formatDuration, knownSchemes, openStore, parseDuration, redactText, redactUrl } from '../src/index.js';
+import {
+  ConfigError,
+  LeaseholdError,
+  LeaseLostError,
+  StoreUnavailableError,
+  AcquireTimeoutError,
+  formatDuration,
+  knownSchemes,
+  openStore,
+  parseDuration,
+  redactText,
+  redactUrl,
+} from '../src/index.js';
 import { FileStore, dirNameToKey, keyToDirName } from '../src/stores/file/index.js';
 import { MemoryStore } from '../src/stores/memory/index.js';
 
@@ -17,8 +29,24 @@ describe('durations', () => {
     assert.equal(parseDuration(0, 'x', { allowZero: true }), 0);
   });
   it('rejects bad values with a ConfigError naming option and value', () => {
-    for (const bad of ['abc', '-1s', '', '5 parsecs', '1s2', null, undefined, {}, Number.NaN, Number.POSITIVE_INFINITY, -5]) {
-      assert.throws(() => parseDuration(bad, 'ttl'), (e: unknown) => e instanceof ConfigError && e.message.startsWith('ttl:'), String(bad));
+    for (const bad of [
+      'abc',
+      '-1s',
+      '',
+      '5 parsecs',
+      '1s2',
+      null,
+      undefined,
+      {},
+      Number.NaN,
+      Number.POSITIVE_INFINITY,
+      -5,
+    ]) {
+      assert.throws(
+        () => parseDuration(bad, 'ttl'),
+        (e: unknown) => e instanceof ConfigError && e.message.startsWith('ttl:'),
+        String(bad),
+      );
     }
     assert.throws(() => parseDuration(0, 'ttl'), /ttl: duration must be positive, got 0/);
   });
@@ -62,8 +90,18 @@ describe('openStore and redaction', () => {
     assert.equal((await b.inspect('k'))?.holder, 'a', 'memory:<name> is shared in-process');
   });
   it('unknown schemes are a ConfigError listing the known ones, without credentials', async () => {
-    await assert.rejects(openStore('nope:'), (e: unknown) => e instanceof ConfigError && /unknown scheme "nope:"/.test(e.message) && /file:/.test(e.message) && /memory:/.test(e.message));
-    await assert.rejects(openStore('nope://user:hunter2@host/db'), (e: unknown) => e instanceof ConfigError && !e.message.includes('hunter2'));
+    await assert.rejects(
+      openStore('nope:'),
+      (e: unknown) =>
+        e instanceof ConfigError &&
+        /unknown scheme "nope:"/.test(e.message) &&
+        /file:/.test(e.message) &&
+        /memory:/.test(e.message),
+    );
+    await assert.rejects(
+      openStore('nope://user:hunter2@host/db'),
+      (e: unknown) => e instanceof ConfigError && !e.message.includes('hunter2'),
+    );
     await assert.rejects(openStore(''), ConfigError);
     await assert.rejects(openStore('file://otherhost/x'), ConfigError);
     assert.ok(knownSchemes().includes('file'));
@@ -71,8 +109,12 @@ describe('openStore and redaction', () => {
   it('redacts passwords, keys and signatures', () => {
     assert.equal(redactUrl('redis://user:hunter2@host:6379/0'), 'redis://user:***@host:6379/0');
     assert.equal(redactUrl('redis://:hunter2@host'), 'redis://:***@host');
-    assert.equal(redactUrl('https://acct.blob.core.windows.net/c?sv=2022&sig=abc%2Bdef&se=1'), 'https://acct.blob.core.windows.net/c?sv=2022&sig=***&se=1');
-    const cs = 'DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=c2VjcmV0a2V5==;EndpointSuffix=core.windows.net';
+    assert.equal(
+      redactUrl('https://acct.blob.core.windows.net/c?sv=2022&sig=abc%2Bdef&se=1'),
+      'https://acct.blob.core.windows.net/c?sv=2022&sig=***&se=1',
+    );
+    const cs =
+      'DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=c2VjcmV0a2V5==;EndpointSuffix=core.windows.net';
     assert.ok(!redactUrl(cs).includes('c2VjcmV0a2V5'));
     assert.ok(!redactText('failed for postgres://u:pw123@h/db and pw123', ['pw123']).includes('pw123'));
   });

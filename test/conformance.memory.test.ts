@@ -6,5 +6,8 @@ import { runConformance } from '../src/testing/index.js';
 runConformance(it, { create: () => new MemoryStore() });
 
 it('refuses unknown options, with the name they resemble', () => {
-  assert.throws(() => new MemoryStore({ clok: undefined } as never), /memory store: unknown option "clok" \(did you mean "clock"\?\)/);
+  assert.throws(
+    () => new MemoryStore({ clok: undefined } as never),
+    /memory store: unknown option "clok" \(did you mean "clock"\?\)/,
+  );
 });

@@ -6,7 +6,7 @@ import { freePort } from './helpers/ports.js';
 import { createMysqlDatabase, type TestDatabase } from './helpers/sql-databases.js';
 
 // The machine's MariaDB, in a database of our own (dropped at the end).
-describe('mysql store on the machine\'s MariaDB', () => {
+describe("mysql store on the machine's MariaDB", () => {
   let db: TestDatabase;
   let closedPort: number;
   before(async () => {

@@ -6,7 +6,7 @@ import { freePort } from './helpers/ports.js';
 import { createPostgresDatabase, type TestDatabase } from './helpers/sql-databases.js';
 
 // The machine's PostgreSQL, in a database of our own (dropped at the end).
-describe('postgres store on the machine\'s server', () => {
+describe("postgres store on the machine's server", () => {
   let db: TestDatabase;
   let closedPort: number;
   before(async () => {

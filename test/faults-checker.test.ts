@@ -27,7 +27,10 @@ function clean(): CheckInput {
       { t: at + 30, w, ev: 'ok', k: KEY, s, tok },
       { t: at + 32, w, ev: 'settle', k: KEY, s, tok, sent: at + 31, recv: at + 32, ok: true },
     );
-    sink.push({ t: at + 5, k: KEY, tok, w, s, p: 'begin', ok: true }, { t: at + 29, k: KEY, tok, w, s, p: 'commit', ok: true });
+    sink.push(
+      { t: at + 5, k: KEY, tok, w, s, p: 'begin', ok: true },
+      { t: at + 29, k: KEY, tok, w, s, p: 'commit', ok: true },
+    );
   }
   return {
     periodMs: PERIOD,
@@ -63,7 +66,14 @@ describe('faults checker', () => {
     assert.equal(r.slots, 20);
     assert.equal(r.runs, 25);
     assert.deepEqual(
-      [r.staleAccepted, r.tokenRegressions, r.doubleRunsWithoutFault, r.lostSlots, r.unfencedOverlaps, r.unexplainedOverlaps],
+      [
+        r.staleAccepted,
+        r.tokenRegressions,
+        r.doubleRunsWithoutFault,
+        r.lostSlots,
+        r.unfencedOverlaps,
+        r.unexplainedOverlaps,
+      ],
       [0, 0, 0, 0, 0, 0],
     );
   });
@@ -103,14 +113,20 @@ describe('faults checker', () => {
     // Sent before token 25 (sent 2500, received 2501) came back: their order is unknown.
     input.history.push({ t: 2600, w: 'w1', ev: 'acq', k: KEY, tok: 24, lid: 'l24', sent: 2499, recv: 2600 });
     assert.equal(check(input).tokenRegressions, 0);
-    input.history.push({ t: 2700, w: 'w2', ev: 'acq', k: KEY, tok: 26, lid: 'x', sent: 2650, recv: 2700 }, { t: 2700, w: 'w1', ev: 'acq', k: KEY, tok: 26, lid: 'y', sent: 2651, recv: 2700 });
+    input.history.push(
+      { t: 2700, w: 'w2', ev: 'acq', k: KEY, tok: 26, lid: 'x', sent: 2650, recv: 2700 },
+      { t: 2700, w: 'w1', ev: 'acq', k: KEY, tok: 26, lid: 'y', sent: 2651, recv: 2700 },
+    );
     assert.equal(check(input).tokenRegressions, 1);
   });
 
   it('fails a slot run twice with no fault near, and excuses it after a kill', () => {
     const bad = clean();
     const s = iso(ZERO + 1000);
-    bad.history.push({ t: 1100, w: 'w2', ev: 'invoke', k: KEY, s, tok: 50 }, { t: 1120, w: 'w2', ev: 'ok', k: KEY, s, tok: 50 });
+    bad.history.push(
+      { t: 1100, w: 'w2', ev: 'invoke', k: KEY, s, tok: 50 },
+      { t: 1120, w: 'w2', ev: 'ok', k: KEY, s, tok: 50 },
+    );
     const r = check(bad);
     assert.equal(r.doubleRunsWithoutFault, 1);
     assert.equal(r.ok, false);
@@ -202,7 +218,8 @@ describe('faults checker', () => {
     dropSlot(input, 1000);
     // The run of slot 900 lasted until 1050 and recorded its end.
     const s900 = iso(ZERO + 900);
-    for (const e of input.history) if (e.s === s900 && (e.ev === 'ok' || e.ev === 'settle')) Object.assign(e, { t: 1050, recv: 1050 });
+    for (const e of input.history)
+      if (e.s === s900 && (e.ev === 'ok' || e.ev === 'settle')) Object.assign(e, { t: 1050, recv: 1050 });
     const r = check(input);
     assert.equal(r.lostSlots, 0);
     assert.equal(r.overlapSkipped, 1);
@@ -249,7 +266,10 @@ describe('faults checker', () => {
     const bad = clean();
     const s = iso(ZERO + 1000);
     // w1 runs slot 1000 from 1004 to 1030; w3 enters a run of the same key at 1010.
-    bad.history.push({ t: 1010, w: 'w3', ev: 'invoke', k: KEY, s: iso(ZERO + 1010), tok: 60 }, { t: 1020, w: 'w3', ev: 'fail', k: KEY, s: iso(ZERO + 1010), tok: 60 });
+    bad.history.push(
+      { t: 1010, w: 'w3', ev: 'invoke', k: KEY, s: iso(ZERO + 1010), tok: 60 },
+      { t: 1020, w: 'w3', ev: 'fail', k: KEY, s: iso(ZERO + 1010), tok: 60 },
+    );
     void s;
     const r = check(bad);
     assert.equal(r.unfencedOverlaps, 1);

@@ -35,7 +35,11 @@ it('fault proxy: delayed replies keep their byte order, as TCP does', async () =
     const lines = text.split('\n').filter(Boolean).map(Number);
     assert.equal(lines.length, n, 'every byte arrived');
     const firstOutOfOrder = lines.findIndex((v, i) => v !== i);
-    assert.equal(firstOutOfOrder, -1, `out of order at line ${firstOutOfOrder}: ${lines.slice(Math.max(0, firstOutOfOrder - 2), firstOutOfOrder + 3).join(',')}`);
+    assert.equal(
+      firstOutOfOrder,
+      -1,
+      `out of order at line ${firstOutOfOrder}: ${lines.slice(Math.max(0, firstOutOfOrder - 2), firstOutOfOrder + 3).join(',')}`,
+    );
   } finally {
     await proxy.close();
     server.close();

@@ -18,7 +18,11 @@ it('azure-blob: 3 processes, a job every 1s for 30s (ttl 15s): each middle slot 
 });
 
 it('azure-blob: kill -9 of the runner mid-slot is taken over within TTL + one poll, with a higher token', async () => {
-  const { takeoverMs } = await checkTakeover('azure-blob://fleet-takeover', { ttl: '15s', ttlMs: 15_000, catchUp: '20s' });
+  const { takeoverMs } = await checkTakeover('azure-blob://fleet-takeover', {
+    ttl: '15s',
+    ttlMs: 15_000,
+    catchUp: '20s',
+  });
   console.log(`azure-blob takeover after kill -9: ${takeoverMs}ms (ttl 15s)`);
   assert.ok(takeoverMs <= 15_000 + 1000, `takeover ${takeoverMs}ms`);
 });
@@ -26,5 +30,10 @@ it('azure-blob: kill -9 of the runner mid-slot is taken over within TTL + one po
 it('azure-blob, at-most-once: a slot whose runner is killed mid-run is recorded lost, never re-run', async () => {
   // Every 2 s: the 15 s lease of the killed holder covers 7 slots instead of 15, so the
   // lost run stays within the 20-entry history the test reads back.
-  await checkAtMostOnceKill('azure-blob://fleet-at-most-once', { ttl: '15s', ttlMs: 15_000, catchUp: '20s', interval: '2s' });
+  await checkAtMostOnceKill('azure-blob://fleet-at-most-once', {
+    ttl: '15s',
+    ttlMs: 15_000,
+    catchUp: '20s',
+    interval: '2s',
+  });
 });

@@ -15,7 +15,10 @@ after(async () => {
 });
 
 it('postgres and mariadb: 3 processes each, a job every 1s for 30s: each middle slot ran exactly once; stop leaves no lease', async () => {
-  await Promise.all([checkOncePerSlot(pgDb.url, { ttl: '3s', ttlMs: 3000 }), checkOncePerSlot(myDb.url, { ttl: '3s', ttlMs: 3000 })]);
+  await Promise.all([
+    checkOncePerSlot(pgDb.url, { ttl: '3s', ttlMs: 3000 }),
+    checkOncePerSlot(myDb.url, { ttl: '3s', ttlMs: 3000 }),
+  ]);
 });
 
 it('postgres and mariadb: kill -9 of the runner mid-slot is taken over within TTL + one poll, with a higher token', async () => {

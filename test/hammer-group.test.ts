@@ -25,8 +25,12 @@ it('the hammer catches a store that does not exclude: each process on its own me
 });
 
 it('assertSerial names the overlapping sections and the token that went backwards', () => {
-  const section = (pid: number, start: number, end: number, token: number) =>
-    ({ pid, start: BigInt(start), end: BigInt(end), token });
+  const section = (pid: number, start: number, end: number, token: number) => ({
+    pid,
+    start: BigInt(start),
+    end: BigInt(end),
+    token,
+  });
   assert.doesNotThrow(() => assertSerial([section(1, 0, 10, 1), section(2, 11, 20, 2)], 2));
   assert.throws(() => assertSerial([section(1, 0, 10, 1), section(2, 10, 20, 2)], 2), /overlap: pid 1 token 1/);
   assert.throws(() => assertSerial([section(1, 0, 10, 2), section(2, 11, 20, 2)], 2), /token 2 \(pid 2\) after 2/);

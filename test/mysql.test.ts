@@ -12,7 +12,12 @@ import { sqlStoreDownTests } from './helpers/sql-store-down.js';
 import { createMysqlDatabase, type TestDatabase } from './helpers/sql-databases.js';
 import { assertSerial, hammer, timing } from './helpers/sql-hammer.js';
 
-const req = (key: string, holder = 'h', leaseId: string = randomUUID(), ttlMs = 5000) => ({ key, holder, leaseId, ttlMs });
+const req = (key: string, holder = 'h', leaseId: string = randomUUID(), ttlMs = 5000) => ({
+  key,
+  holder,
+  leaseId,
+  ttlMs,
+});
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Asserts an error is a one-line StoreUnavailableError that contains none of `secrets`. */
@@ -70,14 +75,23 @@ describe('mysql: round trips', () => {
       const [busy, busyN] = await measure(() => store.acquire(req(key, 'bob')));
       assert.equal(busy.acquired, false);
       if (!busy.acquired) {
-        assert.ok(busy.expiresInMs !== undefined && busy.expiresInMs > 4000 && busy.expiresInMs <= 5000, `expiresInMs ${busy.expiresInMs}`);
-        assert.equal(busy.holder, multi ? 'alice' : undefined, multi ? 'the busy answer names the holder' : 'one statement cannot name the holder');
+        assert.ok(
+          busy.expiresInMs !== undefined && busy.expiresInMs > 4000 && busy.expiresInMs <= 5000,
+          `expiresInMs ${busy.expiresInMs}`,
+        );
+        assert.equal(
+          busy.holder,
+          multi ? 'alice' : undefined,
+          multi ? 'the busy answer names the holder' : 'one statement cannot name the holder',
+        );
       }
       const [retry, retryN] = await measure(() => store.acquire(req(key, 'alice', id)));
       assert.ok(retry.acquired && retry.token === a.token);
       const [renewed, renewN] = await measure(() => store.renew({ key, leaseId: id, token: a.token, ttlMs: 5000 }));
       assert.equal(renewed, true);
-      const [written, writeN] = await measure(() => store.writeState({ key, leaseId: id, token: a.token, state: { n: 1 } }));
+      const [written, writeN] = await measure(() =>
+        store.writeState({ key, leaseId: id, token: a.token, state: { n: 1 } }),
+      );
       assert.equal(written, true);
       const [, inspectN] = await measure(() => store.inspect(key));
       const [released, releaseN] = await measure(() => store.release({ key, leaseId: id, token: a.token }));
@@ -87,7 +101,15 @@ describe('mysql: round trips', () => {
         assert.ok(again.acquired);
         assert.deepEqual(again.state, { n: 1 }, 'state comes back with the grant');
       }
-      const counts = { acquire: acquireN, busy: busyN, retry: retryN, renew: renewN, writeState: writeN, inspect: inspectN, release: releaseN };
+      const counts = {
+        acquire: acquireN,
+        busy: busyN,
+        retry: retryN,
+        renew: renewN,
+        writeState: writeN,
+        inspect: inspectN,
+        release: releaseN,
+      };
       t.diagnostic(`round trips: ${JSON.stringify(counts)}`);
       assert.deepEqual(counts, { acquire: 1, busy: 1, retry: 1, renew: 1, writeState: 1, inspect: 1, release: 1 });
       await store.close();
@@ -100,7 +122,9 @@ describe('mysql: six processes on one key', () => {
     const url = db.url.replace(/^mysql:/, 'mariadb:');
     const sections = await hammer(`${url}?table=hammer`, `hammer-${randomUUID()}`, 6, 15);
     assertSerial(sections, 90);
-    t.diagnostic(`90 critical sections by 6 processes in ${timing.runMs} ms (after ${timing.startupMs} ms starting them), tokens ${sections[0]?.token}..${sections.at(-1)?.token}`);
+    t.diagnostic(
+      `90 critical sections by 6 processes in ${timing.runMs} ms (after ${timing.startupMs} ms starting them), tokens ${sections[0]?.token}..${sections.at(-1)?.token}`,
+    );
   });
 });
 
@@ -150,7 +174,7 @@ describe('mysql: SQL modes', () => {
       const a = await store.acquire(req(key, holder, id));
       assert.ok(a.acquired);
       if (!a.acquired) return;
-      const state = { s: "'\\\"\\n ü 🎉" };
+      const state = { s: '\'\\"\\n ü 🎉' };
       assert.equal(await store.writeState({ key, leaseId: id, token: a.token, state }), true);
       const rec = await store.inspect(key);
       assert.equal(rec?.holder, holder);
@@ -167,7 +191,10 @@ describe('mysql: table, DDL and options', () => {
   it('the exported DDL makes a table the store uses with createTable: false; a missing table is a clear error', async () => {
     const table = `mig_${randomUUID().slice(0, 8)}`;
     const store = new MysqlStore({ pool: admin, table, createTable: false });
-    await assert.rejects(store.acquire(req('k')), (e: unknown) => e instanceof StoreUnavailableError && /doesn't exist/.test(e.message));
+    await assert.rejects(
+      store.acquire(req('k')),
+      (e: unknown) => e instanceof StoreUnavailableError && /doesn't exist/.test(e.message),
+    );
     await admin.query(mysqlSchemaSql({ table }));
     await admin.query(mysqlSchemaSql({ table, database: db.name })); // idempotent
     const a = await store.acquire(req('k'));
@@ -175,24 +202,46 @@ describe('mysql: table, DDL and options', () => {
   });
 
   it('bad options are ConfigErrors naming the value', () => {
-    assert.throws(() => new MysqlStore({ url: db.url, table: 'bad-name' }), (e: unknown) => e instanceof ConfigError && /bad-name/.test(e.message));
-    assert.throws(() => new MysqlStore({ url: 'mysql://root:secretpw@127.0.0.1/' }), (e: unknown) => e instanceof ConfigError && /database/.test(e.message) && !e.message.includes('secretpw'));
-    assert.throws(() => new MysqlStore({ url: `${db.url}?tabel=x` }), (e: unknown) => e instanceof ConfigError && /tabel/.test(e.message));
-    assert.throws(() => new MysqlStore({ url: 'postgres://u:secretpw@h/db' }), (e: unknown) => e instanceof ConfigError && !e.message.includes('secretpw'));
+    assert.throws(
+      () => new MysqlStore({ url: db.url, table: 'bad-name' }),
+      (e: unknown) => e instanceof ConfigError && /bad-name/.test(e.message),
+    );
+    assert.throws(
+      () => new MysqlStore({ url: 'mysql://root:secretpw@127.0.0.1/' }),
+      (e: unknown) => e instanceof ConfigError && /database/.test(e.message) && !e.message.includes('secretpw'),
+    );
+    assert.throws(
+      () => new MysqlStore({ url: `${db.url}?tabel=x` }),
+      (e: unknown) => e instanceof ConfigError && /tabel/.test(e.message),
+    );
+    assert.throws(
+      () => new MysqlStore({ url: 'postgres://u:secretpw@h/db' }),
+      (e: unknown) => e instanceof ConfigError && !e.message.includes('secretpw'),
+    );
     assert.throws(() => new MysqlStore({ pool: admin, url: db.url }), ConfigError);
     assert.throws(() => mysqlSchemaSql({ database: 'a`b' }), ConfigError);
     // Unknown options are refused, with the closest known name (keyPrefix was renamed prefix).
     assert.throws(
       () => new MysqlStore({ url: db.url, keyPrefix: 'x' } as never),
-      (e: unknown) => e instanceof ConfigError && e.message.includes('unknown option "keyPrefix" (did you mean "prefix"?)'),
+      (e: unknown) =>
+        e instanceof ConfigError && e.message.includes('unknown option "keyPrefix" (did you mean "prefix"?)'),
     );
-    assert.throws(() => new MysqlStore({ url: `${db.url}?connectTimout=5` }), (e: unknown) => e instanceof ConfigError && /did you mean "connectTimeout"/.test(e.message));
-    assert.throws(() => new MysqlStore({ url: db.url, multipleStatements: 1 as never }), (e: unknown) => e instanceof ConfigError && /multipleStatements/.test(e.message));
+    assert.throws(
+      () => new MysqlStore({ url: `${db.url}?connectTimout=5` }),
+      (e: unknown) => e instanceof ConfigError && /did you mean "connectTimeout"/.test(e.message),
+    );
+    assert.throws(
+      () => new MysqlStore({ url: db.url, multipleStatements: 1 as never }),
+      (e: unknown) => e instanceof ConfigError && /multipleStatements/.test(e.message),
+    );
   });
 
   it('a key longer than the index allows is a ConfigError', async () => {
     const store = new MysqlStore({ pool: admin, prefix: 'p'.repeat(256) });
-    await assert.rejects(store.acquire(req('€'.repeat(1000))), (e: unknown) => e instanceof ConfigError && /3072/.test(e.message));
+    await assert.rejects(
+      store.acquire(req('€'.repeat(1000))),
+      (e: unknown) => e instanceof ConfigError && /3072/.test(e.message),
+    );
   });
 
   it('openStore: mysql:// and mariadb:// with ?table=, and prefix as a key namespace', async () => {
@@ -205,8 +254,13 @@ describe('mysql: table, DDL and options', () => {
       assert.ok(ra.acquired && rb.acquired, 'the same key under two prefixes is two leases');
       assert.deepEqual(await a.list(), ['job']);
       assert.deepEqual(await b.list({ prefix: 'jo' }), ['job']);
-      const [rows] = (await admin.query('SELECT CAST(`key` AS CHAR) AS k FROM ns ORDER BY `key`')) as unknown as [{ k: string }[]];
-      assert.deepEqual(rows.map((r) => r.k), ['app-a/job', 'app-b/job']);
+      const [rows] = (await admin.query('SELECT CAST(`key` AS CHAR) AS k FROM ns ORDER BY `key`')) as unknown as [
+        { k: string }[],
+      ];
+      assert.deepEqual(
+        rows.map((r) => r.k),
+        ['app-a/job', 'app-b/job'],
+      );
     } finally {
       await a.close();
       await b.close();
@@ -233,7 +287,9 @@ describe('mysql: table, DDL and options', () => {
     try {
       await conn.query("SET time_zone = '+05:30'");
       const store = new MysqlStore({ pool: conn });
-      const [[before]] = (await conn.query('SELECT UNIX_TIMESTAMP(NOW(3)) * 1000 AS t')) as unknown as [[{ t: string }]];
+      const [[before]] = (await conn.query('SELECT UNIX_TIMESTAMP(NOW(3)) * 1000 AS t')) as unknown as [
+        [{ t: string }],
+      ];
       const t = await store.now();
       const [[after]] = (await conn.query('SELECT UNIX_TIMESTAMP(NOW(3)) * 1000 AS t')) as unknown as [[{ t: string }]];
       assert.ok(t >= Math.floor(Number(before.t)) && t <= Number(after.t), `${before.t} <= ${t} <= ${after.t}`);
@@ -257,12 +313,18 @@ describe('mysql: store down', () => {
   it('a wrong password and a closed port each give one line without the password', async () => {
     const wrong = `wrong-${randomUUID().slice(0, 8)}`;
     const bad = new MysqlStore({ url: srv.url.replace(encodeURIComponent(password), wrong) });
-    await assert.rejects(bad.acquire(req('k')), (e: unknown) => oneLineUnavailable(wrong, password)(e) && /Access denied/.test((e as Error).message));
+    await assert.rejects(
+      bad.acquire(req('k')),
+      (e: unknown) => oneLineUnavailable(wrong, password)(e) && /Access denied/.test((e as Error).message),
+    );
     await bad.close();
     const port = await freePort();
     const closed = new MysqlStore({ url: `mysql://root:${wrong}@127.0.0.1:${port}/leasehold` });
     const t0 = performance.now();
-    await assert.rejects(closed.acquire(req('k')), (e: unknown) => oneLineUnavailable(wrong)(e) && /ECONNREFUSED/.test((e as Error).message));
+    await assert.rejects(
+      closed.acquire(req('k')),
+      (e: unknown) => oneLineUnavailable(wrong)(e) && /ECONNREFUSED/.test((e as Error).message),
+    );
     assert.ok(performance.now() - t0 < 2000);
     await closed.close();
     const good = new MysqlStore({ url: srv.url });
@@ -272,6 +334,11 @@ describe('mysql: store down', () => {
 
   sqlStoreDownTests(
     () => srv,
-    (url, connectTimeoutMs, maxConnections) => new MysqlStore({ url, ...(connectTimeoutMs === undefined ? {} : { connectTimeoutMs }), ...(maxConnections === undefined ? {} : { maxConnections }) }),
+    (url, connectTimeoutMs, maxConnections) =>
+      new MysqlStore({
+        url,
+        ...(connectTimeoutMs === undefined ? {} : { connectTimeoutMs }),
+        ...(maxConnections === undefined ? {} : { maxConnections }),
+      }),
   );
 });

@@ -14,15 +14,33 @@ it('the packed package imports from another project, with types, through its exp
     // `npm test` builds dist/ before running the tests.
     const out = execFileSync('npm', ['pack', '--pack-destination', dir, '--json'], { encoding: 'utf8' });
     const [{ filename, files }] = JSON.parse(out) as [{ filename: string; files: { path: string }[] }];
-    assert.ok(files.some((f) => f.path === 'dist/cli/main.js'), 'the bin is packed');
-    assert.ok(!files.some((f) => f.path.startsWith('src/') || f.path.startsWith('test/')), 'only dist and docs are packed');
+    assert.ok(
+      files.some((f) => f.path === 'dist/cli/main.js'),
+      'the bin is packed',
+    );
+    assert.ok(
+      !files.some((f) => f.path.startsWith('src/') || f.path.startsWith('test/')),
+      'only dist and docs are packed',
+    );
     const pkgDir = join(dir, 'node_modules', 'leasehold');
     mkdirSync(pkgDir, { recursive: true });
     execFileSync('tar', ['-xzf', join(dir, filename), '-C', pkgDir, '--strip-components=1']);
     writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'consumer', type: 'module', private: true }));
     writeFileSync(
       join(dir, 'tsconfig.json'),
-      JSON.stringify({ compilerOptions: { target: 'ES2022', lib: ['ES2022', 'ESNext.Disposable'], module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, types: ['node'], typeRoots: [join(root, 'node_modules/@types')], noEmit: true, skipLibCheck: false } }),
+      JSON.stringify({
+        compilerOptions: {
+          target: 'ES2022',
+          lib: ['ES2022', 'ESNext.Disposable'],
+          module: 'NodeNext',
+          moduleResolution: 'NodeNext',
+          strict: true,
+          types: ['node'],
+          typeRoots: [join(root, 'node_modules/@types')],
+          noEmit: true,
+          skipLibCheck: false,
+        },
+      }),
     );
     const code = `import { Leasehold, openStore, ConfigError, type Lease } from 'leasehold';
 import { FileStore } from 'leasehold/file';
@@ -39,9 +57,17 @@ await lease?.release();
     execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', dir], { stdio: 'pipe' });
     writeFileSync(join(dir, 'index.mjs'), code.replace(', type Lease', '').replace(': Lease | null', ''));
     const run = execFileSync(process.execPath, ['index.mjs'], { cwd: dir, encoding: 'utf8' });
-    assert.deepEqual(JSON.parse(run), { token: 1, memory: 'memory', opened: 'memory', suite: 'function', clock: 'function', config: true });
+    assert.deepEqual(JSON.parse(run), {
+      token: 1,
+      memory: 'memory',
+      opened: 'memory',
+      suite: 'function',
+      clock: 'function',
+      config: true,
+    });
     const pkg = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8')) as { exports: Record<string, unknown> };
-    for (const sub of ['.', './memory', './file', './testing', './redis', './postgres', './mysql', './azure-blob']) assert.ok(pkg.exports[sub], `exports ${sub}`);
+    for (const sub of ['.', './memory', './file', './testing', './redis', './postgres', './mysql', './azure-blob'])
+      assert.ok(pkg.exports[sub], `exports ${sub}`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -56,7 +82,9 @@ it('package.json exports, peers and docs agree with the store registry', async (
     peerDependencies: Record<string, string>;
     peerDependenciesMeta: Record<string, { optional?: boolean }>;
   };
-  const storeExports = Object.keys(pkg.exports).filter((k) => !['.', './testing', './store-kit', './package.json'].includes(k));
+  const storeExports = Object.keys(pkg.exports).filter(
+    (k) => !['.', './testing', './store-kit', './package.json'].includes(k),
+  );
   assert.deepEqual(storeExports.sort(), STORES.map((s) => `./${s.name}`).sort());
   for (const store of STORES) {
     assert.deepEqual(pkg.exports[`./${store.name}`], {

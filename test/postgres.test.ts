@@ -11,7 +11,12 @@ import { sqlStoreDownTests } from './helpers/sql-store-down.js';
 import { createPostgresDatabase, type TestDatabase } from './helpers/sql-databases.js';
 import { assertSerial, hammer, timing } from './helpers/sql-hammer.js';
 
-const req = (key: string, holder = 'h', leaseId: string = randomUUID(), ttlMs = 5000) => ({ key, holder, leaseId, ttlMs });
+const req = (key: string, holder = 'h', leaseId: string = randomUUID(), ttlMs = 5000) => ({
+  key,
+  holder,
+  leaseId,
+  ttlMs,
+});
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Asserts an error is a one-line StoreUnavailableError that contains none of `secrets`. */
@@ -69,18 +74,31 @@ describe('postgres: round trips', () => {
     assert.equal(busy.acquired, false);
     if (!busy.acquired) {
       assert.equal(busy.holder, 'alice', 'the busy answer names the holder');
-      assert.ok(busy.expiresInMs !== undefined && busy.expiresInMs > 4000 && busy.expiresInMs <= 5000, `expiresInMs ${busy.expiresInMs}`);
+      assert.ok(
+        busy.expiresInMs !== undefined && busy.expiresInMs > 4000 && busy.expiresInMs <= 5000,
+        `expiresInMs ${busy.expiresInMs}`,
+      );
     }
     const [retry, retryN] = await measure(() => store.acquire(req(key, 'alice', id)));
     assert.ok(retry.acquired && retry.token === a.token);
     const [renewed, renewN] = await measure(() => store.renew({ key, leaseId: id, token: a.token, ttlMs: 5000 }));
     assert.equal(renewed, true);
-    const [written, writeN] = await measure(() => store.writeState({ key, leaseId: id, token: a.token, state: { n: 1 } }));
+    const [written, writeN] = await measure(() =>
+      store.writeState({ key, leaseId: id, token: a.token, state: { n: 1 } }),
+    );
     assert.equal(written, true);
     const [, inspectN] = await measure(() => store.inspect(key));
     const [released, releaseN] = await measure(() => store.release({ key, leaseId: id, token: a.token }));
     assert.equal(released, true);
-    const counts = { acquire: acquireN, busy: busyN, retry: retryN, renew: renewN, writeState: writeN, inspect: inspectN, release: releaseN };
+    const counts = {
+      acquire: acquireN,
+      busy: busyN,
+      retry: retryN,
+      renew: renewN,
+      writeState: writeN,
+      inspect: inspectN,
+      release: releaseN,
+    };
     t.diagnostic(`round trips: ${JSON.stringify(counts)}`);
     assert.deepEqual(counts, { acquire: 1, busy: 1, retry: 1, renew: 1, writeState: 1, inspect: 1, release: 1 });
     await store.close();
@@ -91,7 +109,9 @@ describe('postgres: six processes on one key', () => {
   it('never overlap and see strictly increasing tokens (openStore URL)', async (t) => {
     const sections = await hammer(`${db.url}?table=hammer`, `hammer-${randomUUID()}`, 6, 15);
     assertSerial(sections, 90);
-    t.diagnostic(`90 critical sections by 6 processes in ${timing.runMs} ms (after ${timing.startupMs} ms starting them), tokens ${sections[0]?.token}..${sections.at(-1)?.token}`);
+    t.diagnostic(
+      `90 critical sections by 6 processes in ${timing.runMs} ms (after ${timing.startupMs} ms starting them), tokens ${sections[0]?.token}..${sections.at(-1)?.token}`,
+    );
   });
 });
 
@@ -110,7 +130,10 @@ describe('postgres: table, DDL and options', () => {
   it('the exported DDL makes a table the store uses with createTable: false; a missing table is a clear error', async () => {
     const schema = `mig_${randomUUID().slice(0, 8)}`;
     const missing = new PostgresStore({ url: db.url, schema, table: 'leases', createTable: false });
-    await assert.rejects(missing.acquire(req('k')), (e: unknown) => e instanceof StoreUnavailableError && /does not exist/.test(e.message));
+    await assert.rejects(
+      missing.acquire(req('k')),
+      (e: unknown) => e instanceof StoreUnavailableError && /does not exist/.test(e.message),
+    );
     await admin.query(postgresSchemaSql({ schema, table: 'leases' }));
     await admin.query(postgresSchemaSql({ schema, table: 'leases' })); // idempotent
     const a = await missing.acquire(req('k'));
@@ -119,9 +142,15 @@ describe('postgres: table, DDL and options', () => {
   });
 
   it('bad options are ConfigErrors naming the value', () => {
-    assert.throws(() => new PostgresStore({ url: db.url, table: 'bad-name' }), (e: unknown) => e instanceof ConfigError && /bad-name/.test(e.message));
+    assert.throws(
+      () => new PostgresStore({ url: db.url, table: 'bad-name' }),
+      (e: unknown) => e instanceof ConfigError && /bad-name/.test(e.message),
+    );
     assert.throws(() => new PostgresStore({ url: db.url, schema: 'x; drop table y' }), ConfigError);
-    assert.throws(() => new PostgresStore({ url: 'mysql://u:secretpw@h/db' }), (e: unknown) => e instanceof ConfigError && !e.message.includes('secretpw'));
+    assert.throws(
+      () => new PostgresStore({ url: 'mysql://u:secretpw@h/db' }),
+      (e: unknown) => e instanceof ConfigError && !e.message.includes('secretpw'),
+    );
     assert.throws(() => new PostgresStore({ pool: admin, url: db.url }), ConfigError);
     assert.throws(() => new PostgresStore({} as never), ConfigError);
     assert.throws(() => postgresSchemaSql({ table: '1abc' }), ConfigError);
@@ -129,9 +158,13 @@ describe('postgres: table, DDL and options', () => {
     // Unknown options are refused, with the closest known name (keyPrefix was renamed prefix).
     assert.throws(
       () => new PostgresStore({ url: db.url, keyPrefix: 'x' } as never),
-      (e: unknown) => e instanceof ConfigError && e.message.includes('unknown option "keyPrefix" (did you mean "prefix"?)'),
+      (e: unknown) =>
+        e instanceof ConfigError && e.message.includes('unknown option "keyPrefix" (did you mean "prefix"?)'),
     );
-    assert.throws(() => new PostgresStore({ url: db.url, createTable: 'yes' } as never), (e: unknown) => e instanceof ConfigError && /createTable/.test(e.message));
+    assert.throws(
+      () => new PostgresStore({ url: db.url, createTable: 'yes' } as never),
+      (e: unknown) => e instanceof ConfigError && /createTable/.test(e.message),
+    );
   });
 
   it('openStore: postgres:// and postgresql:// with ?table=, and prefix as a key namespace', async () => {
@@ -146,7 +179,10 @@ describe('postgres: table, DDL and options', () => {
       assert.deepEqual(await a.list(), ['job']);
       assert.deepEqual(await b.list({ prefix: 'jo' }), ['job']);
       const rows = await admin.query('SELECT key FROM ns ORDER BY key');
-      assert.deepEqual(rows.rows.map((r) => r.key), ['app-a/job', 'app-b/job']);
+      assert.deepEqual(
+        rows.rows.map((r) => r.key),
+        ['app-a/job', 'app-b/job'],
+      );
     } finally {
       await a.close();
       await b.close();
@@ -154,14 +190,18 @@ describe('postgres: table, DDL and options', () => {
   });
 
   it('the pool opened from a URL sends named (prepared) statements; preparedStatements=false sends them unnamed', async () => {
-    assert.throws(() => new PostgresStore({ url: `${db.url}?preparedStatements=maybe` }), (e: unknown) => e instanceof ConfigError && /preparedStatements/.test(e.message));
+    assert.throws(
+      () => new PostgresStore({ url: `${db.url}?preparedStatements=maybe` }),
+      (e: unknown) => e instanceof ConfigError && /preparedStatements/.test(e.message),
+    );
     assert.throws(() => new PostgresStore({ url: db.url, preparedStatements: 'no' as never }), ConfigError);
     const original = pg.Client.prototype.query;
     const names: (string | undefined)[] = [];
     pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
       const first = args[0] as { name?: string; text?: string } | string;
       if (typeof first === 'object' && first?.text?.includes('prepared_probe')) names.push(first.name);
-      else if (typeof first === 'string' && first.includes('prepared_probe') && !/CREATE/.test(first)) names.push(undefined);
+      else if (typeof first === 'string' && first.includes('prepared_probe') && !/CREATE/.test(first))
+        names.push(undefined);
       return (original as (...a: unknown[]) => unknown).apply(this, args);
     } as typeof original;
     try {
@@ -183,18 +223,28 @@ describe('postgres: table, DDL and options', () => {
       const named = await run(db.url);
       assert.ok(named.length >= 6, `statements seen: ${named.length}`);
       // The first acquire created the table and was sent again unnamed; the rest are named.
-      assert.ok(named.slice(-5).every((n) => typeof n === 'string' && n.startsWith('leasehold_')), `named: ${JSON.stringify(named)}`);
+      assert.ok(
+        named.slice(-5).every((n) => typeof n === 'string' && n.startsWith('leasehold_')),
+        `named: ${JSON.stringify(named)}`,
+      );
       const unnamed = await run(`${db.url}${db.url.includes('?') ? '&' : '?'}preparedStatements=false`);
       assert.ok(unnamed.length >= 6 && unnamed.every((n) => n === undefined), `unnamed: ${JSON.stringify(unnamed)}`);
       // A pool you pass: unnamed by default, named when you opt in.
       for (const prepared of [undefined, true]) {
         names.length = 0;
-        const store = new PostgresStore({ pool: admin, table: 'prepared_probe', ...(prepared ? { preparedStatements: true } : {}) });
+        const store = new PostgresStore({
+          pool: admin,
+          table: 'prepared_probe',
+          ...(prepared ? { preparedStatements: true } : {}),
+        });
         const q = req(`p-${randomUUID()}`);
         const r = await store.acquire(q);
         assert.ok(r.acquired);
         const seen = [...names];
-        assert.ok(seen.length >= 1 && seen.every((n) => (prepared ? typeof n === 'string' : n === undefined)), `passed pool, preparedStatements ${prepared}: ${JSON.stringify(seen)}`);
+        assert.ok(
+          seen.length >= 1 && seen.every((n) => (prepared ? typeof n === 'string' : n === undefined)),
+          `passed pool, preparedStatements ${prepared}: ${JSON.stringify(seen)}`,
+        );
       }
     } finally {
       pg.Client.prototype.query = original;
@@ -212,7 +262,11 @@ describe('postgres: table, DDL and options', () => {
   });
 
   it('works on a pool whose transactions are SERIALIZABLE (conflicting statements are sent again)', async () => {
-    const pool = new pg.Pool({ connectionString: db.url, max: 16, options: '-c default_transaction_isolation=serializable' });
+    const pool = new pg.Pool({
+      connectionString: db.url,
+      max: 16,
+      options: '-c default_transaction_isolation=serializable',
+    });
     const store = new PostgresStore({ pool, table: 'serializable' });
     try {
       const [[level]] = [(await pool.query('SHOW transaction_isolation')).rows];
@@ -220,7 +274,9 @@ describe('postgres: table, DDL and options', () => {
       const key = `ser-${randomUUID()}`;
       await store.inspect(key);
       for (let round = 0; round < 3; round++) {
-        const results = await Promise.all(Array.from({ length: 16 }, (_, i) => store.acquire(req(key, `c${i}`, randomUUID(), 10_000))));
+        const results = await Promise.all(
+          Array.from({ length: 16 }, (_, i) => store.acquire(req(key, `c${i}`, randomUUID(), 10_000))),
+        );
         assert.equal(results.filter((r) => r.acquired).length, 1, `round ${round}: one winner`);
         assert.equal(await store.forceRelease(key), true);
       }
@@ -263,7 +319,10 @@ describe('postgres: store down', () => {
     const port = await freePort();
     const closed = new PostgresStore({ url: `postgres://postgres:${wrong}@127.0.0.1:${port}/postgres` });
     const t0 = performance.now();
-    await assert.rejects(closed.acquire(req('k')), (e: unknown) => oneLineUnavailable(wrong)(e) && /ECONNREFUSED/.test((e as Error).message));
+    await assert.rejects(
+      closed.acquire(req('k')),
+      (e: unknown) => oneLineUnavailable(wrong)(e) && /ECONNREFUSED/.test((e as Error).message),
+    );
     assert.ok(performance.now() - t0 < 2000);
     await closed.close();
     const good = new PostgresStore({ url: srv.url });
@@ -273,7 +332,12 @@ describe('postgres: store down', () => {
 
   sqlStoreDownTests(
     () => srv,
-    (url, connectTimeoutMs, maxConnections) => new PostgresStore({ url, ...(connectTimeoutMs === undefined ? {} : { connectTimeoutMs }), ...(maxConnections === undefined ? {} : { maxConnections }) }),
+    (url, connectTimeoutMs, maxConnections) =>
+      new PostgresStore({
+        url,
+        ...(connectTimeoutMs === undefined ? {} : { connectTimeoutMs }),
+        ...(maxConnections === undefined ? {} : { maxConnections }),
+      }),
   );
 
   it('tokens survive a crash of the server (immediate shutdown)', async () => {

@@ -65,7 +65,10 @@ describe('cron slots with IANA timezones', () => {
     // Spring forward 2026-03-08: 02:30 local does not exist; UTC spacing stays one hour.
     let t = T('2026-03-08T05:00:00Z'); // 00:00 EST
     const spring: number[] = [];
-    for (let i = 0; i < 4; i++) spring.push((t = s.after(t) as number));
+    for (let i = 0; i < 4; i++) {
+      t = s.after(t) as number;
+      spring.push(t);
+    }
     assert.deepEqual(spring.map(I), [
       '2026-03-08T05:30:00.000Z',
       '2026-03-08T06:30:00.000Z',

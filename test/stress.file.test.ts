@@ -18,7 +18,9 @@ hammerTests(it, {
   holdMs: 0,
   report: ({ sections, processes, startupMs, runMs }) => {
     const perSecond = (sections.length / (runMs / 1000)).toFixed(0);
-    console.log(`stress: ${sections.length} acquisitions by ${processes} processes in ${(runMs / 1000).toFixed(1)}s`
-      + ` (${perSecond}/s) after ${startupMs} ms of start-up; no overlap, tokens increasing`);
+    console.log(
+      `stress: ${sections.length} acquisitions by ${processes} processes in ${(runMs / 1000).toFixed(1)}s` +
+        ` (${perSecond}/s) after ${startupMs} ms of start-up; no overlap, tokens increasing`,
+    );
   },
 });

@@ -62,9 +62,14 @@ it('restart keeps the port; pause stops answers until resume; a failed start rep
     const ping = () =>
       new Promise<boolean>((resolve) => {
         const socket = connect(server.port, '127.0.0.1');
-        const timer = setTimeout(() => (socket.destroy(), resolve(false)), 500);
-        socket.once('data', () => (clearTimeout(timer), socket.destroy(), resolve(true)));
-        socket.once('error', () => (clearTimeout(timer), resolve(false)));
+        const finish = (answered: boolean) => {
+          clearTimeout(timer);
+          socket.destroy();
+          resolve(answered);
+        };
+        const timer = setTimeout(() => finish(false), 500);
+        socket.once('data', () => finish(true));
+        socket.once('error', () => finish(false));
         socket.write('PING\r\n');
       });
     assert.equal(await ping(), true);
@@ -87,7 +92,12 @@ it('restart keeps the port; pause stops answers until resume; a failed start rep
   });
   await assert.rejects(broken.start(), /broken exited early \(3\):\nbad configuration line 3/);
   assert.equal(broken.running, false);
-  const missing = new SupervisedServer({ name: 'missing', command: 'leasehold-no-such-server', args: () => [], ready: () => true });
+  const missing = new SupervisedServer({
+    name: 'missing',
+    command: 'leasehold-no-such-server',
+    args: () => [],
+    ready: () => true,
+  });
   await assert.rejects(missing.start(), /missing could not start: spawn leasehold-no-such-server ENOENT/);
   assert.equal(missing.running, false);
 });

@@ -41,7 +41,9 @@ const why: Record<SkipReason, string> = {
   lost: 'skipped: its run died (at-most-once)',
 };
 lh.on('slot:skipped', ({ slot, reason }) => console.log(`Tick ${time(slot)} ${why[reason]}`));
-lh.on('run:error', ({ slot, error }) => console.log(`Error in tick ${time(slot)}: ${(error as Error)?.message ?? error}`));
+lh.on('run:error', ({ slot, error }) =>
+  console.log(`Error in tick ${time(slot)}: ${(error as Error)?.message ?? error}`),
+);
 
 // The web app itself.
 const server = createServer((req, res) => {

@@ -26,8 +26,7 @@ function oneError(err: unknown): string {
  * with `secrets` masked and newlines folded. Never throws.
  */
 export function errorText(err: unknown, secrets: readonly (string | undefined)[] = []): string {
-  const parts =
-    err instanceof AggregateError && err.errors.length > 0 ? err.errors.map(oneError) : [oneError(err)];
+  const parts = err instanceof AggregateError && err.errors.length > 0 ? err.errors.map(oneError) : [oneError(err)];
   return redactText([...new Set(parts)].join('; '), secrets)
     .replace(/\s*\n\s*/g, ' ')
     .trim();

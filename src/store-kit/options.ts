@@ -78,7 +78,8 @@ export function checkCount(option: string, value: unknown, fallback: number): nu
 /** Checks a boolean; `fallback` when undefined. */
 export function checkBoolean(option: string, value: unknown, fallback: boolean): boolean {
   if (value === undefined) return fallback;
-  if (typeof value !== 'boolean') throw new ConfigError(`${option}: must be true or false, got ${JSON.stringify(value)}`);
+  if (typeof value !== 'boolean')
+    throw new ConfigError(`${option}: must be true or false, got ${JSON.stringify(value)}`);
   return value;
 }
 

@@ -35,7 +35,9 @@ export function decodeState(text: string | null | undefined): JsonValue | null {
 export function toToken(value: unknown, what: string): number {
   const n = Number(value);
   if (!Number.isSafeInteger(n) || n < 0) {
-    throw new StoreUnavailableError(`${what}: the store returned a token that is not a safe integer (${String(value)})`);
+    throw new StoreUnavailableError(
+      `${what}: the store returned a token that is not a safe integer (${String(value)})`,
+    );
   }
   return n;
 }

@@ -32,7 +32,9 @@ export function parseStoreUrl(text: string, schemes: readonly string[], example:
   }
   const scheme = url.protocol.replace(/:$/, '').toLowerCase();
   if (!schemes.includes(scheme)) {
-    throw new ConfigError(`store: "${shown}" is not a ${schemes.map((s) => `${s}:`).join(' or ')} URL; expected ${example}`);
+    throw new ConfigError(
+      `store: "${shown}" is not a ${schemes.map((s) => `${s}:`).join(' or ')} URL; expected ${example}`,
+    );
   }
   return { url, shown, scheme };
 }

@@ -80,8 +80,9 @@ export interface HammerReport {
 export function hammerTests(it: TestFn, options: HammerOptions): void {
   const processes = options.processes ?? 6;
   const acquisitions = options.acquisitions ?? 20;
-  const name = `hammer: ${processes} processes × ${acquisitions} acquisitions of one key never overlap, `
-    + 'and tokens strictly increase in time order';
+  const name =
+    `hammer: ${processes} processes × ${acquisitions} acquisitions of one key never overlap, ` +
+    'and tokens strictly increase in time order';
   it(name, async () => {
     const report = await runHammer(options);
     assertSerial(report.sections, processes * acquisitions);
@@ -96,8 +97,9 @@ export function assertSerial(sections: readonly HammerSection[], expected: numbe
   for (let i = 1; i < sections.length; i++) {
     const prev = sections[i - 1] as HammerSection;
     const cur = sections[i] as HammerSection;
-    const overlap = `overlap: pid ${prev.pid} token ${prev.token} ended at ${prev.end}, `
-      + `pid ${cur.pid} token ${cur.token} started at ${cur.start}`;
+    const overlap =
+      `overlap: pid ${prev.pid} token ${prev.token} ended at ${prev.end}, ` +
+      `pid ${cur.pid} token ${cur.token} started at ${cur.start}`;
     assert.ok(cur.start > prev.end, overlap);
     assert.ok(cur.token > prev.token, `token ${cur.token} (pid ${cur.pid}) after ${prev.token} (pid ${prev.pid})`);
   }

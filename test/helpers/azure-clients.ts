@@ -31,13 +31,15 @@ export function labelOf(req: WebResource): RequestLabel {
   const comp = url.searchParams.get('comp');
   const restype = url.searchParams.get('restype');
   const action = req.headers.get('x-ms-lease-action');
-  const what = comp === 'lease' ? `lease:${action}` : comp ?? (restype === 'container' ? 'container' : 'blob');
+  const what = comp === 'lease' ? `lease:${action}` : (comp ?? (restype === 'container' ? 'container' : 'blob'));
   return `${req.method} ${what}`;
 }
 
 /** Builds an instrumented client for `container` on `az`, one try per request. */
 export function instrumentedClient(az: Azurite, container: string): InstrumentedClient {
-  const pipeline = newPipeline(new StorageSharedKeyCredential(DEV_ACCOUNT, DEV_KEY), { retryOptions: { maxTries: 1, tryTimeoutInMs: 10_000 } });
+  const pipeline = newPipeline(new StorageSharedKeyCredential(DEV_ACCOUNT, DEV_KEY), {
+    retryOptions: { maxTries: 1, tryTimeoutInMs: 10_000 },
+  });
   const out: InstrumentedClient = { client: undefined as unknown as ContainerClient, log: [], dropReply: undefined };
   pipeline.factories.push({
     create: (next: RequestPolicy): RequestPolicy => ({

@@ -61,11 +61,19 @@ export async function runFleet(o: FleetOptions): Promise<FleetResult> {
   const dir = mkdtempSync(join(tmpdir(), 'leasehold-fleet-'));
   const out = join(dir, 'events.jsonl');
   const key = `fleet-${Math.random().toString(36).slice(2, 8)}`;
-  const json = JSON.stringify({ interval: o.interval, ttl: o.ttl, catchUp: o.catchUp, delivery: o.delivery, workMs: o.workMs });
+  const json = JSON.stringify({
+    interval: o.interval,
+    ttl: o.ttl,
+    catchUp: o.catchUp,
+    delivery: o.delivery,
+    workMs: o.workMs,
+  });
   const procs = new Map<number, ChildProcess>();
   const exits: Promise<number | null>[] = [];
   for (let i = 0; i < o.processes; i++) {
-    const p = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/sched-worker.ts', o.url, key, out, json], { stdio: ['ignore', 'inherit', 'inherit'] });
+    const p = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/sched-worker.ts', o.url, key, out, json], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
     procs.set(p.pid as number, p);
     exits.push(new Promise((r) => p.on('exit', (code) => r(code))));
   }
@@ -81,7 +89,9 @@ export async function runFleet(o: FleetOptions): Promise<FleetResult> {
     // Find a run in progress: a start without an end.
     for (let tries = 0; tries < 200 && !killed; tries++) {
       const lines = readLines(out);
-      const open = lines.filter((l) => l.ev === 'start' && !lines.some((e) => e.ev === 'end' && e.slot === l.slot && e.pid === l.pid)).pop();
+      const open = lines
+        .filter((l) => l.ev === 'start' && !lines.some((e) => e.ev === 'end' && e.slot === l.slot && e.pid === l.pid))
+        .pop();
       if (open && procs.has(open.pid)) {
         procs.get(open.pid)?.kill('SIGKILL');
         killed = { pid: open.pid, slot: open.slot as string, at: process.hrtime.bigint() };
@@ -97,9 +107,10 @@ export async function runFleet(o: FleetOptions): Promise<FleetResult> {
   await Promise.all(exits);
   const lines = readLines(out);
   // Middle slots: from one slot after the fleet was up to two slots before the end.
-  const period = o.ttlMs > 0 ? Number.parseInt(o.interval) * 1000 : 1000;
+  const period = o.ttlMs > 0 ? Number.parseInt(o.interval, 10) * 1000 : 1000;
   const middle: string[] = [];
-  for (let t = Math.ceil(startedWall / period) * period + period; t <= endedWall - 2 * period; t += period) middle.push(new Date(t).toISOString());
+  for (let t = Math.ceil(startedWall / period) * period + period; t <= endedWall - 2 * period; t += period)
+    middle.push(new Date(t).toISOString());
   const store = await openStore(o.url);
   let state: FleetResult['state'];
   try {
@@ -127,13 +138,25 @@ export function perSlot(lines: Line[]): Map<string, { starts: Line[]; ends: Line
 }
 
 /** 3 processes, every 1 s: each slot in the run's middle runs exactly once, and no lease is left held. */
-export async function checkOncePerSlot(url: string, opts: { ttl: string; ttlMs: number; durationMs?: number }): Promise<number> {
-  const r = await runFleet({ url, processes: 3, durationMs: opts.durationMs ?? 30_000, interval: '1s', ttl: opts.ttl, ttlMs: opts.ttlMs, workMs: 200 });
+export async function checkOncePerSlot(
+  url: string,
+  opts: { ttl: string; ttlMs: number; durationMs?: number },
+): Promise<number> {
+  const r = await runFleet({
+    url,
+    processes: 3,
+    durationMs: opts.durationMs ?? 30_000,
+    interval: '1s',
+    ttl: opts.ttl,
+    ttlMs: opts.ttlMs,
+    workMs: 200,
+  });
   const slots = perSlot(r.lines);
   assert.ok(r.middle.length >= (opts.durationMs ?? 30_000) / 1000 - 4, `middle slots: ${r.middle.length}`);
   for (const slot of r.middle) {
     const e = slots.get(slot);
-    const about = () => `${url}: events of ${slot}: ${JSON.stringify(r.lines.filter((l) => l.slot === slot).map((l) => `${l.pid} ${l.ev} ${l.reason ?? l.token ?? ''}`))}`;
+    const about = () =>
+      `${url}: events of ${slot}: ${JSON.stringify(r.lines.filter((l) => l.slot === slot).map((l) => `${l.pid} ${l.ev} ${l.reason ?? l.token ?? ''}`))}`;
     assert.equal(e?.starts.length ?? 0, 1, `slot started ${e?.starts.length ?? 0} times; ${about()}`);
     assert.equal(e?.ends.length ?? 0, 1, `slot completed ${e?.ends.length ?? 0} times; ${about()}`);
   }
@@ -145,8 +168,21 @@ export async function checkOncePerSlot(url: string, opts: { ttl: string; ttlMs: 
  * takes the slot over (higher token). Slots are never run twice otherwise, and a slot
  * not run is one the overlap policy skipped (it came while the re-run was going).
  */
-export async function checkTakeover(url: string, opts: { ttl: string; ttlMs: number; catchUp: string }): Promise<{ takeoverMs: number }> {
-  const r = await runFleet({ url, processes: 3, durationMs: 8000 + opts.ttlMs * 2, interval: '1s', ttl: opts.ttl, ttlMs: opts.ttlMs, catchUp: opts.catchUp, workMs: 300, killAtMs: 4000 });
+export async function checkTakeover(
+  url: string,
+  opts: { ttl: string; ttlMs: number; catchUp: string },
+): Promise<{ takeoverMs: number }> {
+  const r = await runFleet({
+    url,
+    processes: 3,
+    durationMs: 8000 + opts.ttlMs * 2,
+    interval: '1s',
+    ttl: opts.ttl,
+    ttlMs: opts.ttlMs,
+    catchUp: opts.catchUp,
+    workMs: 300,
+    killAtMs: 4000,
+  });
   const slots = perSlot(r.lines);
   const killedSlot = r.killed?.slot;
   assert.ok(killedSlot && r.killed);
@@ -154,13 +190,20 @@ export async function checkTakeover(url: string, opts: { ttl: string; ttlMs: num
     const e = slots.get(slot);
     if (slot === killedSlot) continue;
     assert.ok((e?.starts.length ?? 0) <= 1, `slot ${slot} started ${e?.starts.length} times`);
-    if (!e?.ends.length) assert.ok(r.lines.some((l) => l.ev === 'skip' && l.slot === slot && l.reason === 'overlap'), `slot ${slot} neither ran nor was skipped as an overlap`);
+    if (!e?.ends.length)
+      assert.ok(
+        r.lines.some((l) => l.ev === 'skip' && l.slot === slot && l.reason === 'overlap'),
+        `slot ${slot} neither ran nor was skipped as an overlap`,
+      );
   }
   const k = slots.get(killedSlot);
   assert.equal(k?.starts.length, 2, 'the killed slot was taken over');
   assert.equal(k?.ends.length, 1);
   const rerun = k?.starts.find((s) => s.pid !== r.killed?.pid);
-  assert.ok(rerun && rerun.token !== undefined && (k?.starts[0]?.token ?? 0) < rerun.token, 'the re-run has a higher token');
+  assert.ok(
+    rerun && rerun.token !== undefined && (k?.starts[0]?.token ?? 0) < rerun.token,
+    'the re-run has a higher token',
+  );
   return { takeoverMs: Number((rerun.t - r.killed.at) / 1_000_000n) };
 }
 
@@ -169,24 +212,45 @@ export async function checkTakeover(url: string, opts: { ttl: string; ttlMs: num
  * with SIGKILL mid-run: that slot is never started again, and both the survivors' events
  * and the job's fenced run history record it as lost.
  */
-export async function checkAtMostOnceKill(url: string, opts: { ttl: string; ttlMs: number; catchUp: string; interval?: string }): Promise<{ slot: string }> {
+export async function checkAtMostOnceKill(
+  url: string,
+  opts: { ttl: string; ttlMs: number; catchUp: string; interval?: string },
+): Promise<{ slot: string }> {
   // Long enough for the takeover and a few slots after it, short enough that the lost run
   // is still among the last HISTORY_LENGTH entries (every slot the dead holder's lease
   // covered is recorded as skipped, one entry each).
   const interval = opts.interval ?? '1s';
-  const periodMs = Number.parseInt(interval) * 1000;
-  const r = await runFleet({ url, processes: 3, durationMs: 4000 + opts.ttlMs + 4 * periodMs + 2000, interval, ttl: opts.ttl, ttlMs: opts.ttlMs, catchUp: opts.catchUp, delivery: 'at-most-once', workMs: 300, killAtMs: 4000 });
+  const periodMs = Number.parseInt(interval, 10) * 1000;
+  const r = await runFleet({
+    url,
+    processes: 3,
+    durationMs: 4000 + opts.ttlMs + 4 * periodMs + 2000,
+    interval,
+    ttl: opts.ttl,
+    ttlMs: opts.ttlMs,
+    catchUp: opts.catchUp,
+    delivery: 'at-most-once',
+    workMs: 300,
+    killAtMs: 4000,
+  });
   const slot = r.killed?.slot as string;
   const e = perSlot(r.lines).get(slot);
   const about = `${url}: events of ${slot}: ${JSON.stringify(r.lines.filter((l) => l.slot === slot).map((l) => `${l.pid} ${l.ev} ${l.reason ?? l.token ?? ''}`))}`;
   assert.equal(e?.starts.length, 1, `never re-run; ${about}`);
   assert.equal(e?.ends.length ?? 0, 0, about);
-  assert.ok(r.lines.some((l) => l.ev === 'skip' && l.reason === 'lost' && l.slot === slot), `recorded as lost by a survivor; ${about}`);
+  assert.ok(
+    r.lines.some((l) => l.ev === 'skip' && l.reason === 'lost' && l.slot === slot),
+    `recorded as lost by a survivor; ${about}`,
+  );
   const run = r.state?.runs.find((x) => x.slot === slot);
   assert.equal(run?.outcome, 'lost', `the fenced run history says lost: ${JSON.stringify(r.state?.runs)}`);
   // Slots after the lost one still ran: the schedule carried on.
   const later = r.middle.filter((s) => s > slot);
-  assert.ok(later.some((s) => (perSlot(r.lines).get(s)?.ends.length ?? 0) === 1), 'later slots ran');
-  for (const s of r.middle) assert.ok((perSlot(r.lines).get(s)?.starts.length ?? 0) <= 1, `slot ${s} started more than once`);
+  assert.ok(
+    later.some((s) => (perSlot(r.lines).get(s)?.ends.length ?? 0) === 1),
+    'later slots ran',
+  );
+  for (const s of r.middle)
+    assert.ok((perSlot(r.lines).get(s)?.starts.length ?? 0) <= 1, `slot ${s} started more than once`);
   return { slot };
 }

@@ -48,7 +48,13 @@ export async function startMariaDbServer(options: MariaDbServerOptions = {}): Pr
   const database = options.database ?? 'leasehold';
   execFileSync(
     'mariadb-install-db',
-    ['--no-defaults', `--datadir=${data}`, '--auth-root-authentication-method=normal', '--skip-test-db', ...(asRoot ? ['--user=root'] : [])],
+    [
+      '--no-defaults',
+      `--datadir=${data}`,
+      '--auth-root-authentication-method=normal',
+      '--skip-test-db',
+      ...(asRoot ? ['--user=root'] : []),
+    ],
     { stdio: 'pipe' },
   );
   const port = options.port ?? (await freePort());
@@ -83,7 +89,9 @@ export async function startMariaDbServer(options: MariaDbServerOptions = {}): Pr
     `CREATE DATABASE IF NOT EXISTS \`${database}\``,
     `CREATE USER IF NOT EXISTS 'root'@'127.0.0.1'`,
     `GRANT ALL ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION`,
-    ...(options.password ? [`ALTER USER 'root'@'127.0.0.1' IDENTIFIED BY '${options.password.replace(/'/g, "''")}'`] : []),
+    ...(options.password
+      ? [`ALTER USER 'root'@'127.0.0.1' IDENTIFIED BY '${options.password.replace(/'/g, "''")}'`]
+      : []),
   ].join(';\n');
   execFileSync('mariadb', ['--no-defaults', `--socket=${socket}`, '-uroot', '-e', sql], { stdio: 'pipe' });
 

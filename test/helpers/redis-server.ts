@@ -61,11 +61,17 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   const port = options.port ?? (await freePort());
   const certs = options.tls ? await makeCerts(dir) : undefined;
   const listen = certs
-    ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', certs.cert, '--tls-key-file', certs.key]
-      .concat(['--tls-ca-cert-file', certs.ca, '--tls-auth-clients', 'no'])
+    ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', certs.cert, '--tls-key-file', certs.key].concat([
+        '--tls-ca-cert-file',
+        certs.ca,
+        '--tls-auth-clients',
+        'no',
+      ])
     : ['--port', String(port)];
-  const cluster = ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`)]
-    .concat(['--cluster-announce-ip', '127.0.0.1']);
+  const cluster = ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`)].concat([
+    '--cluster-announce-ip',
+    '127.0.0.1',
+  ]);
   const server = new SupervisedServer({
     name: 'redis-server',
     command: 'redis-server',
@@ -110,10 +116,51 @@ function run(cmd: string, args: string[], cwd: string): Promise<void> {
 /** A throwaway CA and a server certificate for localhost / 127.0.0.1, made with openssl. */
 async function makeCerts(dir: string): Promise<{ ca: string; cert: string; key: string }> {
   const subj = (cn: string) => ['-subj', `/CN=${cn}`];
-  await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', ...subj('leasehold test CA')], dir);
-  await run('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', ...subj('localhost')], dir);
+  await run(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.pem',
+      '-days',
+      '2',
+      ...subj('leasehold test CA'),
+    ],
+    dir,
+  );
+  await run(
+    'openssl',
+    ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', ...subj('localhost')],
+    dir,
+  );
   writeFileSync(join(dir, 'server.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
-  await run('openssl', ['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'server.ext'], dir);
+  await run(
+    'openssl',
+    [
+      'x509',
+      '-req',
+      '-in',
+      'server.csr',
+      '-CA',
+      'ca.pem',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-out',
+      'server.pem',
+      '-days',
+      '2',
+      '-extfile',
+      'server.ext',
+    ],
+    dir,
+  );
   return { ca: join(dir, 'ca.pem'), cert: join(dir, 'server.pem'), key: join(dir, 'server.key') };
 }
 

@@ -21,10 +21,18 @@ export interface Section {
 export const timing = { startupMs: 0, runMs: 0 };
 
 /** Starts `processes` children, lets them go at once, and returns every section, sorted by start. */
-export async function hammer(url: string, key: string, processes: number, acquisitions: number, timeoutMs = 150_000): Promise<Section[]> {
+export async function hammer(
+  url: string,
+  key: string,
+  processes: number,
+  acquisitions: number,
+  timeoutMs = 150_000,
+): Promise<Section[]> {
   const t0 = performance.now();
   const children = Array.from({ length: processes }, () =>
-    spawn(process.execPath, ['--import', 'tsx', CHILD, url, key, String(acquisitions)], { stdio: ['pipe', 'pipe', 'pipe'] }),
+    spawn(process.execPath, ['--import', 'tsx', CHILD, url, key, String(acquisitions)], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    }),
   );
   const outputs = children.map(() => ({ out: '', err: '' }));
   const timer = setTimeout(() => {
@@ -45,14 +53,18 @@ export async function hammer(url: string, key: string, processes: number, acquis
           c.once('exit', (code) => reject(new Error(`hammer child exited (${code}) before ready: ${o.err}`)));
         }),
     );
-    const exited = children.map((c) => new Promise<number | null>((resolve) => c.once('exit', (code) => resolve(code))));
+    const exited = children.map(
+      (c) => new Promise<number | null>((resolve) => c.once('exit', (code) => resolve(code))),
+    );
     await Promise.all(ready);
     const go = performance.now();
     for (const c of children) c.stdin.end('go\n');
     const codes = await Promise.all(exited);
     timing.startupMs = Math.round(go - t0);
     timing.runMs = Math.round(performance.now() - go);
-    codes.forEach((code, i) => assert.equal(code, 0, `hammer child ${i} exited with ${code}: ${outputs[i]?.err}`));
+    for (const [i, code] of codes.entries()) {
+      assert.equal(code, 0, `hammer child ${i} exited with ${code}: ${outputs[i]?.err}`);
+    }
   } finally {
     clearTimeout(timer);
   }
@@ -74,7 +86,10 @@ export function assertSerial(sections: Section[], expected: number): void {
   for (let i = 1; i < sections.length; i++) {
     const prev = sections[i - 1] as Section;
     const cur = sections[i] as Section;
-    assert.ok(cur.start > prev.end, `overlap: pid ${prev.pid} token ${prev.token} ended at ${prev.end}, pid ${cur.pid} token ${cur.token} started at ${cur.start}`);
+    assert.ok(
+      cur.start > prev.end,
+      `overlap: pid ${prev.pid} token ${prev.token} ended at ${prev.end}, pid ${cur.pid} token ${cur.token} started at ${cur.start}`,
+    );
     assert.ok(cur.token > prev.token, `token ${cur.token} (pid ${cur.pid}) after ${prev.token} (pid ${prev.pid})`);
   }
 }

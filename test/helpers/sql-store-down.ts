@@ -14,14 +14,22 @@ export interface DownServer {
   restart(hard: boolean): Promise<void>;
 }
 
-const req = (key: string, holder = 'h', leaseId: string = randomUUID(), ttlMs = 5000) => ({ key, holder, leaseId, ttlMs });
+const req = (key: string, holder = 'h', leaseId: string = randomUUID(), ttlMs = 5000) => ({
+  key,
+  holder,
+  leaseId,
+  ttlMs,
+});
 
 /**
  * The "store down" cases every SQL store must pass against a private server: a
  * black-holed server, a server restarting under load, and a holder losing its lease
  * while its renewals go unanswered (L4). `open` builds the store from the server's URL.
  */
-export function sqlStoreDownTests(server: () => DownServer, open: (url: string, connectTimeoutMs?: number, maxConnections?: number) => LeaseStore): void {
+export function sqlStoreDownTests(
+  server: () => DownServer,
+  open: (url: string, connectTimeoutMs?: number, maxConnections?: number) => LeaseStore,
+): void {
   it('after a crash and restart of the server, a store whose connections were all idle works again (dead connections leave the pool)', async () => {
     const srv = server();
     const store = open(srv.url, 1000, 3);
@@ -42,7 +50,11 @@ export function sqlStoreDownTests(server: () => DownServer, open: (url: string, 
       }
       assert.ok(ok, 'the store answers again within 10 s of the restart');
       // And keeps answering, with more requests than the pool has connections.
-      await Promise.all(Array.from({ length: 8 }, () => store.acquire(req(`again-${randomUUID()}`), { signal: AbortSignal.timeout(3000) })));
+      await Promise.all(
+        Array.from({ length: 8 }, () =>
+          store.acquire(req(`again-${randomUUID()}`), { signal: AbortSignal.timeout(3000) }),
+        ),
+      );
     } finally {
       await store.close();
     }
@@ -74,7 +86,10 @@ export function sqlStoreDownTests(server: () => DownServer, open: (url: string, 
       }
       const t3 = performance.now();
       await idle.close();
-      assert.ok(performance.now() - t3 < 1500, 'close() with an idle connection returns while the server is black-holed');
+      assert.ok(
+        performance.now() - t3 < 1500,
+        'close() with an idle connection returns while the server is black-holed',
+      );
       // Without a signal, the connect timeout still bounds a new connection.
       const fresh = make(500);
       const t2 = performance.now();
@@ -98,8 +113,11 @@ export function sqlStoreDownTests(server: () => DownServer, open: (url: string, 
       for (let n = 0; !stop; n++) {
         const leaseId = randomUUID();
         try {
-          const r = await store.acquire(req(`restart-${i}`, 'h', leaseId, 1000), { signal: AbortSignal.timeout(40 + (n % 5) * 30) });
-          if (r.acquired) await store.release({ key: `restart-${i}`, leaseId, token: r.token }, { signal: AbortSignal.timeout(200) });
+          const r = await store.acquire(req(`restart-${i}`, 'h', leaseId, 1000), {
+            signal: AbortSignal.timeout(40 + (n % 5) * 30),
+          });
+          if (r.acquired)
+            await store.release({ key: `restart-${i}`, leaseId, token: r.token }, { signal: AbortSignal.timeout(200) });
         } catch (err) {
           if (!(err instanceof StoreUnavailableError)) odd.push(err);
           await sleep(5);

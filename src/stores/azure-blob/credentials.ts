@@ -18,8 +18,11 @@ interface TokenCredentialLike {
 
 /** Loads `@azure/storage-blob` (an optional peer), with the "install it" error when it is missing. */
 export function storageSdk(): Promise<Sdk> {
-  return importPeer<Sdk>('azure-blob', '@azure/storage-blob', () => import('@azure/storage-blob'), (mod) =>
-    typeof mod.ContainerClient === 'function' ? (mod as unknown as Sdk) : undefined,
+  return importPeer<Sdk>(
+    'azure-blob',
+    '@azure/storage-blob',
+    () => import('@azure/storage-blob'),
+    (mod) => (typeof mod.ContainerClient === 'function' ? (mod as unknown as Sdk) : undefined),
   );
 }
 

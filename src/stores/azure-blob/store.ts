@@ -315,7 +315,7 @@ export class AzureBlobStore implements contract.LeaseStore {
               meta[META.key] !== undefined
                 ? decodeMeta(meta[META.key])
                 : blobNameToKey(item.name.slice(this.prefix.length));
-            if (key !== null && key !== undefined && key.startsWith(want)) keys.push(key);
+            if (key?.startsWith(want)) keys.push(key);
           }
         }
       } catch (err) {

@@ -262,7 +262,7 @@ export class FileStore implements contract.LeaseStore {
       for (const name of names) {
         if (name.startsWith('.')) continue;
         const key = dirNameToKey(name) ?? (await latestVersion(join(this.dir, name)))?.rec?.key;
-        if (key !== undefined && key.startsWith(options?.prefix ?? '')) keys.push(key);
+        if (key?.startsWith(options?.prefix ?? '')) keys.push(key);
       }
       return keys;
     } catch (err) {

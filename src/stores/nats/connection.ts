@@ -26,7 +26,7 @@ export interface KvLike {
 
 interface ConnectionLike {
   close(): Promise<void>;
-  closed(): Promise<void | Error>;
+  closed(): Promise<undefined | Error>;
 }
 
 interface StreamInfoLike {

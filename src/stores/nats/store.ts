@@ -319,7 +319,7 @@ export class NatsKvStore implements LeaseStore {
       try {
         for await (const name of names) {
           const key = keyOfKvKey(this.prefix, name);
-          if (key !== undefined && key.startsWith(wanted)) found.add(key);
+          if (key?.startsWith(wanted)) found.add(key);
         }
       } finally {
         names.stop();

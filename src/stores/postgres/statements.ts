@@ -40,7 +40,8 @@ export function postgresStatements(t: string): SqlStatements<string> {
     // wait, and passed to the conflict branch as `excluded.updated_at`: a lease that
     // expires while we wait is judged by the earlier instant (busy), never the reverse.
     acquire: {
-      text: `WITH c AS (SELECT clock_timestamp() AS t),
+      text:
+        `WITH c AS (SELECT clock_timestamp() AS t),
 up AS (
   INSERT INTO ${t} AS l (key, holder, lease_id, token, expires_at, state, updated_at)
   SELECT $1, $2, $3, 1, c.t + $4::float8 * interval '1 millisecond', NULL, c.t FROM c

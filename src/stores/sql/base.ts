@@ -94,8 +94,13 @@ export interface SqlRunner<Result> {
    * Sends one statement (one round trip), giving up as soon as `signal` aborts.
    * `prepared` false sends it unprepared (the DDL, and a retry after the DDL).
    */
-  run(label: string, text: string, values: unknown[], signal: AbortSignal | undefined, prepared: boolean):
-    Promise<Result>;
+  run(
+    label: string,
+    text: string,
+    values: unknown[],
+    signal: AbortSignal | undefined,
+    prepared: boolean,
+  ): Promise<Result>;
   /** Ends what the runner opened itself; a pool the user passed is left alone. */
   end(): Promise<void>;
 }
