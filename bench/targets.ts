@@ -13,7 +13,15 @@ import { STORE_NAMES } from '../src/stores/registry.js';
 import { startAzurite, type Azurite } from '../test/helpers/azurite.js';
 import { startEtcdServer, type EtcdServer } from '../test/helpers/etcd-server.js';
 import { createMysqlDatabase, createPostgresDatabase, type TestDatabase } from '../test/helpers/sql-databases.js';
-import { cleanRedis, countingContainer, countingMysqlPool, countingPgPool, countingRedis, Counter, rid } from './lib.js';
+import {
+  cleanRedis,
+  countingContainer,
+  countingMysqlPool,
+  countingPgPool,
+  countingRedis,
+  Counter,
+  rid,
+} from './lib.js';
 
 /** Every built-in store, in table order (from the store registry). */
 export const ALL_STORES: readonly string[] = STORE_NAMES;
@@ -162,7 +170,9 @@ export async function openTarget(name: StoreName, servers: Servers): Promise<Tar
       const { pool, queryable } = countingPgPool(counter, db.url);
       // Prepared statements, as the store uses on the pool it opens from a URL.
       const store = new PostgresStore({ pool: queryable, preparedStatements: true });
-      await pool.query('CREATE TABLE bench_raw (key text COLLATE "C" PRIMARY KEY, holder text, expires_at timestamptz)');
+      await pool.query(
+        'CREATE TABLE bench_raw (key text COLLATE "C" PRIMARY KEY, holder text, expires_at timestamptz)',
+      );
       const raw: RawLease = {
         how: 'one INSERT … ON CONFLICT DO UPDATE … WHERE expired RETURNING; UPDATE … WHERE holder',
         acquire: async (k, id, ttl) =>
@@ -182,7 +192,12 @@ export async function openTarget(name: StoreName, servers: Servers): Promise<Tar
             )
           ).rowCount ?? 0) === 1,
         release: async (k, id) =>
-          ((await queryable.query('UPDATE bench_raw SET holder = NULL, expires_at = NULL WHERE key = $1 AND holder = $2', [k, id])).rowCount ?? 0) === 1,
+          ((
+            await queryable.query(
+              'UPDATE bench_raw SET holder = NULL, expires_at = NULL WHERE key = $1 AND holder = $2',
+              [k, id],
+            )
+          ).rowCount ?? 0) === 1,
       };
       return {
         name,
@@ -203,7 +218,9 @@ export async function openTarget(name: StoreName, servers: Servers): Promise<Tar
       const counter = new Counter();
       const { pool, queryable } = countingMysqlPool(counter, db.url);
       const store = new MysqlStore({ pool: queryable, multipleStatements: true });
-      await pool.query('CREATE TABLE bench_raw (k VARCHAR(255) PRIMARY KEY, holder VARCHAR(64), expires_at DATETIME(6)) ENGINE=InnoDB');
+      await pool.query(
+        'CREATE TABLE bench_raw (k VARCHAR(255) PRIMARY KEY, holder VARCHAR(64), expires_at DATETIME(6)) ENGINE=InnoDB',
+      );
       // The raw client's own pool, without CLIENT_FOUND_ROWS, so an upsert that changed
       // nothing reports 0 affected rows (one round trip, no read-back).
       const rawPool = countingMysqlPool(counter, db.url, 10, { flags: ['-FOUND_ROWS'] });
@@ -221,8 +238,19 @@ export async function openTarget(name: StoreName, servers: Servers): Promise<Tar
             ),
           ) > 0,
         renew: async (k, id, ttl) =>
-          affected(await rawQ.query('UPDATE bench_raw SET expires_at = NOW(6) + INTERVAL ? MICROSECOND WHERE k = ? AND holder = ? AND expires_at > NOW(6)', [ttl * 1000, k, id])) === 1,
-        release: async (k, id) => affected(await rawQ.query('UPDATE bench_raw SET holder = NULL, expires_at = NULL WHERE k = ? AND holder = ?', [k, id])) === 1,
+          affected(
+            await rawQ.query(
+              'UPDATE bench_raw SET expires_at = NOW(6) + INTERVAL ? MICROSECOND WHERE k = ? AND holder = ? AND expires_at > NOW(6)',
+              [ttl * 1000, k, id],
+            ),
+          ) === 1,
+        release: async (k, id) =>
+          affected(
+            await rawQ.query('UPDATE bench_raw SET holder = NULL, expires_at = NULL WHERE k = ? AND holder = ?', [
+              k,
+              id,
+            ]),
+          ) === 1,
       };
       return {
         name,
@@ -252,11 +280,15 @@ export async function openTarget(name: StoreName, servers: Servers): Promise<Tar
         how: 'SDK acquireLease (proposed id) / renewLease / releaseLease',
         acquire: async (k, id, ttl) => {
           if (!created.has(k)) {
-            await rawBlob(k).upload('', 0).catch(() => {});
+            await rawBlob(k)
+              .upload('', 0)
+              .catch(() => {});
             created.add(k);
           }
           try {
-            await rawBlob(k).getBlobLeaseClient(id).acquireLease(ttl / 1000);
+            await rawBlob(k)
+              .getBlobLeaseClient(id)
+              .acquireLease(ttl / 1000);
             return true;
           } catch (err) {
             if ((err as { statusCode?: number }).statusCode === 409) return false;
@@ -310,7 +342,11 @@ async function openDynamoDbTarget(): Promise<Target> {
   await store.now(); // creates the table: set-up, not per operation
   const key = (k: string) => ({ pk: { S: `raw/${k}` } });
   const refused = (err: unknown) => (err as Error).name === 'ConditionalCheckFailedException';
-  const conditional = async (send: () => Promise<unknown>) => send().then(() => true, (err) => (refused(err) ? false : Promise.reject(err)));
+  const conditional = (send: () => Promise<unknown>) =>
+    send().then(
+      () => true,
+      (err: unknown) => (refused(err) ? false : Promise.reject(err)),
+    );
   const raw: RawLease = {
     how: 'PutItem if absent or expired (host clock) / UpdateItem if owner / DeleteItem if owner',
     acquire: (k, id, ttl) =>
@@ -438,7 +474,9 @@ async function openNatsTarget(): Promise<Target> {
   const { startNatsServer } = await import('../test/helpers/nats-server.js');
   const server = await startNatsServer();
   const counter = new Counter();
-  const prototype = ProtocolHandler.prototype as unknown as { publish: (subject: string, ...rest: unknown[]) => unknown };
+  const prototype = ProtocolHandler.prototype as unknown as {
+    publish: (subject: string, ...rest: unknown[]) => unknown;
+  };
   const publish = prototype.publish;
   prototype.publish = function counted(this: unknown, subject: string, ...rest: unknown[]) {
     counter.hit(subject.startsWith('$JS.API.') ? subject.split('.').slice(2, 5).join('.') : 'kv.put');

@@ -14,7 +14,18 @@
  * @module
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,7 +33,17 @@ import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseDuration } from '../src/duration.js';
 import { STORE_NAMES } from '../src/stores/registry.js';
-import { check, observedTimeouts, FAULT_KINDS, type CheckResult, type FaultKind, type FaultRecord, type HistEvent, type SinkRecord, type WorkerLife } from './checker.js';
+import {
+  check,
+  observedTimeouts,
+  FAULT_KINDS,
+  type CheckResult,
+  type FaultKind,
+  type FaultRecord,
+  type HistEvent,
+  type SinkRecord,
+  type WorkerLife,
+} from './checker.js';
 import { startProxy, type FaultProxy } from './proxy.js';
 import type { WorkerConfig } from './worker.js';
 
@@ -40,6 +61,14 @@ export const SUPPORTED: Partial<Record<StoreName, FaultKind[]>> = {
   postgres: ['kill', 'pause', 'restart', 'partition', 'delay', 'clock'],
   mysql: ['kill', 'pause', 'restart', 'partition', 'delay', 'clock'],
   'azure-blob': ['kill', 'pause', 'restart', 'partition', 'delay', 'clock'],
+  // A restart keeps the file-storage bucket (stream sequences are the tokens).
+  nats: ['kill', 'pause', 'restart', 'partition', 'delay', 'clock'],
+  // A restart is a SIGKILL that keeps the data dir (etcd fsyncs before it answers), so revisions survive.
+  etcd: ['kill', 'pause', 'restart', 'partition', 'delay', 'clock'],
+  // dynalite on disk: a SIGKILL keeps what it acknowledged (LevelDB's log is written before
+  // the reply), as DynamoDB keeps every acknowledged write. A clock offset moves only the
+  // host's wall clock, which the store never reads (docs/stores/dynamodb.md, "Clock").
+  dynamodb: ['kill', 'pause', 'restart', 'partition', 'delay', 'clock'],
 };
 
 /** Job timing per store: Azure leases last 15 s at least, so its schedule is slower. */
@@ -58,7 +87,12 @@ const PROFILE: Partial<Record<StoreName, Profile>> = {
   file: { periodMs: 300, ttlMs: 1500, catchUpMs: 3600, workMs: [20, 120], ci: '15s' },
   redis: { periodMs: 300, ttlMs: 1500, catchUpMs: 3600, workMs: [20, 120], ci: '15s' },
   postgres: { periodMs: 500, ttlMs: 2000, catchUpMs: 5000, workMs: [20, 150], ci: '15s' },
+  nats: { periodMs: 300, ttlMs: 1500, catchUpMs: 3600, workMs: [20, 120], ci: '15s' },
   mysql: { periodMs: 500, ttlMs: 2000, catchUpMs: 5000, workMs: [20, 150], ci: '15s' },
+  // etcd lease TTLs are whole seconds, at least 2 s with the default election timeout.
+  etcd: { periodMs: 500, ttlMs: 2000, catchUpMs: 5000, workMs: [20, 150], ci: '15s' },
+  // The Date header's 1 s resolution can add about 2 s to a takeover: a wider catch-up window.
+  dynamodb: { periodMs: 500, ttlMs: 2000, catchUpMs: 6000, workMs: [20, 150], ci: '15s' },
   'azure-blob': { periodMs: 3000, ttlMs: 15_000, catchUpMs: 21_000, workMs: [100, 800], ci: '45s' },
 };
 
@@ -89,7 +123,12 @@ function prng(seed: number): () => number {
 }
 
 function libfaketime(): string | undefined {
-  const candidates = ['/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1', '/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1', '/usr/lib/faketime/libfaketime.so.1', '/usr/local/lib/faketime/libfaketime.so.1'];
+  const candidates = [
+    '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1',
+    '/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1',
+    '/usr/lib/faketime/libfaketime.so.1',
+    '/usr/local/lib/faketime/libfaketime.so.1',
+  ];
   return candidates.find((p) => existsSync(p));
 }
 
@@ -123,10 +162,12 @@ if (args['list-ci']) {
   process.exit(0);
 }
 const storeName = args.store as StoreName;
-if (!STORES.includes(storeName)) fail(`--store: expected one of ${STORES.join(', ')}, got ${JSON.stringify(args.store)}`);
+if (!STORES.includes(storeName))
+  fail(`--store: expected one of ${STORES.join(', ')}, got ${JSON.stringify(args.store)}`);
 const supported = SUPPORTED[storeName] ?? [];
 const storeProfile = PROFILE[storeName];
-if (!storeProfile) fail(`--store: the fault harness has no profile for the ${storeName} store yet (add one in faults/run.ts)`);
+if (!storeProfile)
+  fail(`--store: the fault harness has no profile for the ${storeName} store yet (add one in faults/run.ts)`);
 let durationMs: number;
 try {
   durationMs = parseDuration(args.duration, '--duration');
@@ -134,15 +175,23 @@ try {
   fail((err as Error).message);
 }
 const nWorkers = Number(args.workers);
-if (!Number.isInteger(nWorkers) || nWorkers < 1 || nWorkers > 50) fail(`--workers: expected an integer from 1 to 50, got ${JSON.stringify(args.workers)}`);
+if (!Number.isInteger(nWorkers) || nWorkers < 1 || nWorkers > 50)
+  fail(`--workers: expected an integer from 1 to 50, got ${JSON.stringify(args.workers)}`);
 const nKeys = Number(args.keys);
-if (!Number.isInteger(nKeys) || nKeys < 1 || nKeys > 20) fail(`--keys: expected an integer from 1 to 20, got ${JSON.stringify(args.keys)}`);
+if (!Number.isInteger(nKeys) || nKeys < 1 || nKeys > 20)
+  fail(`--keys: expected an integer from 1 to 20, got ${JSON.stringify(args.keys)}`);
 const seed = args.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(args.seed);
 if (!Number.isInteger(seed)) fail(`--seed: expected an integer, got ${JSON.stringify(args.seed)}`);
-const kinds: FaultKind[] = args.faults === undefined ? supported : args.faults === '' || args.faults === 'none' ? [] : (args.faults.split(',').map((s) => s.trim()) as FaultKind[]);
+const kinds: FaultKind[] =
+  args.faults === undefined
+    ? supported
+    : args.faults === '' || args.faults === 'none'
+      ? []
+      : (args.faults.split(',').map((s) => s.trim()) as FaultKind[]);
 for (const k of kinds) {
   if (!FAULT_KINDS.includes(k)) fail(`--faults: unknown fault ${JSON.stringify(k)}; known: ${FAULT_KINDS.join(', ')}`);
-  if (!supported.includes(k)) fail(`--faults: ${k} does not apply to the ${storeName} store (it supports: ${supported.join(', ') || 'none'})`);
+  if (!supported.includes(k))
+    fail(`--faults: ${k} does not apply to the ${storeName} store (it supports: ${supported.join(', ') || 'none'})`);
 }
 const faketimeLib = kinds.includes('clock') ? libfaketime() : undefined;
 if (kinds.includes('clock') && !faketimeLib) fail('--faults clock needs libfaketime (apt-get install -y faketime)');
@@ -158,7 +207,10 @@ if (args.period !== undefined) {
     fail((err as Error).message);
   }
   // The catch-up window must outlast a failover (TTL + one period) with room to re-run.
-  if (periodMs < 50 || catchUpMs < ttlMs + 2 * periodMs) fail(`--period: expected 50ms to ${Math.floor((catchUpMs - ttlMs) / 2)}ms for the ${storeName} store (TTL ${ttlMs}ms, catch-up ${catchUpMs}ms), got ${JSON.stringify(args.period)}`);
+  if (periodMs < 50 || catchUpMs < ttlMs + 2 * periodMs)
+    fail(
+      `--period: expected 50ms to ${Math.floor((catchUpMs - ttlMs) / 2)}ms for the ${storeName} store (TTL ${ttlMs}ms, catch-up ${catchUpMs}ms), got ${JSON.stringify(args.period)}`,
+    );
 }
 const pollMs = 250;
 /** A process whose 50 ms timer fires this much late is recorded as stalled. */
@@ -220,13 +272,40 @@ async function startStore(): Promise<void> {
       url = `azure-blob://faults${runId.toLowerCase().replace(/[^a-z0-9]/g, '')}`.slice(0, 63);
       return;
     }
+    case 'nats': {
+      const { startNatsServer } = await import('../test/helpers/nats-server.js');
+      const s = await startNatsServer();
+      server = { port: s.port, restart: () => s.restart(true), stop: () => s.stop() };
+      proxy = await startProxy(s.port, rand);
+      url = `nats://127.0.0.1:${proxy.port}/faults-${runId}`;
+      return;
+    }
+    case 'etcd': {
+      const { startEtcdServer } = await import('../test/helpers/etcd-server.js');
+      const s = await startEtcdServer();
+      const port = s.members[0]?.clientPort as number;
+      server = { port, restart: () => s.restart(true), stop: () => s.stop() };
+      proxy = await startProxy(port, rand);
+      url = `etcd://127.0.0.1:${proxy.port}/faults-${runId}/`;
+      return;
+    }
+    case 'dynamodb': {
+      const { startDynalite } = await import('../test/helpers/dynalite-server.js');
+      const s = await startDynalite({ persistent: true });
+      server = { port: s.port, restart: () => s.restart(true), stop: () => s.stop() };
+      proxy = await startProxy(s.port, rand);
+      url = s.url(`faults-${runId}`).replace(`%3A${s.port}`, `%3A${proxy.port}`);
+      return;
+    }
   }
 }
 
 // --- sink -------------------------------------------------------------------------
 const sinkFile = join(dir, 'sink.jsonl');
 async function startSink(): Promise<{ proc: ChildProcess; port: number }> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(here, 'sink.ts'), sinkFile], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn(process.execPath, ['--import', 'tsx', join(here, 'sink.ts'), sinkFile], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => reject(new Error('sink did not start')), 20_000);
@@ -283,9 +362,20 @@ async function spawnWorker(clockOffset?: string): Promise<Worker> {
     wenv.FAKETIME_DONT_FAKE_MONOTONIC = '1';
     wenv.FAKETIME_NO_CACHE = '1';
   }
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(here, 'worker.ts'), JSON.stringify(cfg)], { env: wenv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const proc = spawn(process.execPath, ['--import', 'tsx', join(here, 'worker.ts'), JSON.stringify(cfg)], {
+    env: wenv,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
-  const w: Worker = { id: ids[0] as string, ids, proc, exited, paused: false, expectedExit: false, ...(clockOffset ? { clock: clockOffset } : {}) };
+  const w: Worker = {
+    id: ids[0] as string,
+    ids,
+    proc,
+    exited,
+    paused: false,
+    expectedExit: false,
+    ...(clockOffset ? { clock: clockOffset } : {}),
+  };
   proc.once('exit', (code, signal) => {
     if (!w.expectedExit) crashes.push({ w: w.id, code, signal, at: mono() });
   });
@@ -464,14 +554,17 @@ function readJsonl<T>(file: string): T[] {
   return out;
 }
 
-const toMs = (t: string | undefined): number | undefined => (t === undefined ? undefined : Number(BigInt(t) - hr0) / 1e6);
+const toMs = (t: string | undefined): number | undefined =>
+  t === undefined ? undefined : Number(BigInt(t) - hr0) / 1e6;
 
 function fmt(n: number | null | undefined): string {
   return n === null || n === undefined ? '-' : String(Math.round(n));
 }
 
 function table(r: CheckResult): string {
-  const rows: string[][] = [['fault', 'injected', 'on a holder', 'failover p50 ms', 'failover max ms', 'overlaps near']];
+  const rows: string[][] = [
+    ['fault', 'injected', 'on a holder', 'failover p50 ms', 'failover max ms', 'overlaps near'],
+  ];
   for (const k of FAULT_KINDS) {
     if (!supported.includes(k)) {
       rows.push([k, 'n/a', '', '', '', '']);
@@ -479,12 +572,33 @@ function table(r: CheckResult): string {
     }
     const fs = faults.filter((f) => f.kind === k);
     const lat = k === 'kill' ? r.failover.kill : k === 'pause' ? r.failover.pause : undefined;
-    rows.push([k, String(fs.length), k === 'kill' || k === 'pause' ? String(fs.filter((f) => f.holder).length) : '', lat ? fmt(lat.p50) : '', lat ? fmt(lat.max) : '', String(r.overlapsByFault[k] ?? 0)]);
+    rows.push([
+      k,
+      String(fs.length),
+      k === 'kill' || k === 'pause' ? String(fs.filter((f) => f.holder).length) : '',
+      lat ? fmt(lat.p50) : '',
+      lat ? fmt(lat.max) : '',
+      String(r.overlapsByFault[k] ?? 0),
+    ]);
   }
   const st = faults.filter((f) => f.kind === 'stall');
   const to = faults.filter((f) => f.kind === 'timeout');
-  rows.push(['store timeout (observed)', String(to.length), `${new Set(to.map((f) => f.worker)).size} workers`, '', '', '']);
-  rows.push(['stall (observed)', String(st.length), `${st.filter((f) => !f.worker).length} machine-wide`, '', `longest ${fmt(Math.max(0, ...st.map((f) => f.end - f.start)))}`, String(r.overlapsByFault.stall ?? 0)]);
+  rows.push([
+    'store timeout (observed)',
+    String(to.length),
+    `${new Set(to.map((f) => f.worker)).size} workers`,
+    '',
+    '',
+    '',
+  ]);
+  rows.push([
+    'stall (observed)',
+    String(st.length),
+    `${st.filter((f) => !f.worker).length} machine-wide`,
+    '',
+    `longest ${fmt(Math.max(0, ...st.map((f) => f.end - f.start)))}`,
+    String(r.overlapsByFault.stall ?? 0),
+  ]);
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length))) ?? [];
   return rows.map((row) => row.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ')).join('\n');
 }
@@ -524,7 +638,9 @@ async function main(): Promise<number> {
   const stopAt = readyT + durationMs;
   // Faults stop early enough that the last checked slots' windows are fault-free.
   const faultsUntil = stopAt - catchUpMs - ttlMs - 1000;
-  console.log(`faults: store=${storeName} seed=${seed} workers=${nWorkers} keys=${nKeys} period=${periodMs}ms ttl=${ttlMs}ms catchUp=${catchUpMs}ms faults=${kinds.join(',') || 'none'} dir=${dir}`);
+  console.log(
+    `faults: store=${storeName} seed=${seed} workers=${nWorkers} keys=${nKeys} period=${periodMs}ms ttl=${ttlMs}ms catchUp=${catchUpMs}ms faults=${kinds.join(',') || 'none'} dir=${dir}`,
+  );
   await sleep(Math.min(ttlMs, 3000));
   while (kinds.length > 0 && mono() < faultsUntil) {
     const kind = pick(kinds) as FaultKind;
@@ -559,9 +675,13 @@ async function main(): Promise<number> {
     }
   }
   // Stalls the workers observed in themselves count as pauses of those workers.
-  for (const e of history) if (e.ev === 'stall' && e.sent !== undefined && e.recv !== undefined) faults.push({ kind: 'stall', start: e.sent, end: e.recv, worker: e.w });
+  for (const e of history)
+    if (e.ev === 'stall' && e.sent !== undefined && e.recv !== undefined)
+      faults.push({ kind: 'stall', start: e.sent, end: e.recv, worker: e.w });
   faults.push(...observedTimeouts(history, ttlMs));
-  const sinkRecs = readJsonl<Record<string, unknown>>(sinkFile).map((r) => ({ ...r, t: toMs(r.t as string) }) as unknown as SinkRecord);
+  const sinkRecs = readJsonl<Record<string, unknown>>(sinkFile).map(
+    (r) => ({ ...r, t: toMs(r.t as string) }) as unknown as SinkRecord,
+  );
   const result = check({
     periodMs,
     ttlMs,
@@ -582,7 +702,20 @@ async function main(): Promise<number> {
   // run can be checked again: node --import tsx faults/recheck.ts <dir>
   writeFileSync(
     join(dir, 'check-input.json'),
-    JSON.stringify({ hr0: String(hr0), periodMs, ttlMs, catchUpMs, pollMs, keys, slotsFrom: readyWall + periodMs, slotsTo: stopWall - catchUpMs - periodMs, wallAtZero, endT, faults: faults.filter((f) => f.kind !== 'stall' || !f.worker), workers: [...lives.values()] }),
+    JSON.stringify({
+      hr0: String(hr0),
+      periodMs,
+      ttlMs,
+      catchUpMs,
+      pollMs,
+      keys,
+      slotsFrom: readyWall + periodMs,
+      slotsTo: stopWall - catchUpMs - periodMs,
+      wallAtZero,
+      endT,
+      faults: faults.filter((f) => f.kind !== 'stall' || !f.worker),
+      workers: [...lives.values()],
+    }),
   );
   const counts: Record<string, number> = {};
   for (const k of kinds) counts[k] = faults.filter((f) => f.kind === k).length;
@@ -613,17 +746,32 @@ async function main(): Promise<number> {
     overlapSkipped: result.overlapSkipped,
     unrunnable: result.unrunnable,
     doubleRunsAfterFault: result.doubleRunsAfterFault,
-    failoverMs: { p50: result.failover.all.p50, max: result.failover.all.max, budget: result.failover.budgetMs, kill: result.failover.kill, pause: result.failover.pause },
+    failoverMs: {
+      p50: result.failover.all.p50,
+      max: result.failover.all.max,
+      budget: result.failover.budgetMs,
+      kill: result.failover.kill,
+      pause: result.failover.pause,
+    },
     workerCrashes: crashes.length,
     conclusive,
     storeTimeoutsObserved: faults.filter((f) => f.kind === 'timeout').length,
-    stallsObserved: { count: stalls.length, machineWide: stalls.filter((f) => !f.worker).length, longestMs: Math.round(Math.max(0, ...stalls.map((f) => f.end - f.start))) },
+    stallsObserved: {
+      count: stalls.length,
+      machineWide: stalls.filter((f) => !f.worker).length,
+      longestMs: Math.round(Math.max(0, ...stalls.map((f) => f.end - f.start))),
+    },
     ok,
     wallMs: Math.round(performance.now() - t0),
   };
-  console.log(`\n${storeName}: ${result.slots} slots checked (${nKeys} keys), ${result.runs} runs, ${Math.round((endT - readyT) / 1000)}s, seed ${seed}`);
+  console.log(
+    `\n${storeName}: ${result.slots} slots checked (${nKeys} keys), ${result.runs} runs, ${Math.round((endT - readyT) / 1000)}s, seed ${seed}`,
+  );
   console.log(table(result));
-  for (const c of crashes) console.log(`  ! crash: worker ${c.w} exited on its own (${c.signal ?? `code ${c.code}`}) at ${Math.round(c.at)}ms; its stderr is above`);
+  for (const c of crashes)
+    console.log(
+      `  ! crash: worker ${c.w} exited on its own (${c.signal ?? `code ${c.code}`}) at ${Math.round(c.at)}ms; its stderr is above`,
+    );
   console.log(
     `must be 0: workerCrashes=${crashes.length} staleAccepted=${result.staleAccepted} tokenRegressions=${result.tokenRegressions} doubleRunsWithoutFault=${result.doubleRunsWithoutFault} lostSlots=${result.lostSlots} unexplainedOverlaps=${result.unexplainedOverlaps}`,
   );
@@ -631,7 +779,10 @@ async function main(): Promise<number> {
     `reported:  unfencedOverlaps=${result.unfencedOverlaps} staleRejected=${result.staleRejected} overlapSkipped=${result.overlapSkipped} unrunnable=${result.unrunnable} doubleRunsAfterFault=${result.doubleRunsAfterFault} failover p50/max=${fmt(result.failover.all.p50)}/${fmt(result.failover.all.max)}ms (budget TTL+poll=${result.failover.budgetMs}ms, over: ${result.failover.all.overBudget})`,
   );
   for (const p of result.problems) console.log(`  ! ${p}`);
-  if (!conclusive) console.log(`INCONCLUSIVE: only ${result.slots - result.unrunnable} of ${result.slots} slots could be judged (the rest had no chance to run: store timeouts, outages, stalls)`);
+  if (!conclusive)
+    console.log(
+      `INCONCLUSIVE: only ${result.slots - result.unrunnable} of ${result.slots} slots could be judged (the rest had no chance to run: store timeouts, outages, stalls)`,
+    );
   console.log(ok ? 'PASS' : 'FAIL');
   if (args.json) writeFileSync(args.json, `${JSON.stringify(doc, null, 2)}\n`);
   await cleanup();
@@ -646,7 +797,7 @@ process.once('SIGINT', () => {
 main().then(
   (code) => process.exit(code),
   async (err: unknown) => {
-    console.error(`faults: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+    console.error(`faults: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     await cleanup();
     process.exit(2);
   },

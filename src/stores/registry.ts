@@ -61,6 +61,21 @@ export const STORES: readonly StoreEntry[] = [
     network: true,
     load: () => import('./azure-blob/index.js'),
   },
+  {
+    name: 'nats',
+    schemes: ['nats'],
+    peer: '@nats-io/kv',
+    network: true,
+    load: () => import('./nats/index.js'),
+  },
+  { name: 'etcd', schemes: ['etcd', 'etcds'], peer: 'etcd3', network: true, load: () => import('./etcd/index.js') },
+  {
+    name: 'dynamodb',
+    schemes: ['dynamodb'],
+    peer: '@aws-sdk/client-dynamodb',
+    network: true,
+    load: () => import('./dynamodb/index.js'),
+  },
 ];
 
 /** The names of the built-in stores, in table order. */
