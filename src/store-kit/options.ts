@@ -101,7 +101,8 @@ export function checkPrefix(value: unknown, fallback = '', max = 256, option = '
   if (value === undefined) return fallback;
   if (typeof value !== 'string' || value.length > max || CONTROL.test(value) || hasLoneSurrogate(value)) {
     throw new ConfigError(
-      `${option}: must be a string of at most ${max} characters without control characters, got ${JSON.stringify(value)}`,
+      `${option}: must be a string of at most ${max} characters without control characters, ` +
+        `got ${JSON.stringify(value)}`,
     );
   }
   return value;
