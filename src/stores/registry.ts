@@ -29,53 +29,22 @@ export interface StoreEntry {
   readonly load: () => Promise<{ fromUrl: StoreFactory }>;
 }
 
+/** An entry for a store that talks to a server, with its SDK as an optional peer. */
+function networked(name: string, schemes: string[], peer: string, load: StoreEntry['load']): StoreEntry {
+  return { name, schemes, peer, network: true, load };
+}
+
 /** Every built-in store, in the order tables list them. */
 export const STORES: readonly StoreEntry[] = [
   { name: 'memory', schemes: ['memory'], network: false, load: () => import('./memory/index.js') },
   { name: 'file', schemes: ['file'], network: false, load: () => import('./file/index.js') },
-  {
-    name: 'redis',
-    schemes: ['redis', 'rediss'],
-    peer: 'ioredis',
-    network: true,
-    load: () => import('./redis/index.js'),
-  },
-  {
-    name: 'postgres',
-    schemes: ['postgres', 'postgresql'],
-    peer: 'pg',
-    network: true,
-    load: () => import('./postgres/index.js'),
-  },
-  {
-    name: 'mysql',
-    schemes: ['mysql', 'mariadb'],
-    peer: 'mysql2',
-    network: true,
-    load: () => import('./mysql/index.js'),
-  },
-  {
-    name: 'azure-blob',
-    schemes: ['azure-blob', 'https'],
-    peer: '@azure/storage-blob',
-    network: true,
-    load: () => import('./azure-blob/index.js'),
-  },
-  {
-    name: 'nats',
-    schemes: ['nats'],
-    peer: '@nats-io/kv',
-    network: true,
-    load: () => import('./nats/index.js'),
-  },
-  { name: 'etcd', schemes: ['etcd', 'etcds'], peer: 'etcd3', network: true, load: () => import('./etcd/index.js') },
-  {
-    name: 'dynamodb',
-    schemes: ['dynamodb'],
-    peer: '@aws-sdk/client-dynamodb',
-    network: true,
-    load: () => import('./dynamodb/index.js'),
-  },
+  networked('redis', ['redis', 'rediss'], 'ioredis', () => import('./redis/index.js')),
+  networked('postgres', ['postgres', 'postgresql'], 'pg', () => import('./postgres/index.js')),
+  networked('mysql', ['mysql', 'mariadb'], 'mysql2', () => import('./mysql/index.js')),
+  networked('azure-blob', ['azure-blob', 'https'], '@azure/storage-blob', () => import('./azure-blob/index.js')),
+  networked('nats', ['nats'], '@nats-io/kv', () => import('./nats/index.js')),
+  networked('etcd', ['etcd', 'etcds'], 'etcd3', () => import('./etcd/index.js')),
+  networked('dynamodb', ['dynamodb'], '@aws-sdk/client-dynamodb', () => import('./dynamodb/index.js')),
 ];
 
 /** The names of the built-in stores, in table order. */

@@ -29,6 +29,17 @@ import {
   MIN_TTL_MS,
 } from './options.js';
 
+/** What this store can do (shared by every instance; frozen). */
+const CAPABILITIES: contract.StoreCapabilities = Object.freeze({
+  clock: 'store',
+  persistent: true,
+  minTtlMs: MIN_TTL_MS,
+  maxTtlMs: MAX_TTL_MS,
+  ttlGranularityMs: 1000,
+  stateOnAcquire: true,
+  clockResolutionMs: 1000,
+});
+
 /**
  * A {@link LeaseStore} on Azure Blob Storage (or Azurite). See docs/stores/azure-blob.md
  * for how it maps the contract and what each operation costs.
@@ -42,15 +53,7 @@ import {
  */
 export class AzureBlobStore implements contract.LeaseStore {
   readonly name = 'azure-blob';
-  readonly capabilities: contract.StoreCapabilities = {
-    clock: 'store',
-    persistent: true,
-    minTtlMs: MIN_TTL_MS,
-    maxTtlMs: MAX_TTL_MS,
-    ttlGranularityMs: 1000,
-    stateOnAcquire: true,
-    clockResolutionMs: 1000,
-  };
+  readonly capabilities: contract.StoreCapabilities = CAPABILITIES;
   /** Prefix of every lease blob's name. */
   readonly prefix: string;
   /** Name of the container. */

@@ -63,6 +63,17 @@ interface Link {
   readonly context: SendContext;
 }
 
+/** What this store can do (shared by every instance; frozen). */
+const CAPABILITIES: contract.StoreCapabilities = Object.freeze({
+  // Bounds of the service's clock from its replies' `Date` headers, whole seconds (clock.ts).
+  clock: 'store',
+  clockResolutionMs: DATE_RESOLUTION_MS,
+  persistent: true,
+  minTtlMs: MIN_TTL_MS,
+  // A grant returns the new item (ALL_NEW), a refusal the old one (ALL_OLD): state included.
+  stateOnAcquire: true,
+});
+
 /**
  * A {@link LeaseStore} on Amazon DynamoDB (or DynamoDB Local, dynalite). See
  * docs/stores/dynamodb.md for the table, the clock model and what each operation costs.
@@ -75,15 +86,7 @@ interface Link {
  */
 export class DynamoDbStore implements contract.LeaseStore {
   readonly name = 'dynamodb';
-  readonly capabilities: contract.StoreCapabilities = {
-    // Bounds of the service's clock from its replies' `Date` headers, whole seconds (clock.ts).
-    clock: 'store',
-    clockResolutionMs: DATE_RESOLUTION_MS,
-    persistent: true,
-    minTtlMs: MIN_TTL_MS,
-    // A grant returns the new item (ALL_NEW), a refusal the old one (ALL_OLD): state included.
-    stateOnAcquire: true,
-  };
+  readonly capabilities: contract.StoreCapabilities = CAPABILITIES;
   /** Prefix of every item's partition key. */
   readonly prefix: string;
   /** Name of the table. */

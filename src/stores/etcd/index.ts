@@ -17,17 +17,7 @@ import {
   secretsOf,
   toToken,
 } from '../../store-kit/index.js';
-import type {
-  AcquireRequest,
-  AcquireResult,
-  LeaseRecord,
-  LeaseRef,
-  LeaseStore,
-  RenewRequest,
-  StoreCapabilities,
-  StoreOpOptions,
-  WriteStateRequest,
-} from '../../store.js';
+import type * as contract from '../../store.js';
 import { EtcdConnection, type EtcdSource, loadEtcd } from './client.js';
 import { memberTime } from './clock.js';
 import { etcdKeys, etcdLeaseId, keyOfMarker, markerPrefix, rangeEnd } from './keys.js';
@@ -121,7 +111,7 @@ function sourceOf(client: EtcdClientLike | undefined, url: ParsedEtcdUrl, shown:
 }
 
 /**
- * A {@link LeaseStore} on etcd v3. See docs/stores/etcd.md for the key layout, the token
+ * A {@link contract.LeaseStore} on etcd v3. See docs/stores/etcd.md for the key layout, the token
  * design and the requests each operation costs.
  *
  * @example
@@ -130,9 +120,9 @@ function sourceOf(client: EtcdClientLike | undefined, url: ParsedEtcdUrl, shown:
  * const store = new EtcdStore({ url: 'etcd://10.0.0.1:2379,10.0.0.2:2379,10.0.0.3:2379' });
  * ```
  */
-export class EtcdStore implements LeaseStore {
+export class EtcdStore implements contract.LeaseStore {
   readonly name = 'etcd';
-  readonly capabilities: StoreCapabilities = {
+  readonly capabilities: contract.StoreCapabilities = {
     clock: 'store',
     persistent: true,
     stateOnAcquire: true,
@@ -179,7 +169,7 @@ export class EtcdStore implements LeaseStore {
    * Two requests: a grant of the acquisition's etcd lease, then the transaction. On a busy
    * key the unused lease is revoked in the background (left alone, it would expire anyway).
    */
-  async acquire(req: AcquireRequest, options?: StoreOpOptions): Promise<AcquireResult> {
+  async acquire(req: contract.AcquireRequest, options?: contract.StoreOpOptions): Promise<contract.AcquireResult> {
     const keys = etcdKeys(this.prefix, req.key);
     const leaseId = etcdLeaseId(req.leaseId);
     const label = this.#label('acquire', req.key);
@@ -211,7 +201,7 @@ export class EtcdStore implements LeaseStore {
    * keep-alive of its etcd lease. A transaction cannot touch a lease, and a keep-alive
    * cannot be guarded by a key; checking first means a wrong token extends nothing.
    */
-  async renew(req: RenewRequest, options?: StoreOpOptions): Promise<boolean> {
+  async renew(req: contract.RenewRequest, options?: contract.StoreOpOptions): Promise<boolean> {
     const keys = etcdKeys(this.prefix, req.key);
     const label = this.#label('renew', req.key);
     const signal = options?.signal;
@@ -224,7 +214,7 @@ export class EtcdStore implements LeaseStore {
   }
 
   /** One transaction, then a revoke of the etcd lease left without its key (its failure is harmless). */
-  async release(ref: LeaseRef, options?: StoreOpOptions): Promise<boolean> {
+  async release(ref: contract.LeaseRef, options?: contract.StoreOpOptions): Promise<boolean> {
     const keys = etcdKeys(this.prefix, ref.key);
     const label = this.#label('release', ref.key);
     const answer = await this.#connection.call(label, options?.signal, (client, callOptions) =>
@@ -239,7 +229,7 @@ export class EtcdStore implements LeaseStore {
   }
 
   /** One transaction, guarded like release. */
-  async writeState(req: WriteStateRequest, options?: StoreOpOptions): Promise<boolean> {
+  async writeState(req: contract.WriteStateRequest, options?: contract.StoreOpOptions): Promise<boolean> {
     const keys = etcdKeys(this.prefix, req.key);
     const state = encodeState(req.state);
     const answer = await this.#connection.call(
@@ -251,7 +241,7 @@ export class EtcdStore implements LeaseStore {
   }
 
   /** A read, a transaction deleting the lease key read, and a revoke of its etcd lease. */
-  async forceRelease(key: string, options?: StoreOpOptions): Promise<boolean> {
+  async forceRelease(key: string, options?: contract.StoreOpOptions): Promise<boolean> {
     const keys = etcdKeys(this.prefix, key);
     const label = this.#label('force release', key);
     const call = this.#connection.call.bind(this.#connection);
@@ -271,7 +261,7 @@ export class EtcdStore implements LeaseStore {
   }
 
   /** One read of the three keys; when held, one more for the etcd lease's time left. */
-  async inspect(key: string, options?: StoreOpOptions): Promise<LeaseRecord | null> {
+  async inspect(key: string, options?: contract.StoreOpOptions): Promise<contract.LeaseRecord | null> {
     const keys = etcdKeys(this.prefix, key);
     const label = this.#label('inspect', key);
     const call = this.#connection.call.bind(this.#connection);
@@ -294,7 +284,7 @@ export class EtcdStore implements LeaseStore {
   }
 
   /** Reads the marker keys (one per key ever acquired), `listPageSize` per request. */
-  async list(options?: StoreOpOptions & { prefix?: string }): Promise<string[]> {
+  async list(options?: contract.StoreOpOptions & { prefix?: string }): Promise<string[]> {
     const label = this.#label('list');
     const start = markerPrefix(this.prefix, options?.prefix ?? '');
     const end = rangeEnd(start);
@@ -312,7 +302,7 @@ export class EtcdStore implements LeaseStore {
   }
 
   /** A member's wall clock, from the `Date` header of its HTTP endpoint (whole seconds). */
-  async now(options?: StoreOpOptions): Promise<number> {
+  async now(options?: contract.StoreOpOptions): Promise<number> {
     const timeout = AbortSignal.timeout(this.#requestTimeoutMs);
     const signal = options?.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
     return memberTime(this.#label('read clock'), this.#members, signal);
@@ -332,7 +322,6 @@ export class EtcdStore implements LeaseStore {
  * @throws ConfigError for a malformed URL, an unknown option, or when `etcd3` is not installed.
  */
 export async function fromUrl(url: string, options: EtcdFromUrlOptions = {}): Promise<EtcdStore> {
-  const store = new EtcdStore({ ...options, url });
-  await loadEtcd(); // fail at open time, not on the first request, when etcd3 is missing
-  return store;
+  await loadEtcd(); // a missing etcd3 fails here, at open time, not on the first request
+  return new EtcdStore({ ...options, url });
 }

@@ -78,6 +78,9 @@ interface Known {
 /** What an operation does with the entry it found: write (CAS on its revision), answer, or read it first. */
 type Step<R> = { write: LeaseEntry; startsTtl: boolean; result: (revision: number) => R } | { answer: R } | 'read';
 
+/** What this store can do (shared by every instance; frozen). */
+const CAPABILITIES: StoreCapabilities = Object.freeze({ clock: 'store', persistent: true, stateOnAcquire: true, minTtlMs: 1000 });
+
 /**
  * A {@link LeaseStore} on a NATS JetStream KV bucket (nats-server 2.9 or later). See
  * docs/stores/nats.md for the record, the clock model and the request counts.
@@ -90,7 +93,7 @@ type Step<R> = { write: LeaseEntry; startsTtl: boolean; result: (revision: numbe
  */
 export class NatsKvStore implements LeaseStore {
   readonly name = 'nats';
-  readonly capabilities: StoreCapabilities = { clock: 'store', persistent: true, stateOnAcquire: true, minTtlMs: 1000 };
+  readonly capabilities: StoreCapabilities = CAPABILITIES;
   /** Prefix of every KV key this store writes. */
   readonly prefix: string;
   readonly #where: string;

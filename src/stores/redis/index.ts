@@ -123,6 +123,9 @@ function connectionOf(options: RedisStoreOptions, connectTimeoutMs: number): Red
   ]);
 }
 
+/** What this store can do (shared by every instance; frozen). */
+const CAPABILITIES: StoreCapabilities = Object.freeze({ clock: 'store', persistent: false, stateOnAcquire: true, minTtlMs: 1 });
+
 /**
  * A {@link LeaseStore} on Redis. See docs/stores/redis.md for the key layout, the token
  * design and what it assumes.
@@ -136,7 +139,7 @@ function connectionOf(options: RedisStoreOptions, connectTimeoutMs: number): Red
  */
 export class RedisStore implements LeaseStore {
   readonly name = 'redis';
-  readonly capabilities: StoreCapabilities = { clock: 'store', persistent: false, stateOnAcquire: true, minTtlMs: 1 };
+  readonly capabilities: StoreCapabilities = CAPABILITIES;
   /** Prefix of every Redis key this store writes. */
   readonly prefix: string;
   readonly #requestTimeoutMs: number;

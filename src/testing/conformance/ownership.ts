@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { suiteOf, type ConformanceOptions, type TestFn } from './shared.js';
+import { suiteOf, type ConformanceOptions, type TestFn, mustAcquire } from './shared.js';
 
 /** Registers the L6/L7 test: a non-holder changes nothing; a second release reports false. */
 export function ownershipTests(it: TestFn, options: ConformanceOptions): void {
@@ -15,9 +15,7 @@ export function ownershipTests(it: TestFn, options: ConformanceOptions): void {
     withStore(async (store, ttl) => {
       const key = newKey('owner');
       const leaseId = randomUUID();
-      const granted = await store.acquire(request(key, 'owner', leaseId, ttl));
-      assert.ok(granted.acquired);
-      if (!granted.acquired) return;
+      const granted = await mustAcquire(store, request(key, 'owner', leaseId, ttl));
       const token = granted.token;
       assert.equal(await store.writeState({ key, leaseId, token, state: { v: 1 } }), true);
       const wrongId = { key, leaseId: randomUUID(), token };

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { StoreUnavailableError } from '../../errors.js';
 import type { AcquireResult, LeaseStore } from '../../store.js';
-import { sleep, suiteOf, type ConformanceOptions, type Suite, type TestFn } from './shared.js';
+import { sleep, suiteOf, type ConformanceOptions, type Suite, type TestFn, mustAcquire } from './shared.js';
 
 /** Registers the restart test when `options.restart` is given: tokens increase across the restart. */
 export function restartTests(it: TestFn, options: ConformanceOptions): void {
@@ -21,9 +21,7 @@ export function restartTests(it: TestFn, options: ConformanceOptions): void {
     await suite.withStore(async (store, ttl) => {
       for (let i = 0; i < 3; i++) {
         const leaseId = randomUUID();
-        const granted = await store.acquire(suite.request(key, 'h', leaseId, ttl));
-        assert.ok(granted.acquired);
-        if (!granted.acquired) return;
+        const granted = await mustAcquire(store, suite.request(key, 'h', leaseId, ttl));
         before = granted.token;
         if (i === 2) {
           const written = await store.writeState({ key, leaseId, token: granted.token, state: { before: true } });

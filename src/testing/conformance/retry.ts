@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { suiteOf, type ConformanceOptions, type TestFn } from './shared.js';
+import { suiteOf, type ConformanceOptions, type TestFn, mustAcquire } from './shared.js';
 
 /** Registers the L2/L9 test: renewal keeps the token; a retried acquire recognises its own lease. */
 export function retryTests(it: TestFn, options: ConformanceOptions): void {
@@ -15,9 +15,7 @@ export function retryTests(it: TestFn, options: ConformanceOptions): void {
     withStore(async (store, ttl) => {
       const key = newKey('retry');
       const leaseId = randomUUID();
-      const granted = await store.acquire(request(key, 'h', leaseId, ttl));
-      assert.ok(granted.acquired);
-      if (!granted.acquired) return;
+      const granted = await mustAcquire(store, request(key, 'h', leaseId, ttl));
       assert.equal(await store.renew({ key, leaseId, token: granted.token, ttlMs: ttl }), true);
       const again = await store.acquire(request(key, 'h', leaseId, ttl));
       assert.ok(again.acquired, 'retry with the same leaseId must not be busy');

@@ -5,7 +5,8 @@
  * @module
  */
 import { randomUUID } from 'node:crypto';
-import type { AcquireRequest, LeaseStore } from '../../store.js';
+import assert from 'node:assert/strict';
+import type { AcquireRequest, AcquireResult, LeaseStore } from '../../store.js';
 
 /** A test-registering function, as `it`/`test` from node:test, vitest, jest or mocha. */
 export type TestFn = (name: string, fn: () => Promise<void>) => unknown;
@@ -75,4 +76,14 @@ export function suiteOf(options: ConformanceOptions): Suite {
 /** Resolves after `ms` milliseconds. */
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** A granted acquisition's answer. */
+export type Granted = Extract<AcquireResult, { acquired: true }>;
+
+/** Acquires and asserts it was granted: the first step of most tests. */
+export async function mustAcquire(store: LeaseStore, request: AcquireRequest): Promise<Granted> {
+  const answer = await store.acquire(request);
+  assert.ok(answer.acquired, `acquire of "${request.key}" by ${request.holder} was refused`);
+  return answer as Granted;
 }

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { ConfigError } from '../../errors.js';
-import { suiteOf, type ConformanceOptions, type TestFn } from './shared.js';
+import { suiteOf, type ConformanceOptions, type TestFn, mustAcquire } from './shared.js';
 
 /** Registers the L8 test: fenced state round-trips, comes back on acquire, and oversized state is refused. */
 export function stateTests(it: TestFn, options: ConformanceOptions): void {
@@ -17,9 +17,7 @@ export function stateTests(it: TestFn, options: ConformanceOptions): void {
       const key = newKey('state');
       assert.equal(await store.inspect(key), null, 'unknown key inspects as null');
       const leaseId = randomUUID();
-      const granted = await store.acquire(request(key, 'h', leaseId, ttl));
-      assert.ok(granted.acquired);
-      if (!granted.acquired) return;
+      const granted = await mustAcquire(store, request(key, 'h', leaseId, ttl));
       const token = granted.token;
       if (store.capabilities.stateOnAcquire) assert.equal(granted.state ?? null, null);
       const runs = [{ token, outcome: 'ok', note: 'ünïcödé "quoted"' }];

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { suiteOf, type ConformanceOptions, type TestFn } from './shared.js';
+import { suiteOf, type ConformanceOptions, type TestFn, mustAcquire } from './shared.js';
 
 /** Registers the L2 test: tokens strictly increase across release and `forceRelease`. */
 export function tokenTests(it: TestFn, options: ConformanceOptions): void {
@@ -17,9 +17,7 @@ export function tokenTests(it: TestFn, options: ConformanceOptions): void {
       const seen: number[] = [];
       for (let i = 0; i < 3; i++) {
         const leaseId = randomUUID();
-        const granted = await store.acquire(request(key, 'h', leaseId, ttl));
-        assert.ok(granted.acquired);
-        if (!granted.acquired) return;
+        const granted = await mustAcquire(store, request(key, 'h', leaseId, ttl));
         assert.ok(Number.isSafeInteger(granted.token) && granted.token > 0, `token ${granted.token}`);
         seen.push(granted.token);
         assert.equal(await store.release({ key, leaseId, token: granted.token }), true);
