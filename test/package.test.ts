@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { it } from 'node:test';
 
@@ -66,6 +66,20 @@ await lease?.release();
       config: true,
     });
     const pkg = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8')) as { exports: Record<string, unknown> };
+    // The published types carry no internal names: no @internal tag, no underscore member.
+    const declarations = readdirSync(join(pkgDir, 'dist'), { recursive: true, encoding: 'utf8' }).filter((f) =>
+      f.endsWith('.d.ts'),
+    );
+    assert.ok(declarations.length > 50, `${declarations.length} declaration files`);
+    for (const file of declarations) {
+      const text = readFileSync(join(pkgDir, 'dist', file), 'utf8');
+      assert.doesNotMatch(text, /@internal/, `${file} has an @internal name`);
+      assert.doesNotMatch(
+        text,
+        /^\s*(?:readonly\s+|static\s+)*_[A-Za-z]\w*\s*[(:?<]/m,
+        `${file} has an underscore member`,
+      );
+    }
     for (const sub of ['.', './memory', './file', './testing', './redis', './postgres', './mysql', './azure-blob'])
       assert.ok(pkg.exports[sub], `exports ${sub}`);
   } finally {
