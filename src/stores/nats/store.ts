@@ -79,7 +79,12 @@ interface Known {
 type Step<R> = { write: LeaseEntry; startsTtl: boolean; result: (revision: number) => R } | { answer: R } | 'read';
 
 /** What this store can do (shared by every instance; frozen). */
-const CAPABILITIES: StoreCapabilities = Object.freeze({ clock: 'store', persistent: true, stateOnAcquire: true, minTtlMs: 1000 });
+const CAPABILITIES: StoreCapabilities = Object.freeze({
+  clock: 'store',
+  persistent: true,
+  stateOnAcquire: true,
+  minTtlMs: 1000,
+});
 
 /**
  * A {@link LeaseStore} on a NATS JetStream KV bucket (nats-server 2.9 or later). See

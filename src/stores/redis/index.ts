@@ -124,7 +124,12 @@ function connectionOf(options: RedisStoreOptions, connectTimeoutMs: number): Red
 }
 
 /** What this store can do (shared by every instance; frozen). */
-const CAPABILITIES: StoreCapabilities = Object.freeze({ clock: 'store', persistent: false, stateOnAcquire: true, minTtlMs: 1 });
+const CAPABILITIES: StoreCapabilities = Object.freeze({
+  clock: 'store',
+  persistent: false,
+  stateOnAcquire: true,
+  minTtlMs: 1,
+});
 
 /**
  * A {@link LeaseStore} on Redis. See docs/stores/redis.md for the key layout, the token
