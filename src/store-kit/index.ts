@@ -13,6 +13,7 @@ export { SECRET_NAMES, isSecretName, redactUrl, redactText, secretsOf } from './
 export { once, type Once } from './once.js';
 export {
   checkOptionNames,
+  requireOptions,
   checkMs,
   checkCount,
   checkBoolean,

@@ -55,6 +55,22 @@ export function checkOptionNames(what: string, options: unknown, known: readonly
   }
 }
 
+/**
+ * A store constructor's first check: `options` must be an object (`"<what>: options
+ * <needs> are required"` otherwise, e.g. needs = "with a url"), with no unknown name
+ * ({@link checkOptionNames}).
+ * @throws ConfigError
+ */
+export function requireOptions<T extends object>(
+  what: string,
+  options: T | null | undefined,
+  known: readonly string[],
+  needs: string,
+): asserts options is T {
+  if (!options || typeof options !== 'object') throw new ConfigError(`${what}: options ${needs} are required`);
+  checkOptionNames(what, options, known);
+}
+
 /** Checks a positive number of milliseconds; `fallback` when undefined. */
 export function checkMs(option: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;

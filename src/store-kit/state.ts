@@ -14,7 +14,10 @@ export function encodeState(state: JsonValue): string {
   try {
     text = JSON.stringify(state);
   } catch (err) {
-    const why = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    // V8's message for a cycle spans three lines; the last says where: keep one line, with that.
+    const lines = (err instanceof Error ? err.message : String(err)).split('\n').map((line) => line.trim());
+    const where = lines.find((line) => line.includes('closes the circle'))?.replace(/^-+\s*/, '');
+    const why = where ? `${lines[0]}: ${where}` : lines[0];
     throw new ConfigError(`state: not serializable as JSON (${why})`, { cause: err });
   }
   if (text === undefined) throw new ConfigError('state: not serializable as JSON');

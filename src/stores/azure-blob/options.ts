@@ -5,7 +5,7 @@
  */
 import type { ContainerClient } from '@azure/storage-blob';
 import { ConfigError } from '../../errors.js';
-import { checkOptionNames } from '../../store-kit/index.js';
+import { requireOptions } from '../../store-kit/index.js';
 import { checkBlobPrefix } from './naming.js';
 
 /** Options of {@link AzureBlobStore}. Give either `containerClient`, or `connectionString` and `containerName`. */
@@ -84,12 +84,7 @@ export interface CheckedOptions {
  * @throws ConfigError naming the option and the value
  */
 export function checkOptions(options: AzureBlobStoreOptions): CheckedOptions {
-  if (!options || typeof options !== 'object') {
-    throw new ConfigError(
-      'azure-blob store: options are required (containerClient, or connectionString and containerName)',
-    );
-  }
-  checkOptionNames('azure-blob store', options, OPTION_NAMES);
+  requireOptions('azure-blob store', options, OPTION_NAMES, '(containerClient, or connectionString and containerName)');
   const prefix = checkBlobPrefix(options.prefix);
   const requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
   const maxTries = options.maxTries ?? 1;

@@ -7,7 +7,7 @@ import { ConfigError } from '../../errors.js';
 import {
   checkBoolean,
   checkMs,
-  checkOptionNames,
+  requireOptions,
   checkPrefix,
   decodeUrlPart,
   parseStoreUrl,
@@ -118,8 +118,7 @@ function checkEndpoint(value: unknown): string | undefined {
 
 /** Checks every option once. @throws ConfigError naming the option (never a secret's value) */
 export function checkOptions(options: DynamoDbStoreOptions): CheckedOptions {
-  if (!options || typeof options !== 'object') throw new ConfigError(`${WHAT}: options with a table are required`);
-  checkOptionNames(WHAT, options, OPTION_NAMES);
+  requireOptions(WHAT, options, OPTION_NAMES, 'with a table');
   const client = options.client;
   if (client !== undefined && (client === null || typeof client.send !== 'function')) {
     throw new ConfigError(`${WHAT}: client must be a DynamoDBClient from @aws-sdk/client-dynamodb`);

@@ -10,7 +10,7 @@ import { ConfigError } from '../../errors.js';
 import {
   checkCount,
   checkMs,
-  checkOptionNames,
+  requireOptions,
   checkPrefix,
   encodeState,
   redactUrl,
@@ -140,8 +140,7 @@ export class EtcdStore implements contract.LeaseStore {
 
   /** @throws ConfigError naming the option for an unknown option or a bad value (B1). */
   constructor(options: EtcdStoreOptions) {
-    if (!options || typeof options !== 'object') throw new ConfigError('etcd store: options with a url are required');
-    checkOptionNames('etcd store', options, OPTION_NAMES);
+    requireOptions('etcd store', options, OPTION_NAMES, 'with a url');
     if (typeof options.url !== 'string') {
       throw new ConfigError(`etcd store: url must be a string, got ${JSON.stringify(options.url)}`);
     }

@@ -6,8 +6,8 @@
  * @module
  */
 import { CLOCK_DRIFT } from '../../defaults.js';
-import { ConfigError, StoreUnavailableError } from '../../errors.js';
-import { checkMs, checkOptionNames, encodeState, raceSignal, throwIfAborted } from '../../store-kit/index.js';
+import { StoreUnavailableError } from '../../errors.js';
+import { checkMs, requireOptions, encodeState, raceSignal, throwIfAborted } from '../../store-kit/index.js';
 import type {
   AcquireRequest,
   AcquireResult,
@@ -109,8 +109,7 @@ export class NatsKvStore implements LeaseStore {
 
   /** @throws ConfigError naming the option for an unknown option, a bad value or a malformed URL (B1). */
   constructor(options: NatsKvStoreOptions) {
-    if (!options || typeof options !== 'object') throw new ConfigError('nats store: options with a url are required');
-    checkOptionNames('nats store', options, OPTION_NAMES);
+    requireOptions('nats store', options, OPTION_NAMES, 'with a url');
     const url = parseNatsUrl(options.url);
     this.prefix = checkNatsPrefix(options.prefix, DEFAULTS.prefix);
     const requestTimeoutMs = checkMs(

@@ -10,7 +10,7 @@ import { ConfigError, StoreUnavailableError } from '../../errors.js';
 import {
   checkCount,
   checkMs,
-  checkOptionNames,
+  requireOptions,
   checkPrefix,
   encodeState,
   raceSignal,
@@ -155,10 +155,7 @@ export class RedisStore implements LeaseStore {
 
   /** @throws ConfigError naming the option for an unknown option or a bad value (B1). */
   constructor(options: RedisStoreOptions) {
-    if (!options || typeof options !== 'object') {
-      throw new ConfigError('redis store: options with a client or a url are required');
-    }
-    checkOptionNames('redis store', options, OPTION_NAMES);
+    requireOptions('redis store', options, OPTION_NAMES, 'with a client or a url');
     const named = (option: string) => `redis store: ${option}`;
     this.prefix = checkBraces(named('prefix'), checkPrefix(options.prefix, DEFAULTS.prefix, 256, named('prefix')));
     this.#requestTimeoutMs = checkMs(named('requestTimeoutMs'), options.requestTimeoutMs, DEFAULTS.requestTimeoutMs);

@@ -7,7 +7,7 @@
  * @module
  */
 import { ConfigError, StoreUnavailableError } from '../../errors.js';
-import { checkBoolean, checkCount, checkMs, checkOptionNames, checkPrefix, once } from '../../store-kit/index.js';
+import { checkBoolean, checkCount, checkMs, requireOptions, checkPrefix, once } from '../../store-kit/index.js';
 import { decodeState, encodeState, throwIfAborted, toToken, unavailable } from '../../store-kit/index.js';
 import type { AcquireRequest, AcquireResult, JsonValue, LeaseRecord, LeaseRef, LeaseStore } from '../../store.js';
 import type { RenewRequest, StoreCapabilities, StoreOpOptions, WriteStateRequest } from '../../store.js';
@@ -151,10 +151,7 @@ export function checkSqlOptions(
   options: (SqlStoreOptions & { pool?: unknown; url?: unknown }) | undefined,
   more: readonly string[],
 ): SqlSettings {
-  if (!options || typeof options !== 'object') {
-    throw new ConfigError(`${store} store: options with a pool or a url are required`);
-  }
-  checkOptionNames(`${store} store`, options, [...SQL_OPTION_NAMES, ...more]);
+  requireOptions(`${store} store`, options, [...SQL_OPTION_NAMES, ...more], 'with a pool or a url');
   if (!!options.pool === !!options.url) {
     throw new ConfigError(`${store} store: give exactly one of pool or url, got ${options.pool ? 'both' : 'neither'}`);
   }
