@@ -28,6 +28,10 @@ export interface FleetOptions {
   workMs: number;
   /** Kill -9 a process that is mid-run at this many ms into the run. */
   killAtMs?: number;
+  /** The fleet member's script (same arguments and output lines). @defaultValue test/fixtures/sched-worker.ts */
+  worker?: string;
+  /** How long the members may take to report ready. @defaultValue 30 s */
+  startMs?: number;
 }
 
 export interface FleetResult {
@@ -71,13 +75,17 @@ export async function runFleet(o: FleetOptions): Promise<FleetResult> {
   const procs = new Map<number, ChildProcess>();
   const exits: Promise<number | null>[] = [];
   for (let i = 0; i < o.processes; i++) {
-    const p = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/sched-worker.ts', o.url, key, out, json], {
-      stdio: ['ignore', 'inherit', 'inherit'],
-    });
+    const p = spawn(
+      process.execPath,
+      ['--import', 'tsx', o.worker ?? 'test/fixtures/sched-worker.ts', o.url, key, out, json],
+      {
+        stdio: ['ignore', 'inherit', 'inherit'],
+      },
+    );
     procs.set(p.pid as number, p);
     exits.push(new Promise((r) => p.on('exit', (code) => r(code))));
   }
-  const deadline = performance.now() + 30_000;
+  const deadline = performance.now() + (o.startMs ?? 30_000);
   while (readLines(out).filter((l) => l.ev === 'ready').length < o.processes) {
     assert.ok(performance.now() < deadline, 'workers did not start');
     await sleep(100);
@@ -140,9 +148,11 @@ export function perSlot(lines: Line[]): Map<string, { starts: Line[]; ends: Line
 /** 3 processes, every 1 s: each slot in the run's middle runs exactly once, and no lease is left held. */
 export async function checkOncePerSlot(
   url: string,
-  opts: { ttl: string; ttlMs: number; durationMs?: number },
+  opts: { ttl: string; ttlMs: number; durationMs?: number; worker?: string; startMs?: number },
 ): Promise<number> {
   const r = await runFleet({
+    ...(opts.worker ? { worker: opts.worker } : {}),
+    ...(opts.startMs ? { startMs: opts.startMs } : {}),
     url,
     processes: 3,
     durationMs: opts.durationMs ?? 30_000,
@@ -170,9 +180,11 @@ export async function checkOncePerSlot(
  */
 export async function checkTakeover(
   url: string,
-  opts: { ttl: string; ttlMs: number; catchUp: string },
+  opts: { ttl: string; ttlMs: number; catchUp: string; worker?: string; startMs?: number },
 ): Promise<{ takeoverMs: number }> {
   const r = await runFleet({
+    ...(opts.worker ? { worker: opts.worker } : {}),
+    ...(opts.startMs ? { startMs: opts.startMs } : {}),
     url,
     processes: 3,
     durationMs: 8000 + opts.ttlMs * 2,
