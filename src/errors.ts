@@ -7,7 +7,13 @@
  */
 
 /** Stable error codes; one per subclass. */
-export type LeaseholdErrorCode = 'LEASE_LOST' | 'ACQUIRE_TIMEOUT' | 'STORE_UNAVAILABLE' | 'CONFIG' | 'LEASEHOLD';
+export type LeaseholdErrorCode =
+  | 'LEASE_LOST'
+  | 'ACQUIRE_TIMEOUT'
+  | 'STORE_UNAVAILABLE'
+  | 'CONFIG'
+  | 'STALE_TOKEN'
+  | 'LEASEHOLD';
 
 /** Base class of every leasehold error. `code` is stable across versions; messages are not. */
 export class LeaseholdError extends Error {
@@ -70,6 +76,30 @@ export class StoreUnavailableError extends LeaseholdError {
 export class ConfigError extends LeaseholdError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, { ...options, code: 'CONFIG' });
+  }
+}
+
+/**
+ * A fenced resource refused a write: a higher token was already seen for it, so the
+ * writer's lease is no longer current (see docs/fencing.md). Nothing was written.
+ */
+export class StaleTokenError extends LeaseholdError {
+  /** The fenced resource (a row name, a Redis key, a blob, a lease key). */
+  readonly resource: string;
+  /** The token the write carried. */
+  readonly token: number;
+  /** The highest token the resource had seen, when it said. */
+  readonly highest: number | undefined;
+
+  constructor(resource: string, token: number, highest?: number, options?: { cause?: unknown }) {
+    const seen = highest === undefined ? 'a higher one' : `token ${highest}`;
+    super(`stale token ${token} for "${resource}": the resource has seen ${seen}`, {
+      ...options,
+      code: 'STALE_TOKEN',
+    });
+    this.resource = resource;
+    this.token = token;
+    this.highest = highest;
   }
 }
 
