@@ -63,6 +63,16 @@ export function defaultPoll(ttlMs: number): number {
 /** Each poll pause is the base times a random factor in this range, so contenders spread out. */
 export const POLL_JITTER: readonly [number, number] = [0.75, 1.25];
 
+/**
+ * TTL of a waiter's announcement (bounded waiting, docs/guarantees.md): four polls, at
+ * least 200 ms. The waiter extends it at every poll, so it outlives a late poll or a slow
+ * request; a dead waiter's announcement lapses after a few polls, and until then costs a
+ * releaser no more than one yielded poll per re-acquire.
+ */
+export function waiterAnnouncementTtl(pollMs: number): number {
+  return Math.max(4 * pollMs, 200);
+}
+
 /** While the store is unreachable and a slot is open, look again after ttl/10 within [100 ms, 2 s]. */
 export function storeDownRetry(ttlMs: number): number {
   return Math.min(Math.max(ttlMs / 10, 100), 2000);

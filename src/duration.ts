@@ -6,8 +6,9 @@ import { MAX_DURATION_MS } from './defaults.js';
 import { ConfigError } from './errors.js';
 
 /**
- * A duration: milliseconds as a number, or a string such as `'500ms'`, `'30s'`,
- * `'5m'`, `'1h'`, `'1d'`, `'1.5s'`, or compound `'1m30s'`.
+ * A duration: milliseconds as a number, or a string with its unit such as `'500ms'`,
+ * `'30s'`, `'5m'`, `'1h'`, `'1d'`, `'1.5s'`, or compound `'1m30s'`. A string without a
+ * unit (`'3000'`) is refused, except `'0'`.
  */
 export type Duration = number | string;
 
@@ -21,8 +22,16 @@ const UNIT_MS: Record<string, number> = {
 
 const PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/y;
 
+/** `use "3000ms" or "3s"`: the bare number read as milliseconds, and the same in a larger unit, or in seconds. */
+function unitHint(bare: string): string {
+  const readable = formatDuration(Number(bare));
+  const other = readable.endsWith('ms') ? `${bare}s` : readable;
+  return `use "${bare}ms" or "${other}"; a number, not a string, is milliseconds`;
+}
+
 /**
- * Parses a {@link Duration} into whole milliseconds.
+ * Parses a {@link Duration} into whole milliseconds: a number is milliseconds, a string
+ * needs a unit (`'3000'` is refused; write `3000`, `'3000ms'` or `'3s'`).
  *
  * @param value - the duration
  * @param name - the option's name, used in the error message
@@ -37,7 +46,10 @@ export function parseDuration(value: unknown, name: string, opts: { allowZero?: 
   } else if (typeof value === 'string') {
     const s = value.trim();
     if (/^\d+(\.\d+)?$/.test(s)) {
-      ms = Number(s);
+      // A string is what a config file or an environment variable gives: '3000' there is
+      // as likely meant as seconds as milliseconds, so a string needs its unit. '0' is 0 in any unit.
+      if (Number(s) !== 0) throw new ConfigError(`${name}: ${JSON.stringify(value)} has no unit (${unitHint(s)})`);
+      ms = 0;
     } else if (s.length > 0) {
       let total = 0;
       PART.lastIndex = 0;
@@ -57,7 +69,7 @@ export function parseDuration(value: unknown, name: string, opts: { allowZero?: 
   const shown = typeof value === 'string' ? JSON.stringify(value) : String(value);
   if (ms === undefined || !Number.isFinite(ms)) {
     throw new ConfigError(
-      `${name}: invalid duration ${shown} (use milliseconds or a string like "500ms", "30s", "5m", "1h")`,
+      `${name}: invalid duration ${shown} (use a number of milliseconds or a string like "500ms", "30s", "5m", "1h")`,
     );
   }
   if (ms < 0 || (ms === 0 && !opts.allowZero)) {

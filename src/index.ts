@@ -29,6 +29,15 @@ export type {
 } from './scheduler/types.js';
 export { IntervalSchedule, CronSchedule, checkTimezone, type Schedule } from './schedule.js';
 export { Lease } from './lease.js';
+export { Election, type ElectOptions, type LeaderContext, type Demotion } from './coordination/election.js';
+export {
+  Semaphore,
+  MAX_PERMITS,
+  type SemaphoreOptions,
+  type Permit,
+  type PermitTryOptions,
+  type PermitAcquireOptions,
+} from './coordination/semaphore.js';
 export { holderDeadline, deadlineMargin, abortLead, CLOCK_DRIFT, defaultPoll } from './defaults.js';
 export {
   LeaseholdError,
@@ -36,6 +45,7 @@ export {
   AcquireTimeoutError,
   StoreUnavailableError,
   ConfigError,
+  StaleTokenError,
   isStoreUnavailable,
   type LeaseholdErrorCode,
 } from './errors.js';

@@ -11,7 +11,7 @@ import { MAX_HOLDER_LENGTH, MAX_KEY_LENGTH } from './defaults.js';
 import { formatDuration, parseDuration } from './duration.js';
 import { ConfigError, LeaseholdError, StoreUnavailableError } from './errors.js';
 import type { LeaseStore } from './store.js';
-import { errorText, hasLoneSurrogate } from './store-kit/index.js';
+import { checkOptionNames, errorText, hasLoneSurrogate } from './store-kit/index.js';
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what we reject
 const CONTROL = /[\u0000-\u001f\u007f]/;
@@ -72,10 +72,61 @@ export function checkTtl(ttl: unknown, store: Pick<LeaseStore, 'name' | 'capabil
       ? `${formatDuration(minTtlMs)} to ${formatDuration(maxTtlMs)}`
       : `at least ${formatDuration(minTtlMs)}`;
     // A bare number is milliseconds: say so, and say it in a readable unit too.
-    const shown = typeof ttl === 'number' ? `${ttl}ms (${formatDuration(ms)})` : JSON.stringify(ttl);
+    const readable = formatDuration(ms);
+    const shown =
+      typeof ttl !== 'number' ? JSON.stringify(ttl) : readable === `${ttl}ms` ? readable : `${ttl}ms (${readable})`;
     throw new ConfigError(`${name}: ${shown} is outside what the ${store.name} store allows (${range})`);
   }
   return ms;
+}
+
+/** A value as an error message shows it: JSON for plain values, the kind for the rest. */
+export function shownValue(value: unknown): string {
+  if (value === undefined || typeof value === 'function' || typeof value === 'symbol') return String(typeof value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value === 'object' && value !== null) {
+    const kind = Object.getPrototypeOf(value)?.constructor?.name;
+    if (kind && kind !== 'Object' && kind !== 'Array') return `a ${kind}`;
+  }
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return 'an object';
+  }
+}
+
+/** True for an AbortSignal, including one from another realm or a polyfill with the same shape. */
+function isAbortSignal(value: unknown): value is AbortSignal {
+  if (value instanceof AbortSignal) return true;
+  const signal = value as Partial<AbortSignal> | null;
+  return (
+    typeof signal === 'object' &&
+    signal !== null &&
+    typeof signal.aborted === 'boolean' &&
+    typeof signal.addEventListener === 'function' &&
+    typeof signal.removeEventListener === 'function'
+  );
+}
+
+/**
+ * Checks a call's options object before any store request (B1): present when `example`
+ * says it is required, an object, no unknown name (with "did you mean"), and its
+ * `signal`, when given, an AbortSignal — a bad signal used to fail only after the lease
+ * was granted, leaving the key held for its TTL.
+ *
+ * @param what - the call, as the error names it (`acquire`)
+ * @param example - options to show when they are missing; omit when the options are optional
+ * @throws ConfigError naming the call and the offending option or value
+ */
+export function checkCallOptions(what: string, options: unknown, known: readonly string[], example?: string): void {
+  if (options === undefined && example !== undefined) {
+    throw new ConfigError(`${what}: an options object is required, e.g. ${example}`);
+  }
+  checkOptionNames(what, options, known);
+  const signal = (options as { signal?: unknown } | undefined)?.signal;
+  if (signal !== undefined && !isAbortSignal(signal)) {
+    throw new ConfigError(`${what}: signal must be an AbortSignal, got ${shownValue(signal)}`);
+  }
 }
 
 // AbortControllers are among the costliest objects a lease operation makes, and every

@@ -14,7 +14,10 @@ import {
 } from './defaults.js';
 import { LeaseholdError, LeaseLostError } from './errors.js';
 import { safeLog, type Logger } from './events.js';
-import { borrowController, callStore, recycleController } from './internal.js';
+import { borrowController, callStore, checkCallOptions, recycleController } from './internal.js';
+
+/** The options {@link Lease.writeState} takes. */
+const WRITE_STATE_OPTIONS = ['signal'] as const;
 import type { JsonValue, LeaseStore } from './store.js';
 import { errorText } from './store-kit/index.js';
 
@@ -149,6 +152,7 @@ export class Lease implements AsyncDisposable {
    * then marked lost.
    */
   async writeState(state: JsonValue, options: { signal?: AbortSignal } = {}): Promise<boolean> {
+    checkCallOptions('writeState', options, WRITE_STATE_OPTIONS);
     this.throwIfLost();
     const { store, clock } = this.#init;
     const timeout = Math.max(1, Math.min(requestTimeout(this.ttlMs), this.#deadline - clock.now()));

@@ -9,7 +9,19 @@ import { DEFAULT_GRACE_MS, defaultPoll, EXPIRY_SLACK_MS, POLL_JITTER, requestTim
 import { parseDuration, type Duration } from './duration.js';
 import { AcquireTimeoutError, ConfigError, LeaseholdError, type LeaseLostError } from './errors.js';
 import { SafeEmitter, safeLog, silentLogger, type Logger, type StoreErrorEvent } from './events.js';
-import { callStore, checkHolder, checkKey, checkTtl, defaultHolder, jitter } from './internal.js';
+import {
+  callStore,
+  checkCallOptions,
+  checkHolder,
+  checkKey,
+  checkTtl,
+  defaultHolder,
+  jitter,
+  shownValue,
+} from './internal.js';
+import { Election, type ElectOptions } from './coordination/election.js';
+import { Semaphore, type SemaphoreOptions } from './coordination/semaphore.js';
+import { Handoff } from './handoff.js';
 import { Lease } from './lease.js';
 import { makeSchedule } from './scheduler/options.js';
 import type { AcquireAnswer, SchedulerPort } from './scheduler/port.js';
@@ -68,6 +80,16 @@ export interface WithLeaseOptions extends TryAcquireOptions {
   pollInterval?: Duration;
 }
 
+// The names each call takes: anything else is refused, a typo (`wiat`) with "did you mean" (B1).
+const LEASEHOLD_OPTIONS = ['store', 'holder', 'logger', 'clock'] as const satisfies readonly (keyof LeaseholdOptions)[];
+const TRY_ACQUIRE_OPTIONS = ['ttl', 'signal'] as const satisfies readonly (keyof TryAcquireOptions)[];
+const ACQUIRE_OPTIONS = [
+  ...TRY_ACQUIRE_OPTIONS,
+  'wait',
+  'pollInterval',
+] as const satisfies readonly (keyof AcquireOptions)[];
+const STOP_OPTIONS = ['grace'] as const;
+
 /** Payload of lease events. */
 export interface LeaseEvent {
   key: string;
@@ -113,11 +135,16 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
   /** Per key, the lease id of the last acquire that got no answer, and until when it may be live. */
   readonly #unanswered = new Map<string, { leaseId: string; until: number }>();
   #scheduler: Scheduler | undefined;
+  /** Recent releases and waiters' announcements, for bounded waiting (src/handoff.ts). */
+  #handoffs: Handoff | undefined;
+  /** Campaigns not yet resigned: `stop()` resigns them. */
+  readonly #elections = new Set<Election>();
 
   constructor(options: LeaseholdOptions) {
     if (!options || typeof options !== 'object') {
       throw new ConfigError('Leasehold: options object with a store is required');
     }
+    checkCallOptions('Leasehold', options, LEASEHOLD_OPTIONS);
     const store = options.store;
     if (!store || typeof store.acquire !== 'function') {
       throw new ConfigError('store: a LeaseStore is required (see openStore() or leasehold/file, leasehold/redis, …)');
@@ -143,7 +170,9 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
    */
   async tryAcquire(key: string, options: TryAcquireOptions): Promise<Lease | null> {
     checkKey(key);
+    checkCallOptions('tryAcquire', options, TRY_ACQUIRE_OPTIONS, "{ ttl: '30s' }");
     const ttlMs = checkTtl(options?.ttl, this.store);
+    await this.#handoff().yieldToWaiters(key, defaultPoll(ttlMs), options.signal);
     const res = await this.#attemptAcquire(key, ttlMs, options.signal);
     return res.lease;
   }
@@ -154,21 +183,30 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
    */
   async acquire(key: string, options: AcquireOptions): Promise<Lease> {
     checkKey(key);
+    checkCallOptions('acquire', options, ACQUIRE_OPTIONS, "{ ttl: '30s', wait: '10s' }");
     const ttlMs = checkTtl(options?.ttl, this.store);
     const waitMs = parseDuration(options.wait, 'wait', { allowZero: true });
     const poll =
       options.pollInterval === undefined ? defaultPoll(ttlMs) : parseDuration(options.pollInterval, 'pollInterval');
     const start = this.clock.now();
-    for (;;) {
-      const res = await this.#attemptAcquire(key, ttlMs, options.signal);
-      if (res.lease) return res.lease;
-      const left = start + waitMs - this.clock.now();
-      if (left <= 0) throw new AcquireTimeoutError(key, waitMs, res.holder);
-      let pause = jitter(poll * POLL_JITTER[0], poll * POLL_JITTER[1]);
-      if (res.expiresInMs !== undefined && res.expiresInMs >= 0) {
-        pause = Math.min(pause, res.expiresInMs + jitter(...EXPIRY_SLACK_MS));
+    // Bounded waiting (docs/guarantees.md): yield to announced waiters, announce while waiting.
+    await this.#handoff().yieldToWaiters(key, poll, options.signal);
+    const waiter = this.#handoff().waiter(key, poll);
+    try {
+      for (;;) {
+        const res = await this.#attemptAcquire(key, ttlMs, options.signal);
+        if (res.lease) return res.lease;
+        if (start + waitMs - this.clock.now() <= 0) throw new AcquireTimeoutError(key, waitMs, res.holder);
+        await waiter.announce(options.signal);
+        let pause = jitter(poll * POLL_JITTER[0], poll * POLL_JITTER[1]);
+        if (res.expiresInMs !== undefined && res.expiresInMs >= 0) {
+          pause = Math.min(pause, res.expiresInMs + jitter(...EXPIRY_SLACK_MS));
+        }
+        const left = Math.max(start + waitMs - this.clock.now(), 0);
+        await sleep(this.clock, Math.min(pause, left), options.signal);
       }
-      await sleep(this.clock, Math.min(pause, left), options.signal);
+    } finally {
+      await waiter.withdraw();
     }
   }
 
@@ -179,6 +217,10 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
    * once `fn` settles, `withLease` rejects with the {@link LeaseLostError}.
    */
   async withLease<T>(key: string, fn: (lease: Lease) => Promise<T> | T, options: WithLeaseOptions): Promise<T> {
+    // Every argument before the lease is taken: a bad one found after would leave it held.
+    checkKey(key);
+    if (typeof fn !== 'function') throw new ConfigError(`withLease: expected a function, got ${shownValue(fn)}`);
+    checkCallOptions('withLease', options, ACQUIRE_OPTIONS, "{ ttl: '30s' }");
     const lease = await this.acquire(key, { ...options, wait: options.wait ?? 0 });
     let result: T;
     try {
@@ -233,15 +275,42 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
    * ```
    */
   async stop(options: { grace?: Duration } = {}): Promise<void> {
+    checkCallOptions('stop', options, STOP_OPTIONS);
     const graceMs =
       options.grace === undefined ? DEFAULT_GRACE_MS : parseDuration(options.grace, 'grace', { allowZero: true });
     if (this.#scheduler) await this.#scheduler.stop(graceMs);
     await this.releaseAll();
   }
 
+  /**
+   * Campaigns for the leadership of `key` until `resign()`: at most one campaigner is
+   * leader at any instant of the store's clock, each term with a higher token (E1).
+   * See docs/election-and-semaphores.md.
+   * @throws ConfigError on an invalid key or option, before any store request
+   */
+  elect(key: string, options: ElectOptions): Election {
+    const election: Election = new Election(this.#port(), key, options, () => this.#elections.delete(election));
+    this.#elections.add(election);
+    return election;
+  }
+
+  /**
+   * A semaphore of `permits` permits on `key`: at most `permits` holders at once, each
+   * permit a lease with its own token (M1). See docs/election-and-semaphores.md.
+   * @throws ConfigError on an invalid key or option, before any store request
+   */
+  semaphore(key: string, options: SemaphoreOptions): Semaphore {
+    return new Semaphore(this.#port(), key, options);
+  }
+
   /** `await using lh = new Leasehold(…)` stops it (default grace) at the end of the block. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop();
+  }
+
+  #handoff(): Handoff {
+    this.#handoffs ??= new Handoff(this.store, this.clock, this.holder);
+    return this.#handoffs;
   }
 
   #sched(): Scheduler {
@@ -278,10 +347,11 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
   }
 
   /**
-   * Releases every lease this instance holds. Does not close the store (you opened it,
-   * you close it).
+   * Releases every lease this instance holds, and resigns every election it campaigns
+   * in. Does not close the store (you opened it, you close it).
    */
   async releaseAll(): Promise<void> {
+    await Promise.allSettled([...this.#elections].map((election) => election.resign()));
     await Promise.allSettled([...this.#leases].map((l) => l.release()));
   }
 
@@ -344,6 +414,7 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
       },
       onReleased: (l, wasHeld) => {
         this.#leases.delete(l);
+        if (wasHeld) this.#handoff().released(l.key);
         safeLog(this.logger, 'debug', { ...ev(l), wasHeld }, 'lease released');
         this.emit('released', { ...ev(l), wasHeld });
       },

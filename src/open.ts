@@ -1,5 +1,6 @@
 import type { LeaseStore } from './store.js';
 import { ConfigError } from './errors.js';
+import { checkOptionNames } from './store-kit/options.js';
 import { redactUrl } from './store-kit/redact.js';
 import { STORES, type OpenStoreOptions, type StoreFactory } from './stores/registry.js';
 
@@ -48,6 +49,7 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
       `store: expected a store URL such as "file:.leasehold" or "redis://localhost:6379", got ${JSON.stringify(url)}`,
     );
   }
+  checkOptionNames('openStore', options, ['prefix'] satisfies (keyof OpenStoreOptions)[]);
   const m = /^([a-z][a-z0-9+.-]*):/i.exec(url.trim());
   if (!m) {
     throw new ConfigError(

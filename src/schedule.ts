@@ -77,10 +77,19 @@ export class CronSchedule implements Schedule {
     if (typeof expression !== 'string' || expression.trim() === '') {
       throw new ConfigError(`cron: expected an expression such as "*/5 * * * *", got ${JSON.stringify(expression)}`);
     }
+    // croner reads a 7th field as a year and then never fires; we take 5 or 6 fields (or an @nickname).
+    const fields = expression.trim().split(/\s+/).length;
+    if (!expression.trim().startsWith('@') && fields !== 5 && fields !== 6) {
+      throw new ConfigError(
+        `cron: invalid expression ${JSON.stringify(expression)}: ${fields} fields; ` +
+          'use 5 (minute hour day month weekday) or 6 (seconds first)',
+      );
+    }
     try {
       this.#cron = new Cron(expression, { timezone, paused: true });
     } catch (err) {
-      const message = `cron: invalid expression ${JSON.stringify(expression)}: ${(err as Error).message}`;
+      const why = String((err as Error).message).replace(/\s*\n\s*/g, ' ');
+      const message = `cron: invalid expression ${JSON.stringify(expression)}: ${why}`;
       throw new ConfigError(message, { cause: err });
     }
     if (this.#cron.nextRun(new Date(0)) === null && this.#cron.nextRun() === null) {

@@ -89,6 +89,8 @@ describe('cron slots with IANA timezones', () => {
   });
   it('bad expressions and timezones are ConfigErrors naming them', () => {
     assert.throws(() => new CronSchedule('every day'), /cron: invalid expression "every day"/);
+    // croner would take a 7th field as a year, and the job would then never fire.
+    assert.throws(() => new CronSchedule('0 0 * * * * 2030'), /^ConfigError: cron: invalid expression .*: 7 fields;/);
     assert.throws(
       () => new CronSchedule('* * * * *', 'Mars/Olympus'),
       /timezone: unknown IANA timezone "Mars\/Olympus"/,

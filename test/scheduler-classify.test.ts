@@ -272,6 +272,38 @@ describe('other decisions', () => {
     assert.deepEqual(late, { kind: 'wait', wakeAt: t(3) + 1, overlap: false });
   });
 
+  it('a busy answer with neither expiry nor a running marker for this slot polls until the window closes', () => {
+    const jitter = { pollFactor: 1, slackMs: 10 };
+    // Azure, or a key held by another kind of client: nothing says the holder is on this slot.
+    const unknown = { state: undefined, expiresInMs: undefined, storeTime: t(2) + 50 };
+    assert.deepEqual(decideBusy(policy(), t(2), t(2) + 50, 3000, unknown, jitter), {
+      kind: 'wait',
+      wakeAt: t(2) + 50 + 300,
+      overlap: false,
+    });
+    const jittered = decideBusy(policy(), t(2), t(2) + 50, 3000, unknown, { pollFactor: 0.8, slackMs: 10 });
+    assert.deepEqual(jittered, { kind: 'wait', wakeAt: t(2) + 50 + 240, overlap: false });
+    // A state read without a running marker (another client's key) says no more: poll.
+    const read = { ...unknown, state: stateWith({ lastSlot: iso(t(1)), lastOutcome: 'ok' }) };
+    assert.deepEqual(decideBusy(policy(), t(2), t(2) + 600, 3000, read, jitter), {
+      kind: 'wait',
+      wakeAt: t(2) + 900,
+      overlap: false,
+    });
+    // The last poll comes as the window closes, and after it the slot is closed.
+    assert.deepEqual(decideBusy(policy(), t(2), t(2) + 900, 3000, unknown, jitter), {
+      kind: 'wait',
+      wakeAt: t(3) + 1,
+      overlap: false,
+    });
+    assert.deepEqual(decideBusy(policy(), t(2), t(3), 3000, unknown, jitter), { kind: 'closed' });
+    // A holder of ours that marked this slot running is waited for until its lease would expire (S6).
+    const running = { slot: iso(t(2)), holder: 'other', token: 4, start: iso(t(2)) };
+    const marked = { ...unknown, state: stateWith({ lastSlot: iso(t(1)), running }) };
+    const wait = decideBusy(policy({ catchUpMs: 10_000 }), t(2), t(2) + 50, 3000, marked, jitter);
+    assert.deepEqual(wait, { kind: 'wait', wakeAt: t(2) + 50 + 3000 + 10, overlap: false });
+  });
+
   it('store down: wait a little inside the window, give up outside it; too-early leases are let go', () => {
     assert.deepEqual(decideStoreDown(policy(), t(2), t(2) + 100, 3000), { kind: 'wait', wakeAt: t(2) + 400 });
     assert.deepEqual(decideStoreDown(policy(), t(2), t(3), 3000), { kind: 'give-up' });

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConfigError, Leasehold, parseJobState, type JobContext, type JobOptions } from '../src/index.js';
 import { MemoryStore } from '../src/stores/memory/index.js';
+import type { AcquireResult, LeaseStore } from '../src/store.js';
 import { FakeClock, FaultyStore } from '../src/testing/index.js';
 
 const START = Date.UTC(2026, 0, 1); // FakeClock's wall time at monotonic 0: a slot instant
@@ -443,6 +444,29 @@ describe('scheduler (fake clock)', () => {
     });
   }
 
+  it('a slot whose key another kind of client holds, with no expiry in the busy answer, runs once it lets go (S4)', async () => {
+    const clock = new FakeClock(START);
+    const inner = new MemoryStore({ clock });
+    // The other client (the origin post's worker on the same blob) holds the key over the
+    // slot's instant and lets go 500 ms after it. Our host's store, like Azure, answers
+    // "busy" with no expiry and no state.
+    const foreign = await inner.acquire({ key: 'job', holder: 'dotnet-worker', leaseId: 'post', ttlMs: 60_000 });
+    assert.ok(foreign.acquired);
+    clock.setTimeout(() => void inner.release({ key: 'job', leaseId: 'post', token: foreign.token }), 500);
+    const lh = new Leasehold({ store: withoutBusyDetails(inner), clock, holder: 'host0' });
+    const runs = every([lh], 2000, { ttl: 3000 });
+    await lh.start();
+    await clock.advance(4500);
+    await stopAll(clock, [lh]);
+    assert.deepEqual(
+      runs.map((run) => run.slot),
+      [iso(START), iso(START + 2000), iso(START + 4000)],
+      'the slot held by the other client ran too',
+    );
+    const late = (runs[0]?.at ?? 0) - START;
+    assert.ok(late >= 500 && late <= 500 + 400, `slot 0 started ${late} ms late (the key was free at 500 ms)`);
+  });
+
   it('stop() lets runs finish within grace, then aborts them, and leaves no lease held (S7)', async () => {
     const { clock, hosts, inner } = fleet(1);
     let signal: AbortSignal | undefined;
@@ -491,6 +515,23 @@ async function stopAll(clock: FakeClock, hosts: Leasehold[], opts: { grace?: num
   });
   await clock.advanceUntil(() => done, 60_000, 50);
   await stopped;
+}
+
+/** `inner` as a store whose busy answers carry no expiry and no state, as Azure's do. */
+function withoutBusyDetails(inner: MemoryStore): LeaseStore {
+  return new Proxy(inner, {
+    get(target, property) {
+      if (property === 'acquire') {
+        return async (...args: Parameters<LeaseStore['acquire']>): Promise<AcquireResult> => {
+          const answer = await target.acquire(...args);
+          if (answer.acquired) return answer;
+          return answer.holder === undefined ? { acquired: false } : { acquired: false, holder: answer.holder };
+        };
+      }
+      const value: unknown = Reflect.get(target, property);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
 }
 
 function sleepFake(clock: FakeClock, ms: number): Promise<void> {

@@ -6,6 +6,7 @@
 import { CLI_STORE_CHECK_TIMEOUT_MS, DEFAULT_GRACE_MS } from '../defaults.js';
 import { formatDuration } from '../duration.js';
 import { ConfigError } from '../errors.js';
+import { checkTtl } from '../internal.js';
 import { Leasehold } from '../leasehold.js';
 import { openStore } from '../open.js';
 import type { JobContext, JobOptions } from '../scheduler/types.js';
@@ -65,9 +66,14 @@ export function jobOptionsOf(input: CronInput): { kind: 'every' | 'cron'; spec: 
  * Runs the daemon until SIGTERM/SIGINT/SIGHUP, then stops cleanly: no new slots, running
  * commands get `--grace` to finish, then SIGTERM and, after `--kill-after`, SIGKILL;
  * every lease is released. A second signal stops at once (SIGKILL to running commands).
- * Resolves to the exit code.
+ * `outputClosed` aborting (stdout's reader went away) stops the same clean way: a daemon
+ * nobody can watch any more should not go on running commands. Resolves to the exit code.
  */
-export async function cronCommand(input: CronInput, out: (line: string) => void): Promise<number> {
+export async function cronCommand(
+  input: CronInput,
+  out: (line: string) => void,
+  outputClosed?: AbortSignal,
+): Promise<number> {
   const { kind, spec, options } = jobOptionsOf(input);
   const graceMs = durationOption(input.grace, '--grace', { allowZero: true });
   const killAfterMs = durationOption(input.killAfter, '--kill-after', { allowZero: true });
@@ -79,6 +85,8 @@ export async function cronCommand(input: CronInput, out: (line: string) => void)
 
   const store = await openStore(input.store);
   try {
+    // Against the store's limits before any request, named as typed: `--ttl: "10s" is outside … (15s to 1m)`.
+    if (input.ttl !== undefined) checkTtl(input.ttl.trim(), store, '--ttl');
     const lh = new Leasehold({ store });
     const children = new Set<RunningCommand>();
 
@@ -161,10 +169,13 @@ export async function cronCommand(input: CronInput, out: (line: string) => void)
     // are ridden out, with slots skipped and reported while the store is away.
     await store.now({ signal: AbortSignal.timeout(CLI_STORE_CHECK_TIMEOUT_MS) });
 
-    let stopRequested: (sig: NodeJS.Signals) => void = () => {};
-    const stopping = new Promise<NodeJS.Signals>((r) => {
+    let stopRequested: (why: NodeJS.Signals | 'output closed') => void = () => {};
+    const stopping = new Promise<NodeJS.Signals | 'output closed'>((r) => {
       stopRequested = r;
     });
+    const onOutputClosed = () => stopRequested('output closed');
+    if (outputClosed?.aborted) onOutputClosed();
+    outputClosed?.addEventListener('abort', onOutputClosed, { once: true });
     let signals = 0;
     let forced: NodeJS.Signals | undefined;
     const removeHandlers = onTerminationSignals((sig) => {
@@ -207,6 +218,7 @@ export async function cronCommand(input: CronInput, out: (line: string) => void)
     } finally {
       clearInterval(keepAlive);
       removeHandlers();
+      outputClosed?.removeEventListener('abort', onOutputClosed);
     }
     return forced ? signalExitCode(forced) : EXIT_OK;
   } finally {

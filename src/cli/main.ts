@@ -10,7 +10,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { breakCommand, statusCommand } from './admin.js';
 import { DEFAULT_GRACE, cronCommand } from './cron.js';
 import { EXIT_OK, EXIT_USAGE, exitCodeFor } from './exit-codes.js';
-import { formatError, redact } from './output.js';
+import { formatError, redact, watchOutput } from './output.js';
 import { DEFAULT_KILL_AFTER, DEFAULT_TTL, runCommand } from './run.js';
 
 /** Store URL used when neither `--store` nor `$LEASEHOLD_STORE` is given. */
@@ -44,6 +44,7 @@ function withCommon(cmd: Command): Command {
 
 /** Builds the program. `done` receives each command's exit code. */
 export function buildProgram(done: (code: number) => void): Command {
+  const output = watchOutput();
   const say = (store: string) => (msg: string) => process.stderr.write(`leasehold: ${redact(msg, store)}\n`);
   const guard = (opts: Common, fn: () => Promise<number>) => async () => {
     try {
@@ -169,7 +170,8 @@ export function buildProgram(done: (code: number) => void): Command {
             json: opts.json,
             command,
           },
-          (line) => process.stdout.write(`${line}\n`),
+          (line) => output.write(`${line}\n`),
+          output.closed,
         ),
       )();
     },
@@ -186,7 +188,7 @@ export function buildProgram(done: (code: number) => void): Command {
       .option('--json', 'print one JSON document', false),
   ).action(async (opts: Common & { key?: string; json: boolean }) => {
     const store = storeOf(opts);
-    await guard(opts, () => statusCommand({ store, key: opts.key, json: opts.json }, (t) => process.stdout.write(t)))();
+    await guard(opts, () => statusCommand({ store, key: opts.key, json: opts.json }, output.write))();
   });
 
   withCommon(
@@ -201,7 +203,7 @@ export function buildProgram(done: (code: number) => void): Command {
       .option('--yes', 'confirm; without it nothing is changed (exit 64)', false),
   ).action(async (opts: Common & { key: string; yes: boolean }) => {
     const store = storeOf(opts);
-    await guard(opts, () => breakCommand({ store, key: opts.key, yes: opts.yes }, (t) => process.stdout.write(t)))();
+    await guard(opts, () => breakCommand({ store, key: opts.key, yes: opts.yes }, output.write))();
   });
 
   return program;

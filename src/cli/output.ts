@@ -33,6 +33,33 @@ export function formatError(err: unknown, opts: { storeUrl?: string | undefined;
   return redact(text, opts.storeUrl);
 }
 
+/** The CLI's stdout, as commands write to it: see {@link watchOutput}. */
+export interface Output {
+  /** Aborts when stdout's reader has gone away. */
+  readonly closed: AbortSignal;
+  /** Writes to stdout; drops the text once the reader has gone. */
+  write(text: string): void;
+}
+
+/**
+ * Watches the process's stdout and stderr. A reader that goes away (`leasehold cron … |
+ * head -1`) makes writes fail with EPIPE: the reader's choice, not a failure of ours, and
+ * unhandled it killed the CLI with a stack trace. Now the error is absorbed and `closed`
+ * aborts, so the command ends quietly (docs/cli.md, "Output"). Errors on stderr are
+ * absorbed too: there is nowhere left to report them.
+ */
+export function watchOutput(stdout: NodeJS.WritableStream = process.stdout, stderr = process.stderr): Output {
+  const controller = new AbortController();
+  stdout.on('error', () => controller.abort());
+  stderr.on('error', () => {});
+  return {
+    closed: controller.signal,
+    write: (text) => {
+      if (!controller.signal.aborted) stdout.write(text);
+    },
+  };
+}
+
 /** A value as it appears in a human log line: bare when simple, JSON-quoted otherwise. */
 function show(v: unknown): string {
   if (v instanceof Date) return v.toISOString();

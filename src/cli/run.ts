@@ -6,6 +6,7 @@ import { formatDuration } from '../duration.js';
 import { sleep, systemClock } from '../clock.js';
 import { AcquireTimeoutError, LeaseholdError, StoreUnavailableError } from '../errors.js';
 import { DEFAULT_KILL_AFTER_MS, DEFAULT_TTL_MS, defaultPoll } from '../defaults.js';
+import { checkTtl } from '../internal.js';
 import { Leasehold } from '../leasehold.js';
 import type { Lease } from '../lease.js';
 import { openStore } from '../open.js';
@@ -97,6 +98,8 @@ export async function runCommand(input: RunInput, say: Say): Promise<number> {
 
   let lease: Lease | undefined;
   try {
+    // Against the store's limits before any request, named as typed: `--ttl: "10s" is outside … (15s to 1m)`.
+    checkTtl(input.ttl.trim(), store, '--ttl');
     try {
       lease = await acquireWithin(lh, input.key, ttl, waitMs, waiting.signal, (err) =>
         say(`warning: store unavailable while waiting (${message(err)}); retrying until --wait runs out`),

@@ -87,8 +87,9 @@ export type BusyDecision =
 
 /**
  * Decides about slot `due` when someone else holds its key, at store time `now`.
- * A busy answer without state is not followed by a read: the slot is assumed to be in
- * the holder's hands, and the next acquisition, ours or another host's, settles it.
+ * Without an expiry in the answer (Azure; a key held by another kind of client) and
+ * without a running marker for this slot in the state, nothing tells whether the holder
+ * is on this slot: poll, so the slot still starts if the holder lets go inside the window.
  */
 export function decideBusy(
   policy: SlotPolicy,
@@ -101,7 +102,7 @@ export function decideBusy(
   if (answer.state !== undefined && settledThrough(answer.state, policy.atMostOnce) >= due) return { kind: 'settled' };
   const running = answer.state?.running ?? null;
   const lastSlot = timeOf(answer.state?.lastSlot);
-  const expiresIn = answer.expiresInMs ?? ttlMs;
+  const known = answer.expiresInMs;
   // An older run still holds the lease: it is still going, or its holder died and the
   // lease has not expired yet. Either way this slot waits: the overlap policy is applied
   // by whoever gets the lease next (it knows when that run ended), and if the holder
@@ -113,14 +114,17 @@ export function decideBusy(
     return { kind: 'closed', overlapDetail: detail };
   }
   // Is the holder on this slot? Yes if it marked it running, or if its lease began after
-  // the slot's instant (a holder that acquires after a slot's instant always handles
-  // it; all hosts of a job are expected to use one TTL). Then look again when the lease
-  // would expire if the holder stopped renewing (failover, S6). Otherwise the holder is
-  // finishing an older slot: poll soon, so this slot starts as soon as it lets go.
-  const leaseBegan = (answer.storeTime ?? now) + expiresIn - ttlMs;
-  const onThisSlot = running ? timeOf(running.slot) >= due : leaseBegan >= due;
+  // the slot's instant by the answer's expiry (a holder that acquires after a slot's
+  // instant always handles it; all hosts of a job are expected to use one TTL). Then
+  // look again when the lease would expire if the holder stopped renewing (failover,
+  // S6). Otherwise, or when the answer has no expiry to tell, poll soon, so this slot
+  // starts as soon as the holder lets go.
+  const onThisSlot = running
+    ? timeOf(running.slot) >= due
+    : known !== undefined && (answer.storeTime ?? now) + known - ttlMs >= due;
   const poll = defaultPoll(ttlMs) * jitter.pollFactor;
-  const wake = onThisSlot ? now + expiresIn + jitter.slackMs : now + Math.min(poll, expiresIn + jitter.slackMs);
+  const untilExpiry = (known ?? ttlMs) + jitter.slackMs;
+  const wake = onThisSlot ? now + untilExpiry : now + (known === undefined ? poll : Math.min(poll, untilExpiry));
   return { kind: 'wait', wakeAt: Math.min(wake, due + catchUpWindow(policy, due) + 1), overlap };
 }
 

@@ -146,7 +146,7 @@ export class ScheduledJob {
       return { done: true };
     }
     if (answer.lease) return this.#onAcquired(answer.lease, due, answer);
-    const state = answer.state === undefined ? undefined : parseJobState(answer.state);
+    const state = await this.#busyState(answer);
     if (state) this.#learn(state);
     const pollFactor = randomBetween(...POLL_JITTER);
     const slackMs = randomBetween(...SLOT_EXPIRY_SLACK_MS);
@@ -158,6 +158,21 @@ export class ScheduledJob {
     }
     if (decision.kind !== 'wait') return { done: true };
     return { done: false, wakeAt: decision.wakeAt, overlap: decision.overlap };
+  }
+
+  /**
+   * The key's state behind a busy answer. An answer with neither state nor expiry (Azure)
+   * says nothing of what the holder does: one read tells a holder of ours running this
+   * slot (wait for its lease) from anything else (poll). A failed read tells nothing.
+   */
+  async #busyState(answer: AcquireAnswer): Promise<JobState | undefined> {
+    if (answer.state !== undefined) return parseJobState(answer.state);
+    if (answer.expiresInMs !== undefined) return undefined;
+    try {
+      return parseJobState(await this.#host.port.readState(this.key, requestTimeout(this.options.ttlMs)));
+    } catch {
+      return undefined;
+    }
   }
 
   async #onAcquired(lease: Lease, due: number, answer: AcquireAnswer): Promise<Consideration> {

@@ -13,6 +13,7 @@ import { parseDuration, type Duration } from '../duration.js';
 import { ConfigError } from '../errors.js';
 import { checkTtl } from '../internal.js';
 import { CronSchedule, IntervalSchedule, type Schedule } from '../schedule.js';
+import { checkOptionNames } from '../store-kit/index.js';
 import type { StoreFacts } from './port.js';
 import type { JobOptions } from './types.js';
 
@@ -79,8 +80,31 @@ export function resolveOptions(key: string, options: JobOptions, store: StoreFac
   });
 }
 
-/** The schedule of `lh.every(spec)` or `lh.cron(spec)`. @throws ConfigError on an option of the other kind. */
+// The names a job takes: anything else is refused, a typo (`timout`) with "did you mean" (B1).
+const JOB_OPTIONS = [
+  'ttl',
+  'timezone',
+  'offset',
+  'jitter',
+  'catchUp',
+  'overlap',
+  'delivery',
+  'timeout',
+  'retry',
+] as const satisfies readonly (keyof JobOptions)[];
+const RETRY_OPTIONS = [
+  'attempts',
+  'backoff',
+  'maxBackoff',
+] as const satisfies readonly (keyof Required<JobOptions>['retry'])[];
+
+/**
+ * The schedule of `lh.every(spec)` or `lh.cron(spec)`, after the options' names are checked.
+ * @throws ConfigError on an unknown option or an option of the other kind.
+ */
 export function makeSchedule(kind: 'every' | 'cron', spec: Duration, options: JobOptions | undefined): Schedule {
+  checkOptionNames(kind, options, JOB_OPTIONS);
+  checkOptionNames(`${kind}: retry`, options?.retry, RETRY_OPTIONS);
   if (kind === 'every') {
     if (options?.timezone !== undefined) {
       throw new ConfigError('timezone: only cron jobs take a timezone; interval slots are epoch-aligned');
