@@ -15,6 +15,7 @@ import {
 import { LeaseholdError, LeaseLostError } from './errors.js';
 import { safeLog, type Logger } from './events.js';
 import { borrowController, callStore, checkCallOptions, recycleController } from './internal.js';
+import { encodeState } from './store-kit/state.js';
 
 /** The options {@link Lease.writeState} takes. */
 const WRITE_STATE_OPTIONS = ['signal'] as const;
@@ -153,6 +154,9 @@ export class Lease implements AsyncDisposable {
    */
   async writeState(state: JsonValue, options: { signal?: AbortSignal } = {}): Promise<boolean> {
     checkCallOptions('writeState', options, WRITE_STATE_OPTIONS);
+    // A state the store could not take (a cycle, a BigInt, over 64 KiB) is refused here,
+    // before any request (B1), with the store's own encoding rule.
+    encodeState(state);
     this.throwIfLost();
     const { store, clock } = this.#init;
     const timeout = Math.max(1, Math.min(requestTimeout(this.ttlMs), this.#deadline - clock.now()));

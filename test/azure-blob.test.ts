@@ -559,3 +559,47 @@ describe('break, clock, client ownership', () => {
     assert.ok(await ic.client.exists());
   });
 });
+
+describe("interop with the origin post's worker (one blob, prefix '')", () => {
+  it('a post-style worker (raw SDK: 60 s lease on "Worker", renew, release) and leasehold take turns, never both', async () => {
+    const container = new ContainerClient(
+      `${az.blobEndpoint}/post-${run}`,
+      new StorageSharedKeyCredential(DEV_ACCOUNT, DEV_KEY),
+    );
+    await container.createIfNotExists();
+    // The post's Lease.AcquireLease: create the empty blob if missing, then a one-minute lease.
+    const blob = container.getBlockBlobClient('Worker');
+    const postAcquire = async () => {
+      if (!(await blob.exists())) await blob.upload('', 0);
+      const leaseClient = blob.getBlobLeaseClient();
+      try {
+        await leaseClient.acquireLease(60);
+        return leaseClient;
+      } catch (err) {
+        if ((err as { statusCode?: number }).statusCode === 409) return null; // "already leased"
+        throw err;
+      }
+    };
+    const lh = new Leasehold({ store: new AzureBlobStore({ containerClient: container, prefix: '' }) });
+    let lastToken = 0;
+    for (let round = 0; round < 3; round++) {
+      const post = await postAcquire();
+      assert.ok(post, `round ${round}: the post's worker could not take the free blob`);
+      await post.renewLease();
+      assert.equal(await lh.tryAcquire('Worker', { ttl: '15s' }), null, 'leasehold got a blob the post holds');
+      await post.releaseLease();
+
+      const lease = await lh.tryAcquire('Worker', { ttl: '15s' });
+      assert.ok(lease, `round ${round}: leasehold could not take the blob the post released`);
+      assert.ok(lease.token > lastToken, 'tokens still increase across turns');
+      lastToken = lease.token;
+      assert.equal(await postAcquire(), null, "the post's worker got a blob leasehold holds");
+      assert.equal(await lease.release(), true);
+    }
+    // Leasehold's blob name for the key is the post's own: no second blob appeared.
+    const names: string[] = [];
+    for await (const item of container.listBlobsFlat()) names.push(item.name);
+    assert.deepEqual(names, ['Worker']);
+    await lh.stop();
+  });
+});

@@ -60,7 +60,8 @@ export function buildProgram(done: (code: number) => void): Command {
     .version(version(), '-V, --version', 'print the version')
     .enablePositionalOptions()
     .exitOverride()
-    .configureOutput({ outputError: (str, write) => write(`leasehold: ${str.replace(/^error: /, '')}`) });
+    // One line per error (B1): commander puts its "(Did you mean --wait?)" on a second line.
+    .configureOutput({ outputError: (str, write) => write(`leasehold: ${oneLineUsageError(str)}\n`) });
 
   withCommon(
     program
@@ -232,3 +233,12 @@ main(process.argv.slice(2)).then(
     process.exit(70);
   },
 );
+
+/** Commander's error text on one line: `unknown option '--wiat' (did you mean --wait?)`. */
+function oneLineUsageError(text: string): string {
+  return text
+    .replace(/^error: /, '')
+    .replace(/\s*\n\s*\(Did you mean/g, ' (did you mean')
+    .replace(/\s*\n\s*/g, ' ')
+    .trim();
+}

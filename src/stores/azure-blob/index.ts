@@ -91,7 +91,12 @@ export async function fromUrl(url: string, options: AzureBlobUrlOptions = {}): P
   const host = match[2] as string;
   const path = match[3] ?? '';
   const query = match[4] ?? '';
-  if (scheme === 'azure-blob') return fromConnectionStringUrl(host, path, shown, options);
+  if (scheme === 'azure-blob') {
+    // Everything comes from the connection string: a parameter here is a typo or a misplaced SAS.
+    if (query !== '')
+      throw new ConfigError(`store: "${shown}" takes no parameters (${query}); see docs/stores/azure-blob.md`);
+    return fromConnectionStringUrl(host, path, shown, options);
+  }
   if (scheme !== 'https' && scheme !== 'http') throw new ConfigError(`store: "${shown}" is not an Azure Blob URL`);
   if (host === '') throw new ConfigError(`store: "${shown}" names no account host`);
   const segments = path.split('/').filter((segment) => segment !== '');

@@ -8,7 +8,7 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { ConfigError } from '../../errors.js';
 import {
   checkOptionNames,
@@ -91,7 +91,7 @@ export class FileStore implements contract.LeaseStore {
   }
 
   async #prepare(): Promise<void> {
-    await fsp.mkdir(this.#tmpDir, { recursive: true });
+    await makeDir(this.#tmpDir);
     const cutoff = Date.now() - STALE_TMP_MS;
     for (const name of await fsp.readdir(this.#tmpDir).catch(() => [] as string[])) {
       const path = join(this.#tmpDir, name);
@@ -303,6 +303,26 @@ function freed(rec: FileRecord): RecordBody {
 async function discard(stamp: Pick<Stamp, 'path' | 'handle'>): Promise<void> {
   await stamp.handle.close().catch(() => {});
   await fsp.unlink(stamp.path).catch(() => {});
+}
+
+/**
+ * `mkdir -p` that always ends. Node's own `{ recursive: true }` spins forever (a busy
+ * thread-pool thread, never settling) where the kernel refuses a name under an existing
+ * parent with ENOENT, as in `/proc/nope`: here a parent is made at most once per level,
+ * and a second ENOENT is the answer.
+ */
+async function makeDir(path: string): Promise<void> {
+  try {
+    await fsp.mkdir(path);
+  } catch (err) {
+    if (isErr(err, 'EEXIST')) return;
+    const parent = dirname(path);
+    if (!isErr(err, 'ENOENT') || parent === path) throw err;
+    await makeDir(parent);
+    await fsp.mkdir(path).catch((again: unknown) => {
+      if (!isErr(again, 'EEXIST')) throw again;
+    });
+  }
 }
 
 /**

@@ -4,6 +4,8 @@
  * @module
  */
 import { createHash } from 'node:crypto';
+import { ConfigError } from '../../errors.js';
+import { hasLoneSurrogate } from '../../store-kit/index.js';
 
 /** Escaped keys longer than this are shortened with a hash (file names allow 255 bytes). */
 const MAX_ENCODED = 180;
@@ -13,8 +15,14 @@ const VERSION = /^v(\d{12})\.json$/;
  * Maps a key to a directory name that is valid and distinct on every file system,
  * including case-insensitive ones: percent-encoding, upper-case letters written as
  * `^` + lower-case, a leading dot escaped, and long names shortened with a hash.
+ * @throws ConfigError for a key with a lone UTF-16 surrogate, which has no UTF-8 form
+ * (the core refuses such keys; this keeps a direct caller from seeing "URI malformed"
+ * as a store-unavailable error)
  */
 export function keyToDirName(key: string): string {
+  if (hasLoneSurrogate(key)) {
+    throw new ConfigError(`key: must not contain a lone UTF-16 surrogate, got ${JSON.stringify(key)}`);
+  }
   let encoded = encodeURIComponent(key)
     .replace(/[!'()*~]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
     .replace(/%([0-9A-F]{2})/g, (_m, hex: string) => `%${hex.toLowerCase()}`)

@@ -7,8 +7,8 @@
  */
 import { isIP } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
-import { LeaseholdError, StoreUnavailableError } from '../../errors.js';
-import { cleanError, errorText, importPeer } from '../../store-kit/index.js';
+import { ConfigError, LeaseholdError, StoreUnavailableError } from '../../errors.js';
+import { cleanError, errorText, importPeer, once } from '../../store-kit/index.js';
 import type { ParsedRedisUrl } from './url.js';
 
 /**
@@ -32,6 +32,7 @@ export interface RedisClientLike {
 /** What an owned ioredis client offers beyond {@link RedisClientLike}. */
 interface OwnedClient extends RedisClientLike {
   status: string;
+  select(db: number): Promise<unknown>;
   quit(): Promise<unknown>;
   disconnect(reconnect?: boolean): void;
   on(event: 'error', listener: (err: Error) => void): unknown;
@@ -61,6 +62,8 @@ export interface OwnedSettings {
 }
 
 const AUTH_FAILED = /WRONGPASS|NOAUTH|invalid password|invalid username-password/i;
+/** Redis's answer to `SELECT n` past its `databases` setting (Valkey and older Redis word it differently). */
+const NO_SUCH_DB = /DB index is out of range|invalid DB index/i;
 const CONNECTION_LOST = /Connection is closed|Stream isn't writeable|enableOfflineQueue/i;
 
 /** One connection to Redis, with its health and its failure messages. */
@@ -77,6 +80,24 @@ export class RedisConnection {
   /** A reconnection we asked for is under way: many requests timing out together ask once. */
   #dropping = false;
   #closed = false;
+  /**
+   * `SELECT <db>` answered once before the first request. ioredis selects the URL's
+   * database on connect but, when the server has no such database, only emits an error
+   * event and goes on in database 0: the store would share keys with other users of it.
+   */
+  readonly #selected = once(async () => {
+    const client = await (this.#opening as Promise<OwnedClient>);
+    const db = (this.#settings as OwnedSettings).url.db;
+    try {
+      await client.select(db);
+    } catch (err) {
+      if (!NO_SUCH_DB.test(errorText(err))) throw err;
+      throw new ConfigError(
+        `${this.where}: the server has no database ${db} (${errorText(err)}); its "databases" setting limits them`,
+      );
+    }
+    return client;
+  });
 
   /**
    * @param where - where messages say the store is (`redis <URL with its password masked>`)
@@ -96,15 +117,17 @@ export class RedisConnection {
 
   /** The client when it is usable at once (so a request needs no extra await), else undefined. */
   get ready(): RedisClientLike | undefined {
-    return this.#closed ? undefined : (this.#given ?? this.#owned);
+    if (this.#closed) return undefined;
+    return this.#given ?? (this.#settings?.url.db === 0 || this.#selected.value ? this.#owned : undefined);
   }
 
   /** The client, opening the store's own on first use. @throws StoreUnavailableError after {@link close}. */
   client(): Promise<RedisClientLike> {
     if (this.#closed) return Promise.reject(new StoreUnavailableError(`${this.where}: the store is closed`));
     if (this.#given) return Promise.resolve(this.#given);
-    this.#opening ??= this.#open(this.#settings as OwnedSettings);
-    return this.#opening;
+    const settings = this.#settings as OwnedSettings;
+    this.#opening ??= this.#open(settings);
+    return settings.url.db === 0 ? this.#opening : this.#selected();
   }
 
   async #open({ url, tls, connectTimeoutMs }: OwnedSettings): Promise<OwnedClient> {
