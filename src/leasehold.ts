@@ -8,7 +8,7 @@ import { sleep, systemClock, type Clock } from './clock.js';
 import { DEFAULT_GRACE_MS, defaultPoll, EXPIRY_SLACK_MS, POLL_JITTER, requestTimeout } from './defaults.js';
 import { parseDuration, type Duration } from './duration.js';
 import { AcquireTimeoutError, ConfigError, LeaseholdError, type LeaseLostError } from './errors.js';
-import { SafeEmitter, safeLog, silentLogger, type Logger, type StoreErrorEvent } from './events.js';
+import { SafeEmitter, safeLog, silentLogger, type Logger } from './events.js';
 import {
   callStore,
   checkCallOptions,
@@ -27,89 +27,30 @@ import { makeSchedule } from './scheduler/options.js';
 import type { AcquireAnswer, SchedulerPort } from './scheduler/port.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import type { ScheduledJob } from './scheduler/job.js';
-import type { JobHandler, JobOptions, SchedulerEvents } from './scheduler/types.js';
+import type { JobHandler, JobOptions } from './scheduler/types.js';
+import {
+  ACQUIRE_OPTIONS,
+  LEASEHOLD_OPTIONS,
+  STOP_OPTIONS,
+  TRY_ACQUIRE_OPTIONS,
+  type AcquireOptions,
+  type LeaseEvent,
+  type LeaseholdEvents,
+  type LeaseholdOptions,
+  type TryAcquireOptions,
+  type WithLeaseOptions,
+} from './leasehold-types.js';
 import type { LeaseStore } from './store.js';
 import { errorText } from './store-kit/index.js';
 
-/** Options of {@link Leasehold}. */
-export interface LeaseholdOptions {
-  /** Where leases live. See `openStore` or the store subpath exports. */
-  store: LeaseStore;
-  /**
-   * This process's identity, shown to others in status output and "held by" messages.
-   * @defaultValue `hostname:pid:random`
-   */
-  holder?: string;
-  /**
-   * Receives one line per lease and schedule event. pino and `console` both fit.
-   * @defaultValue silent
-   */
-  logger?: Logger;
-  /**
-   * The clock leases and schedules run on: for tests, e.g. `FakeClock` from
-   * `leasehold/testing`.
-   * @defaultValue the process's monotonic clock and Node timers
-   */
-  clock?: Clock;
-}
-
-/** Options of {@link Leasehold.tryAcquire}. */
-export interface TryAcquireOptions {
-  /** Lease time to live; the lease renews itself about every ttl/3. Required. */
-  ttl: Duration;
-  /** Aborts the attempt. */
-  signal?: AbortSignal;
-}
-
-/** Options of {@link Leasehold.acquire}. */
-export interface AcquireOptions extends TryAcquireOptions {
-  /** How long to keep trying while someone else holds the key. `0` tries once. Required. */
-  wait: Duration;
-  /**
-   * Pause between attempts while waiting (randomised ±25 % so contenders spread out).
-   * @defaultValue ttl / 10, between 50 ms and 1 s
-   */
-  pollInterval?: Duration;
-}
-
-/** Options of {@link Leasehold.withLease}. */
-export interface WithLeaseOptions extends TryAcquireOptions {
-  /** How long to wait for the key. @defaultValue 0 (one attempt) */
-  wait?: Duration;
-  /** Pause between attempts while waiting. @defaultValue as in {@link AcquireOptions.pollInterval} */
-  pollInterval?: Duration;
-}
-
-// The names each call takes: anything else is refused, a typo (`wiat`) with "did you mean" (B1).
-const LEASEHOLD_OPTIONS = ['store', 'holder', 'logger', 'clock'] as const satisfies readonly (keyof LeaseholdOptions)[];
-const TRY_ACQUIRE_OPTIONS = ['ttl', 'signal'] as const satisfies readonly (keyof TryAcquireOptions)[];
-const ACQUIRE_OPTIONS = [
-  ...TRY_ACQUIRE_OPTIONS,
-  'wait',
-  'pollInterval',
-] as const satisfies readonly (keyof AcquireOptions)[];
-const STOP_OPTIONS = ['grace'] as const;
-
-/** Payload of lease events. */
-export interface LeaseEvent {
-  key: string;
-  holder: string;
-  token: number;
-}
-
-/** Events a {@link Leasehold} emits. Listeners that throw are logged and ignored. */
-export interface LeaseholdEvents extends SchedulerEvents {
-  /** A lease was acquired. */
-  acquired: [LeaseEvent];
-  /** A lease was renewed. */
-  renewed: [LeaseEvent];
-  /** A lease was lost: its signal has just been aborted. */
-  lost: [LeaseEvent & { error: LeaseLostError }];
-  /** A lease was released; `wasHeld` is false when it had already been lost or the release failed. */
-  released: [LeaseEvent & { wasHeld: boolean }];
-  /** A store request failed (a renewal that will be retried, a release that did not reach the store…). */
-  error: [StoreErrorEvent];
-}
+export type {
+  AcquireOptions,
+  LeaseEvent,
+  LeaseholdEvents,
+  LeaseholdOptions,
+  TryAcquireOptions,
+  WithLeaseOptions,
+} from './leasehold-types.js';
 
 /**
  * Leases on a shared store, renewed automatically, with fencing tokens; and schedules

@@ -1,0 +1,100 @@
+/**
+ * The facade's public option and event types, and the option names each call takes.
+ * @module
+ */
+import type { Clock } from './clock.js';
+import type { Duration } from './duration.js';
+import type { LeaseLostError } from './errors.js';
+import type { Logger, StoreErrorEvent } from './events.js';
+import type { SchedulerEvents } from './scheduler/types.js';
+import type { LeaseStore } from './store.js';
+
+/** Options of {@link Leasehold}. */
+export interface LeaseholdOptions {
+  /** Where leases live. See `openStore` or the store subpath exports. */
+  store: LeaseStore;
+  /**
+   * This process's identity, shown to others in status output and "held by" messages.
+   * @defaultValue `hostname:pid:random`
+   */
+  holder?: string;
+  /**
+   * Receives one line per lease and schedule event. pino and `console` both fit.
+   * @defaultValue silent
+   */
+  logger?: Logger;
+  /**
+   * The clock leases and schedules run on: for tests, e.g. `FakeClock` from
+   * `leasehold/testing`.
+   * @defaultValue the process's monotonic clock and Node timers
+   */
+  clock?: Clock;
+}
+
+/** Options of {@link Leasehold.tryAcquire}. */
+export interface TryAcquireOptions {
+  /** Lease time to live; the lease renews itself about every ttl/3. Required. */
+  ttl: Duration;
+  /** Aborts the attempt. */
+  signal?: AbortSignal;
+}
+
+/** Options of {@link Leasehold.acquire}. */
+export interface AcquireOptions extends TryAcquireOptions {
+  /** How long to keep trying while someone else holds the key. `0` tries once. Required. */
+  wait: Duration;
+  /**
+   * Pause between attempts while waiting (randomised ±25 % so contenders spread out).
+   * @defaultValue ttl / 10, between 50 ms and 1 s
+   */
+  pollInterval?: Duration;
+}
+
+/** Options of {@link Leasehold.withLease}. */
+export interface WithLeaseOptions extends TryAcquireOptions {
+  /** How long to wait for the key. @defaultValue 0 (one attempt) */
+  wait?: Duration;
+  /** Pause between attempts while waiting. @defaultValue as in {@link AcquireOptions.pollInterval} */
+  pollInterval?: Duration;
+}
+
+// The names each call takes: anything else is refused, a typo (`wiat`) with "did you mean" (B1).
+
+/** Option names of `new Leasehold`. */
+export const LEASEHOLD_OPTIONS = [
+  'store',
+  'holder',
+  'logger',
+  'clock',
+] as const satisfies readonly (keyof LeaseholdOptions)[];
+/** Option names of `tryAcquire`. */
+export const TRY_ACQUIRE_OPTIONS = ['ttl', 'signal'] as const satisfies readonly (keyof TryAcquireOptions)[];
+/** Option names of `acquire` and `withLease`. */
+export const ACQUIRE_OPTIONS = [
+  ...TRY_ACQUIRE_OPTIONS,
+  'wait',
+  'pollInterval',
+] as const satisfies readonly (keyof AcquireOptions)[];
+/** Option names of `stop`. */
+export const STOP_OPTIONS = ['grace'] as const;
+
+/** Payload of lease events. */
+export interface LeaseEvent {
+  key: string;
+  holder: string;
+  token: number;
+}
+
+/** Events a {@link Leasehold} emits. Listeners that throw are logged and ignored. */
+export interface LeaseholdEvents extends SchedulerEvents {
+  /** A lease was acquired. */
+  acquired: [LeaseEvent];
+  /** A lease was renewed. */
+  renewed: [LeaseEvent];
+  /** A lease was lost: its signal has just been aborted. */
+  lost: [LeaseEvent & { error: LeaseLostError }];
+  /** A lease was released; `wasHeld` is false when it had already been lost or the release failed. */
+  released: [LeaseEvent & { wasHeld: boolean }];
+  /** A store request failed (a renewal that will be retried, a release that did not reach the store…). */
+  error: [StoreErrorEvent];
+}
