@@ -47,7 +47,8 @@ import {
 import { startProxy, type FaultProxy } from './proxy.js';
 import type { WorkerConfig } from './worker.js';
 
-const STORES = STORE_NAMES;
+// redis-cluster: the Redis store on a private 3-master, 3-replica Redis Cluster (not a registry store).
+const STORES = [...STORE_NAMES, 'redis-cluster'];
 type StoreName = string;
 
 /** Fault kinds each store supports, and why the others do not apply. */
@@ -58,6 +59,9 @@ export const SUPPORTED: Partial<Record<StoreName, FaultKind[]>> = {
   // No server to restart and no network between the workers and the folder.
   file: ['kill', 'pause', 'clock'],
   redis: ['kill', 'pause', 'restart', 'partition', 'delay', 'clock'],
+  // A restart is a SIGKILL of a master (each in turn), a replica's promotion, and the old
+  // master's return as a replica. The client talks to every node, so there is no one proxy.
+  'redis-cluster': ['kill', 'pause', 'restart', 'clock'],
   postgres: ['kill', 'pause', 'restart', 'partition', 'delay', 'clock'],
   mysql: ['kill', 'pause', 'restart', 'partition', 'delay', 'clock'],
   'azure-blob': ['kill', 'pause', 'restart', 'partition', 'delay', 'clock'],
@@ -86,6 +90,8 @@ const PROFILE: Partial<Record<StoreName, Profile>> = {
   memory: { periodMs: 200, ttlMs: 1000, catchUpMs: 2400, workMs: [20, 80], ci: '8s' },
   file: { periodMs: 300, ttlMs: 1500, catchUpMs: 3600, workMs: [20, 120], ci: '15s' },
   redis: { periodMs: 300, ttlMs: 1500, catchUpMs: 3600, workMs: [20, 120], ci: '15s' },
+  // A failover takes cluster-node-timeout (1 s) plus an election: a wider catch-up window.
+  'redis-cluster': { periodMs: 300, ttlMs: 1500, catchUpMs: 6000, workMs: [20, 120], ci: '15s' },
   postgres: { periodMs: 500, ttlMs: 2000, catchUpMs: 5000, workMs: [20, 150], ci: '15s' },
   nats: { periodMs: 300, ttlMs: 1500, catchUpMs: 3600, workMs: [20, 120], ci: '15s' },
   mysql: { periodMs: 500, ttlMs: 2000, catchUpMs: 5000, workMs: [20, 150], ci: '15s' },
@@ -154,7 +160,7 @@ if (args.help) {
 }
 if (args['list-ci']) {
   // One `store:duration` per line, for faults/ci.sh; a registry store without a profile is named on stderr.
-  for (const name of STORES) {
+  for (const name of STORE_NAMES) {
     const profile = PROFILE[name];
     if (profile) console.log(`${name}:${profile.ci}`);
     else console.error(`faults: no profile for the ${name} store; it has no CI run`);
@@ -241,6 +247,23 @@ async function startStore(): Promise<void> {
       server = { port: s.port, restart: () => s.restart(), stop: () => s.stop() };
       proxy = await startProxy(s.port, rand);
       url = `redis://127.0.0.1:${proxy.port}`;
+      return;
+    }
+    case 'redis-cluster': {
+      const { startRedisCluster } = await import('../test/helpers/redis-cluster.js');
+      const cluster = await startRedisCluster();
+      let turn = 0;
+      const killMaster = async () => {
+        const masters = (await cluster.nodes()).filter((n) => n.role === 'master' && n.slots.length > 0);
+        const victim = masters[turn++ % masters.length];
+        if (!victim) return;
+        await cluster.killNode(victim.port);
+        await cluster.waitForFailover(victim.port);
+        await cluster.restartNode(victim.port);
+        await cluster.waitHealthy();
+      };
+      server = { port: cluster.ports[0] as number, restart: killMaster, stop: () => cluster.stop() };
+      url = cluster.url;
       return;
     }
     case 'postgres': {

@@ -19,6 +19,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Leasehold } from '../src/leasehold.js';
 import { openStore } from '../src/open.js';
+// Registers the test-only redis-cluster:// scheme of the harness's redis-cluster mode.
+import '../test/helpers/redis-cluster.js';
 import type { LeaseStore } from '../src/store.js';
 
 /** What the harness passes to a worker process. */
