@@ -93,6 +93,8 @@ export class Lease implements AsyncDisposable {
   #inflight: AbortController | undefined;
   #lastError: unknown;
   #state: JsonValue | null | undefined;
+  /** The release in flight or done, once `release()` was called. */
+  #releasing: Promise<boolean> | undefined;
 
   /** @internal Created by {@link Leasehold}; not constructed by users. */
   constructor(init: LeaseInit) {
@@ -174,7 +176,18 @@ export class Lease implements AsyncDisposable {
    * by its TTL).
    */
   async release(): Promise<boolean> {
+    // A release already under way: wait for it, so `stop()` and `releaseAll()` never return
+    // (and a process never exits) while a release is still in flight (S7). This call ended nothing.
+    if (this.#releasing) {
+      await this.#releasing.catch(() => {});
+      return false;
+    }
     if (this.#status === 'released') return false;
+    this.#releasing = this.#release();
+    return this.#releasing;
+  }
+
+  async #release(): Promise<boolean> {
     const wasLost = this.#status === 'lost';
     this.#stopTimers();
     this.#inflight?.abort(quietError('released'));

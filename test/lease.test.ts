@@ -356,3 +356,34 @@ describe('lease loss on a real store that stalls (real clock)', () => {
     assert.deepEqual(unhandled, []);
   });
 });
+
+describe('stop() and a release already in flight', () => {
+  it('stop() waits for it, so a process that exits after stop() leaves no lease held (S7)', async () => {
+    const inner = new MemoryStore();
+    // A store whose release answers after 300 ms, as a loaded server would.
+    const slow: LeaseStore = {
+      name: inner.name,
+      capabilities: inner.capabilities,
+      acquire: (request, options) => inner.acquire(request, options),
+      renew: (request, options) => inner.renew(request, options),
+      release: async (ref, options) => {
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        return inner.release(ref, options);
+      },
+      writeState: (request, options) => inner.writeState(request, options),
+      inspect: (key, options) => inner.inspect(key, options),
+      list: (options) => inner.list(options),
+      now: (options) => inner.now(options),
+      forceRelease: (key, options) => inner.forceRelease(key, options),
+      close: () => inner.close(),
+    };
+    const lh = new Leasehold({ store: slow });
+    const lease = await lh.tryAcquire('in-flight', { ttl: '5s' });
+    assert.ok(lease);
+    const first = lease.release(); // e.g. an `await using` block ending just before SIGTERM
+    await lh.stop();
+    assert.equal((await inner.inspect('in-flight'))?.holder, null, 'released before stop() resolved');
+    assert.equal(await first, true);
+    assert.equal(await lease.release(), false, 'a later release ends nothing');
+  });
+});
