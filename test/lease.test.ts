@@ -373,7 +373,7 @@ describe('stop() and a release already in flight', () => {
       writeState: (request, options) => inner.writeState(request, options),
       inspect: (key, options) => inner.inspect(key, options),
       list: (options) => inner.list(options),
-      now: (options) => inner.now(options),
+      now: () => inner.now(),
       forceRelease: (key, options) => inner.forceRelease(key, options),
       close: () => inner.close(),
     };
