@@ -705,7 +705,8 @@ async function main(): Promise<number> {
   const sinkRecs = readJsonl<Record<string, unknown>>(sinkFile).map(
     (r) => ({ ...r, t: toMs(r.t as string) }) as unknown as SinkRecord,
   );
-  const result = check({
+  // What the checker is given besides the histories and the sink record (kept for recheck.ts below).
+  const window = {
     periodMs,
     ttlMs,
     catchUpMs,
@@ -715,11 +716,8 @@ async function main(): Promise<number> {
     slotsTo: stopWall - catchUpMs - periodMs,
     wallAtZero,
     endT,
-    history,
-    sink: sinkRecs,
-    faults,
-    workers: [...lives.values()],
-  });
+  };
+  const result = check({ ...window, history, sink: sinkRecs, faults, workers: [...lives.values()] });
   writeFileSync(join(dir, 'faults.json'), JSON.stringify(faults, null, 1));
   // Everything the checker needs besides the histories and the sink record, so that a kept
   // run can be checked again: node --import tsx faults/recheck.ts <dir>
@@ -727,15 +725,7 @@ async function main(): Promise<number> {
     join(dir, 'check-input.json'),
     JSON.stringify({
       hr0: String(hr0),
-      periodMs,
-      ttlMs,
-      catchUpMs,
-      pollMs,
-      keys,
-      slotsFrom: readyWall + periodMs,
-      slotsTo: stopWall - catchUpMs - periodMs,
-      wallAtZero,
-      endT,
+      ...window,
       faults: faults.filter((f) => f.kind !== 'stall' || !f.worker),
       workers: [...lives.values()],
     }),

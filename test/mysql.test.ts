@@ -11,6 +11,7 @@ import { freePort } from './helpers/ports.js';
 import { sqlStoreDownTests } from './helpers/sql-store-down.js';
 import { createMysqlDatabase, type TestDatabase } from './helpers/sql-databases.js';
 import { assertSerial, hammer, timing } from './helpers/sql-hammer.js';
+import { oneLineUnavailable } from './helpers/assertions.js';
 
 const req = (key: string, holder = 'h', leaseId: string = randomUUID(), ttlMs = 5000) => ({
   key,
@@ -19,19 +20,6 @@ const req = (key: string, holder = 'h', leaseId: string = randomUUID(), ttlMs = 
   ttlMs,
 });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Asserts an error is a one-line StoreUnavailableError that contains none of `secrets`. */
-function oneLineUnavailable(...secrets: string[]) {
-  return (e: unknown) => {
-    assert.ok(e instanceof StoreUnavailableError, `expected StoreUnavailableError, got ${String(e)}`);
-    assert.ok(!e.message.includes('\n'), `not one line: ${JSON.stringify(e.message)}`);
-    for (const s of secrets) {
-      assert.ok(!e.message.includes(s), `password leaked: ${e.message}`);
-      assert.ok(!String(e.stack).includes(s), 'password leaked into the stack');
-    }
-    return true;
-  };
-}
 
 let db: TestDatabase;
 let admin: mysql.Pool;

@@ -11,6 +11,7 @@ import { RedisStore, parseRedisUrl } from '../src/stores/redis/index.js';
 import { runConformance } from '../src/testing/index.js';
 import { freePort } from './helpers/ports.js';
 import { startRedisServer, type RedisServer } from './helpers/redis-server.js';
+import { oneLineUnavailable } from './helpers/assertions.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const prefix = () => `lh-test-${randomUUID().slice(0, 8)}:`;
@@ -28,19 +29,6 @@ before(async () => {
 after(async () => {
   await server?.stop();
 });
-
-/** Asserts an error is a one-line StoreUnavailableError that does not contain `secret`. */
-function oneLineUnavailable(secret?: string) {
-  return (e: unknown) => {
-    assert.ok(e instanceof StoreUnavailableError, `expected StoreUnavailableError, got ${String(e)}`);
-    assert.ok(!e.message.includes('\n'), `not one line: ${JSON.stringify(e.message)}`);
-    if (secret) {
-      assert.ok(!e.message.includes(secret), `password leaked: ${e.message}`);
-      assert.ok(!String(e.stack).includes(secret), 'password leaked into the stack');
-    }
-    return true;
-  };
-}
 
 describe('round trips', () => {
   it('busy check 1, acquire 1, renew 1, release 1 (counted with MONITOR on a private server)', async (t) => {
