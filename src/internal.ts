@@ -10,7 +10,7 @@ import type { Clock } from './clock.js';
 import { MAX_HOLDER_LENGTH, MAX_KEY_LENGTH } from './defaults.js';
 import { formatDuration, parseDuration } from './duration.js';
 import { ConfigError, LeaseholdError, StoreUnavailableError } from './errors.js';
-import type { LeaseStore } from './store.js';
+import type { LeaseRecord, LeaseStore } from './store.js';
 import { checkOptionNames, errorText, hasLoneSurrogate } from './store-kit/index.js';
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what we reject
@@ -205,4 +205,33 @@ export async function callStore<T>(
 /** Uniform random number in [min, max). Jitter only; not for secrets. */
 export function jitter(min: number, max: number): number {
   return min + Math.random() * (max - min);
+}
+
+/**
+ * Every record under `prefix`: `store.inspectAll` when the store has it (one request where
+ * it can), otherwise `list` and one `inspect` per key. Each call has `timeoutMs`.
+ */
+export async function readRecords(
+  store: LeaseStore,
+  clock: Clock,
+  prefix: string,
+  timeoutMs: number,
+): Promise<LeaseRecord[]> {
+  if (store.inspectAll) {
+    const what = `${store.name}: inspectAll "${prefix}"`;
+    return callStore(clock, what, timeoutMs, undefined, (signal) =>
+      (store.inspectAll as NonNullable<LeaseStore['inspectAll']>).call(store, { prefix, signal }),
+    );
+  }
+  const keys = await callStore(clock, `${store.name}: list "${prefix}"`, timeoutMs, undefined, (signal) =>
+    store.list({ prefix, signal }),
+  );
+  const records = await Promise.all(
+    keys.map((key) =>
+      callStore(clock, `${store.name}: inspect "${key}"`, timeoutMs, undefined, (signal) =>
+        store.inspect(key, { signal }),
+      ),
+    ),
+  );
+  return records.filter((record): record is LeaseRecord => record !== null);
 }

@@ -19,6 +19,8 @@ import { encodeState } from './store-kit/state.js';
 
 /** The options {@link Lease.writeState} takes. */
 const WRITE_STATE_OPTIONS = ['signal'] as const;
+/** The options {@link Lease.release} takes. */
+const RELEASE_OPTIONS = ['state'] as const;
 import type { JsonValue, LeaseStore } from './store.js';
 import { errorText } from './store-kit/index.js';
 
@@ -50,6 +52,8 @@ export interface LeaseInit {
   tSent: number;
   /** State returned by the acquire, when the store returns it. */
   state?: JsonValue | null | undefined;
+  /** The mark the acquire replaced, when the store returns it. */
+  mark?: JsonValue | null | undefined;
   onRenewed(lease: Lease): void;
   onLost(lease: Lease, error: LeaseLostError): void;
   onReleased(lease: Lease, wasHeld: boolean): void;
@@ -93,6 +97,7 @@ export class Lease implements AsyncDisposable {
   #inflight: AbortController | undefined;
   #lastError: unknown;
   #state: JsonValue | null | undefined;
+  #mark: JsonValue | null | undefined;
   /** The release in flight or done, once `release()` was called. */
   #releasing: Promise<boolean> | undefined;
 
@@ -104,6 +109,7 @@ export class Lease implements AsyncDisposable {
     this.token = init.token;
     this.ttlMs = init.ttlMs;
     this.#state = init.state;
+    this.#mark = init.mark;
     this.#deadline = holderDeadline(init.tSent, init.ttlMs);
     this.#armLossTimer();
     this.#scheduleRenew(init.tSent + renewInterval(init.ttlMs));
@@ -143,6 +149,11 @@ export class Lease implements AsyncDisposable {
     return this.#state;
   }
 
+  /** @internal The mark the acquisition replaced, if the store returned it. */
+  get acquiredMark(): JsonValue | null | undefined {
+    return this.#mark;
+  }
+
   /** Throws the loss reason if the lease is no longer held. Call before each step of long work. */
   throwIfLost(): void {
     if (this.#status === 'lost') throw this.#reason();
@@ -174,8 +185,15 @@ export class Lease implements AsyncDisposable {
    * false when it was already released or lost (L7). Rejects with
    * `StoreUnavailableError` when the store cannot be reached (the lease then expires
    * by its TTL).
+   *
+   * With `state`, the key's fenced state is replaced in the same atomic step, only if the
+   * lease is still ours (one request: the end record and the release together). A lost
+   * lease writes nothing and resolves false.
    */
-  async release(): Promise<boolean> {
+  async release(options: { state?: JsonValue } = {}): Promise<boolean> {
+    checkCallOptions('release', options, RELEASE_OPTIONS);
+    // Checked before any request, with the store's own encoding rule (B1).
+    if (options.state !== undefined) encodeState(options.state);
     // A release already under way: wait for it, so `stop()` and `releaseAll()` never return
     // (and a process never exits) while a release is still in flight (S7). This call ended nothing.
     if (this.#releasing) {
@@ -183,11 +201,11 @@ export class Lease implements AsyncDisposable {
       return false;
     }
     if (this.#status === 'released') return false;
-    this.#releasing = this.#release();
+    this.#releasing = this.#release(options.state);
     return this.#releasing;
   }
 
-  async #release(): Promise<boolean> {
+  async #release(state: JsonValue | undefined): Promise<boolean> {
     const wasLost = this.#status === 'lost';
     this.#stopTimers();
     this.#inflight?.abort(quietError('released'));
@@ -198,7 +216,9 @@ export class Lease implements AsyncDisposable {
     }
     let ok = false;
     try {
-      const ref = { key: this.key, leaseId: this.#init.leaseId, token: this.token };
+      const base = { key: this.key, leaseId: this.#init.leaseId, token: this.token };
+      // A lost lease sends no state: the store would refuse it anyway (L6).
+      const ref = state === undefined || wasLost ? base : { ...base, state };
       const what = `${store.name}: release "${this.key}"`;
       ok = await callStore(clock, what, releaseTimeout(this.ttlMs), undefined, (signal) =>
         store.release(ref, { signal }),

@@ -17,6 +17,7 @@ import {
   checkTtl,
   defaultHolder,
   jitter,
+  readRecords,
   shownValue,
 } from './internal.js';
 import { Election, type ElectOptions } from './coordination/election.js';
@@ -40,7 +41,7 @@ import {
   type TryAcquireOptions,
   type WithLeaseOptions,
 } from './leasehold-types.js';
-import type { LeaseStore } from './store.js';
+import type { JsonValue, LeaseStore } from './store.js';
 import { errorText } from './store-kit/index.js';
 
 export type {
@@ -275,12 +276,13 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
           return store.capabilities;
         },
       },
-      attemptAcquire: (key, ttlMs) => this.#attemptAcquire(key, ttlMs, undefined),
+      attemptAcquire: (key, ttlMs, mark) => this.#attemptAcquire(key, ttlMs, undefined, mark),
       readState: async (key, timeoutMs) => {
         const what = `${store.name}: inspect "${key}"`;
         const record = await callStore(clock, what, timeoutMs, undefined, (signal) => store.inspect(key, { signal }));
-        return record?.state ?? null;
+        return { state: record?.state ?? null, mark: record?.mark ?? null };
       },
+      readRecords: (prefix, timeoutMs) => readRecords(store, clock, prefix, timeoutMs),
       readStoreClock: (signal) => store.now({ signal }),
       // PortEvents is a subset of LeaseholdEvents, which TypeScript cannot relate through a generic key.
       emit: (event, ...args) => this.emit(event, ...(args as LeaseholdEvents[typeof event])),
@@ -297,7 +299,12 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
   }
 
   /** One acquisition attempt with everything the store said (the scheduler gets it through its port). */
-  async #attemptAcquire(key: string, ttlMs: number, signal: AbortSignal | undefined): Promise<AcquireAnswer> {
+  async #attemptAcquire(
+    key: string,
+    ttlMs: number,
+    signal: AbortSignal | undefined,
+    mark?: JsonValue,
+  ): Promise<AcquireAnswer> {
     // L9 across attempts: an attempt that got no answer may still have been granted. Its
     // lease id is kept for one TTL and reused (once) by the next attempt on the key, so
     // the store hands that lease back instead of it blocking the key until it expires.
@@ -311,17 +318,23 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
       const tSent = this.clock.now();
       try {
         const res = await callStore(this.clock, `${this.store.name}: acquire "${key}"`, timeout, signal, (s) =>
-          this.store.acquire({ key, holder: this.holder, leaseId, ttlMs }, { signal: s }),
+          this.store.acquire(
+            mark === undefined
+              ? { key, holder: this.holder, leaseId, ttlMs }
+              : { key, holder: this.holder, leaseId, ttlMs, mark },
+            { signal: s },
+          ),
         );
         const out: AcquireAnswer = { lease: null, recvWall: this.clock.wallNow() };
         if (res.storeTime !== undefined) out.storeTime = res.storeTime;
         if (res.state !== undefined) out.state = res.state;
+        if (res.mark !== undefined) out.mark = res.mark;
         if (!res.acquired) {
           if (res.holder !== undefined) out.holder = res.holder;
           if (res.expiresInMs !== undefined) out.expiresInMs = res.expiresInMs;
           return out;
         }
-        out.lease = this.#makeLease(key, leaseId, res.token, ttlMs, tSent, res.state);
+        out.lease = this.#makeLease(key, leaseId, res.token, ttlMs, tSent, res.state, res.mark);
         return out;
       } catch (err) {
         const unavailable = err instanceof LeaseholdError && err.code === 'STORE_UNAVAILABLE';
@@ -331,7 +344,15 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
     }
   }
 
-  #makeLease(key: string, leaseId: string, token: number, ttlMs: number, tSent: number, state: unknown): Lease {
+  #makeLease(
+    key: string,
+    leaseId: string,
+    token: number,
+    ttlMs: number,
+    tSent: number,
+    state: JsonValue | null | undefined,
+    mark: JsonValue | null | undefined,
+  ): Lease {
     const ev = (l: Lease): LeaseEvent => ({ key: l.key, holder: l.holder, token: l.token });
     const lease: Lease = new Lease({
       store: this.store,
@@ -343,7 +364,8 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
       token,
       ttlMs,
       tSent,
-      state: state as never,
+      state,
+      mark,
       onRenewed: (l) => {
         safeLog(this.logger, 'debug', ev(l), 'lease renewed');
         this.emit('renewed', ev(l));

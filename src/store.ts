@@ -80,6 +80,15 @@ export interface AcquireRequest {
   readonly leaseId: string;
   /** Time to live in ms, within the store's capabilities. */
   readonly ttlMs: number;
+  /**
+   * A small record of what the new holder is starting (the scheduler's start record: the
+   * slot, the holder, the start time), at most 1 KiB serialized (`MAX_MARK_BYTES` in the
+   * store kit). When
+   * given, a grant sets the key's mark to it in the same atomic step (a retry, L9, sets it
+   * again); a busy answer writes nothing. When absent, the key's mark is left as it is.
+   * This is the fused acquire: the grant and its start record cost one request.
+   */
+  readonly mark?: JsonValue;
 }
 
 /** Result of {@link LeaseStore.acquire}. */
@@ -92,6 +101,11 @@ export type AcquireResult =
       readonly storeTime?: number;
       /** The key's fenced state, when `capabilities.stateOnAcquire` is set. */
       readonly state?: JsonValue | null;
+      /**
+       * The key's mark as it was before this grant wrote its own (null: none), when
+       * `capabilities.stateOnAcquire` is set. On a retry (L9) it is the retried grant's mark.
+       */
+      readonly mark?: JsonValue | null;
     }
   | {
       readonly acquired: false;
@@ -103,6 +117,8 @@ export type AcquireResult =
       readonly storeTime?: number;
       /** The key's fenced state, when `capabilities.stateOnAcquire` is set. */
       readonly state?: JsonValue | null;
+      /** The key's current mark (the holder's start record; null: none), when `capabilities.stateOnAcquire` is set. */
+      readonly mark?: JsonValue | null;
     };
 
 /** Identifies one lease: the key, the acquisition's `leaseId` and the token the store issued. */
@@ -116,6 +132,18 @@ export interface LeaseRef {
 export interface RenewRequest extends LeaseRef {
   /** New time to live from now, by the store's clock. */
   readonly ttlMs: number;
+}
+
+/** Input of {@link LeaseStore.release}. */
+export interface ReleaseRequest extends LeaseRef {
+  /**
+   * The final state (the scheduler's end record). When given, it replaces the key's state
+   * and clears the key's mark in the same atomic step as the release, and only if the
+   * lease is still current: a stale holder's release-with-state writes nothing. Same
+   * limits as {@link WriteStateRequest.state}. This is the fused release: the end record
+   * and the release cost one request.
+   */
+  readonly state?: JsonValue;
 }
 
 /** Input of {@link LeaseStore.writeState}. */
@@ -135,6 +163,12 @@ export interface LeaseRecord {
   readonly expiresInMs: number | null;
   /** The last committed fenced state, or null if none was ever written. */
   readonly state: JsonValue | null;
+  /**
+   * The mark the last grant wrote ({@link AcquireRequest.mark}), or null when none was
+   * written or a later state write (writeState, release with state) cleared it. A mark
+   * that is still there after its lease ended is a start with no end record.
+   */
+  readonly mark: JsonValue | null;
 }
 
 /**
@@ -154,7 +188,8 @@ export interface LeaseStore {
    * L9: answer with that lease's token, extend expiry to now + ttl, issue no new token).
    * A grant issues a token strictly greater than every token ever issued for the key —
    * across releases, expiries, breaks, restarts of a persistent store, and record
-   * clean-up (L2). Otherwise answers `acquired: false` and changes nothing.
+   * clean-up (L2), and sets the key's mark to `req.mark` when given. Otherwise answers
+   * `acquired: false` and changes nothing. One request wherever the engine allows.
    */
   acquire(req: AcquireRequest, options?: StoreOpOptions): Promise<AcquireResult>;
 
@@ -169,16 +204,18 @@ export interface LeaseStore {
 
   /**
    * Ends the lease if — atomically — it is still the key's current lease; the key's
-   * token counter and state are kept. Idempotent: answers `false` and changes nothing
-   * when the lease was already released, broken, taken over or expired.
+   * token counter is kept, and so are its state and mark unless `req.state` is given
+   * (then the state is replaced and the mark cleared, in the same step). Idempotent:
+   * answers `false` and changes nothing when the lease was already released, broken,
+   * taken over or expired. One request wherever the engine allows.
    */
-  release(ref: LeaseRef, options?: StoreOpOptions): Promise<boolean>;
+  release(req: ReleaseRequest, options?: StoreOpOptions): Promise<boolean>;
 
   /**
-   * Replaces the key's fenced state if — atomically with the write — the lease is still
-   * the key's lease (L8; same rule as {@link renew}). Answers `false` and writes nothing
-   * otherwise. The state outlives the lease: it stays after release and expiry and is
-   * returned by {@link inspect}. Does not change the lease's expiry.
+   * Replaces the key's fenced state and clears its mark if — atomically with the write —
+   * the lease is still the key's lease (L8; same rule as {@link renew}). Answers `false`
+   * and writes nothing otherwise. The state outlives the lease: it stays after release
+   * and expiry and is returned by {@link inspect}. Does not change the lease's expiry.
    */
   writeState(req: WriteStateRequest, options?: StoreOpOptions): Promise<boolean>;
 
@@ -187,6 +224,15 @@ export interface LeaseStore {
 
   /** Lists keys ever acquired (optionally those starting with `prefix`), in any order. */
   list(options?: StoreOpOptions & { prefix?: string }): Promise<string[]>;
+
+  /**
+   * Optional. Reads the record of every key starting with `prefix` (as {@link inspect}
+   * would, each consistent in itself), in as few requests as the store allows — one
+   * where it can. The core uses it for placement's roster of live hosts, a read every
+   * host makes once per heartbeat; without it, the core falls back to {@link list} and
+   * one {@link inspect} per key.
+   */
+  inspectAll?(options: StoreOpOptions & { prefix: string }): Promise<LeaseRecord[]>;
 
   /** The store's current time, epoch ms (its own clock, or the host's when `capabilities.clock` is `'host'`). */
   now(options?: StoreOpOptions): Promise<number>;

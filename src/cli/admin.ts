@@ -44,7 +44,7 @@ function keyStatus(key: string, rec: LeaseRecord | null): KeyStatus {
     holder: rec?.holder ?? null,
     token: rec?.token ?? 0,
     expiresInMs: rec?.expiresInMs ?? null,
-    ...summarizeState(state),
+    ...summarizeState(state, rec?.mark ?? null),
   };
   if (state !== null && !isJobState(state)) out.state = state;
   return out;
@@ -73,9 +73,9 @@ export function formatStatus(doc: StatusDocument): string {
       // The scheduler clears `running` when a run ends; one left while the key is free
       // was cut short (holder died, lease lost, shutdown) and may be re-run.
       const label = k.held && k.holder === k.running.holder ? 'running      ' : 'unfinished   ';
-      lines.push(
-        `  ${label} ${k.running.slot} by ${k.running.holder} (token ${k.running.token}, started ${k.running.start})`,
-      );
+      const token = k.running.token ?? (k.held && k.holder === k.running.holder ? k.token : undefined);
+      const tokenText = token === undefined ? '' : `token ${token}, `;
+      lines.push(`  ${label} ${k.running.slot} by ${k.running.holder} (${tokenText}started ${k.running.start})`);
     }
     if (k.recentRuns.length > 0) {
       lines.push('  recent runs');

@@ -2,7 +2,7 @@
  * Reading a key's fenced state, as the scheduler writes it, for `leasehold status`.
  * @module
  */
-import { parseJobState } from '../scheduler/state.js';
+import { parseJobState, type RunningRecord, timeOf } from '../scheduler/state.js';
 import type { RunOutcome, RunRecord } from '../scheduler/types.js';
 import type { JsonValue } from '../store.js';
 
@@ -18,19 +18,25 @@ export interface StateSummary {
   lastSlot: string | null;
   /** Outcome of the last settled slot: `ok`, `error`, `timeout`, `lost`, `skipped`. */
   lastOutcome: RunOutcome | null;
-  /** The run in progress (or one whose holder died before recording its end). */
-  running: { slot: string; holder: string; token: number; start: string } | null;
+  /**
+   * The run in progress (or one whose holder died before recording its end). Its token is
+   * absent when the start record is the key's mark (the holder's token is then the key's).
+   */
+  running: RunningRecord | null;
   /** Recent runs, newest first. */
   recentRuns: RunSummary[];
 }
 
 /** Distils a key's fenced state; state the scheduler did not write yields an empty summary. */
-export function summarizeState(state: JsonValue | null): StateSummary {
-  const st = parseJobState(state);
+export function summarizeState(state: JsonValue | null, mark: JsonValue | null = null): StateSummary {
+  const st = parseJobState(state, mark);
+  // A start record at or before the last settled slot is an old one (a mark stays after a
+  // plain release), not a run in progress.
+  const running = st.running && timeOf(st.running.slot) > timeOf(st.lastSlot) ? st.running : null;
   return {
     lastSlot: st.lastSlot,
     lastOutcome: st.lastOutcome,
-    running: st.running,
+    running,
     recentRuns: st.runs.map((r) => {
       const d = Date.parse(r.end) - Date.parse(r.start);
       return Number.isFinite(d) ? { ...r, durationMs: d } : { ...r };

@@ -195,13 +195,13 @@ function settleHistory(policy: SlotPolicy, input: PendingInput, state: JobState,
     const dead = state.running;
     if (policy.atMostOnce) {
       const error = 'the run died or lost its lease before recording its end; not re-run (at-most-once)';
-      const { slot, holder, token, start } = dead;
+      const { slot, holder, token = 0, start } = dead;
       const end = isoOf(input.now);
       state.runs = withRun(state, { slot, holder, token, attempts: 1, start, end, outcome: 'lost', error });
       state.lastSlot = dead.slot;
       state.lastOutcome = 'lost';
       base = timeOf(dead.slot);
-      const detail = `started by ${holder} (token ${token}) and never finished`;
+      const detail = `started by ${holder}${token ? ` (token ${token})` : ''} and never finished`;
       out.skips.push({ slot: base, reason: 'lost', detail, count: 1 });
     }
     state.running = null;

@@ -15,7 +15,7 @@ import { decideBusy, decideStoreDown, isTooEarly, planPending, type SlotPolicy }
 import type { ResolvedOptions } from './options.js';
 import type { AcquireAnswer } from './port.js';
 import { type RunnerHost, SlotRunner } from './runner.js';
-import { isoOf, type JobState, parseJobState, settledThrough } from './state.js';
+import { isoOf, type JobState, markOf, parseJobState, settledThrough } from './state.js';
 import type { JobHandler, JobStats, SkipReason, SlotSkippedEvent } from './types.js';
 
 /** What a job needs of its scheduler, beyond what a run needs. */
@@ -131,9 +131,13 @@ export class ScheduledJob {
     const host = this.#host;
     const { port } = host;
     const { ttlMs } = this.options;
+    // The fused acquire writes this host's start record for `due` with the grant. Not in
+    // at-most-once mode: there a start record must carry the run's token and name the slot
+    // actually started, and a retried acquire would see its own mark as another's start.
+    const mark = this.#fused() ? markOf(due, port.holder, Math.max(host.storeNow(), due)) : undefined;
     let answer: AcquireAnswer;
     try {
-      answer = await port.attemptAcquire(this.key, ttlMs);
+      answer = await port.attemptAcquire(this.key, ttlMs, mark as JsonValue | undefined);
       if (answer.storeTime !== undefined) host.observe(answer.storeTime, answer.recvWall);
     } catch (err) {
       if (host.stopping) return { done: true };
@@ -145,7 +149,7 @@ export class ScheduledJob {
       this.#skip(due, 'store-unavailable', errorText(err));
       return { done: true };
     }
-    if (answer.lease) return this.#onAcquired(answer.lease, due, answer);
+    if (answer.lease) return this.#onAcquired(answer.lease, due, answer, mark !== undefined);
     const state = await this.#busyState(answer);
     if (state) this.#learn(state);
     const pollFactor = randomBetween(...POLL_JITTER);
@@ -166,16 +170,22 @@ export class ScheduledJob {
    * slot (wait for its lease) from anything else (poll). A failed read tells nothing.
    */
   async #busyState(answer: AcquireAnswer): Promise<JobState | undefined> {
-    if (answer.state !== undefined) return parseJobState(answer.state);
+    if (answer.state !== undefined) return parseJobState(answer.state, answer.mark);
     if (answer.expiresInMs !== undefined) return undefined;
     try {
-      return parseJobState(await this.#host.port.readState(this.key, requestTimeout(this.options.ttlMs)));
+      const read = await this.#host.port.readState(this.key, requestTimeout(this.options.ttlMs));
+      return parseJobState(read.state, read.mark);
     } catch {
       return undefined;
     }
   }
 
-  async #onAcquired(lease: Lease, due: number, answer: AcquireAnswer): Promise<Consideration> {
+  /** True when a slot takes the fused path: start record with the acquire, end record with the release. */
+  #fused(): boolean {
+    return !this.options.atMostOnce && this.#host.port.store.capabilities.stateOnAcquire === true;
+  }
+
+  async #onAcquired(lease: Lease, due: number, answer: AcquireAnswer, marked: boolean): Promise<Consideration> {
     const { port } = this.#host;
     // S3 waits for the slot's instant while holding the lease. That is right for the
     // last few milliseconds of a clock estimate's uncertainty, but a host whose estimate
@@ -187,11 +197,25 @@ export class ScheduledJob {
       safeLog(port.logger, 'warn', fields, 'slot not due yet by the store clock; lease released until it is');
       // The kept sample disagrees with the store (the wall clock stepped since?): replace it.
       this.#host.observe(answer.storeTime, answer.recvWall, true);
-      await lease[Symbol.asyncDispose]();
+      // Our mark would read as a start with no end: put the state back as it was, which clears it.
+      const state = lease.acquiredState;
+      if (marked && state !== undefined && state !== null) await this.#dispose(lease, state);
+      else await this.#dispose(lease);
       return { done: false, wakeAt: due };
     }
-    await this.#runPending(lease, due, answer.storeTime);
+    await this.#runPending(lease, due, answer.storeTime, marked);
     return { done: true };
+  }
+
+  /** Releases `lease` (with `state`: the fused release); a failure is logged, the lease then expires. */
+  async #dispose(lease: Lease, state?: JsonValue): Promise<boolean> {
+    try {
+      return await lease.release(state === undefined ? {} : { state });
+    } catch (err) {
+      const fields = { key: this.key, token: lease.token, err: errorText(err) };
+      safeLog(this.#host.port.logger, 'warn', fields, 'lease release failed; it will expire');
+      return false;
+    }
   }
 
   /** Remembers what a state read says is settled (see {@link ScheduledJob.#knownSettled}). */
@@ -201,14 +225,14 @@ export class ScheduledJob {
   }
 
   /** Holding the lease: run every slot up to `due` that is unsettled and inside its catch-up window, oldest first. */
-  async #runPending(lease: Lease, due: number, storeTime: number | undefined): Promise<void> {
+  async #runPending(lease: Lease, due: number, storeTime: number | undefined, marked: boolean): Promise<void> {
     const host = this.#host;
     const { port } = host;
     try {
-      let raw = lease.acquiredState;
-      if (raw === undefined) raw = await port.readState(this.key, requestTimeout(this.options.ttlMs));
+      let stored = { state: lease.acquiredState, mark: lease.acquiredMark };
+      if (stored.state === undefined) stored = await port.readState(this.key, requestTimeout(this.options.ttlMs));
       const plan = planPending(this.#policy, {
-        state: parseJobState(raw),
+        state: parseJobState(stored.state, stored.mark),
         due,
         now: host.storeNow(),
         knownSettled: this.#knownSettled,
@@ -226,13 +250,16 @@ export class ScheduledJob {
       }
       for (const skip of plan.skips) this.#skip(skip.slot, skip.reason, skip.detail, skip.count);
       let dirty = plan.dirty;
-      for (const slot of plan.run) {
+      for (const [index, slot] of plan.run.entries()) {
         if (host.stopping) break;
-        const result = await this.#runner.run(lease, slot, plan.state, storeTime);
+        // Fused (at-least-once only): the mark names `due` and stands for the start of any
+        // slot up to it — a start with no end is re-run — so no run writes a start record.
+        const how = { marked, last: index === plan.run.length - 1 };
+        const result = await this.#runner.run(lease, slot, plan.state, storeTime, how);
         dirty = false;
         if (result === 'lost') return;
       }
-      if (dirty && (await lease.writeState(plan.state as unknown as JsonValue))) this.#learn(plan.state);
+      if (dirty && (await this.#dispose(lease, plan.state as unknown as JsonValue))) this.#learn(plan.state);
     } catch (err) {
       port.emit('error', { key: this.key, error: err, during: 'schedule' });
       safeLog(port.logger, 'warn', { key: this.key, err: errorText(err) }, 'scheduled run could not be recorded');

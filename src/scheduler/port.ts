@@ -6,7 +6,7 @@
 import type { Clock } from '../clock.js';
 import type { Logger, StoreErrorEvent } from '../events.js';
 import type { Lease } from '../lease.js';
-import type { JsonValue, LeaseStore } from '../store.js';
+import type { JsonValue, LeaseRecord, LeaseStore } from '../store.js';
 import type { SchedulerEvents } from './types.js';
 
 /** What the scheduler may know of the store: its name (for messages) and its capabilities. */
@@ -24,6 +24,8 @@ export interface AcquireAnswer {
   storeTime?: number;
   /** The key's fenced state, when the store returns it with the answer. */
   state?: JsonValue | null;
+  /** The key's mark (granted: the one this grant replaced), when the store returns it with the answer. */
+  mark?: JsonValue | null;
   /** Host wall clock when the reply arrived: the store read `storeTime` before this. */
   recvWall: number;
 }
@@ -44,10 +46,15 @@ export interface SchedulerPort {
   readonly logger: Logger;
   /** The store's name and capabilities. */
   readonly store: StoreFacts;
-  /** One acquisition attempt on `key` (retried once on no answer, as every acquire is; L9). */
-  attemptAcquire(key: string, ttlMs: number): Promise<AcquireAnswer>;
-  /** The key's fenced state, read within `timeoutMs`; null when it has none. */
-  readState(key: string, timeoutMs: number): Promise<JsonValue | null>;
+  /**
+   * One acquisition attempt on `key` (retried once on no answer, as every acquire is; L9);
+   * a grant writes `mark` with it (the fused acquire) when given.
+   */
+  attemptAcquire(key: string, ttlMs: number, mark?: JsonValue): Promise<AcquireAnswer>;
+  /** The key's fenced state and mark, read within `timeoutMs`; null when it has none. */
+  readState(key: string, timeoutMs: number): Promise<{ state: JsonValue | null; mark: JsonValue | null }>;
+  /** Every record under `prefix` (one request where the store can), read within `timeoutMs`. */
+  readRecords(prefix: string, timeoutMs: number): Promise<LeaseRecord[]>;
   /** The store's clock (epoch ms). */
   readStoreClock(signal: AbortSignal): Promise<number>;
   /** Emits an event on the facade; never throws. */

@@ -56,8 +56,19 @@ export class SlotRunner {
     this.#job = job;
   }
 
-  /** Runs one slot while holding the lease. Mutates `state` to the committed state. */
-  async run(lease: Lease, slot: number, state: JobState, storeTime: number | undefined): Promise<'ok' | 'lost'> {
+  /**
+   * Runs one slot while holding the lease. Mutates `state` to the committed state.
+   * `how.marked`: the acquire already wrote this run's start record (the fused acquire),
+   * so none is written here. `how.last`: the end record goes with the release (the fused
+   * release), so the lease is released when this returns.
+   */
+  async run(
+    lease: Lease,
+    slot: number,
+    state: JobState,
+    storeTime: number | undefined,
+    how: { marked: boolean; last: boolean },
+  ): Promise<'ok' | 'lost'> {
     const host = this.#host;
     const { clock, holder } = host.port;
     // S3: never before the slot's instant by the store's clock.
@@ -65,10 +76,12 @@ export class SlotRunner {
     if (early > 0) await sleep(clock, early, lease.signal).catch(() => {});
     if (!lease.held) return 'lost';
     const start = isoOf(Math.max(host.storeNow(), slot));
-    state.running = { slot: isoOf(slot), holder, token: lease.token, start };
-    // Record the start before the handler runs: at-most-once depends on it, and others
-    // read it to tell an overlap from a run of the current slot.
-    if (!(await lease.writeState(state as unknown as JsonValue))) return 'lost';
+    if (!how.marked) {
+      state.running = { slot: isoOf(slot), holder, token: lease.token, start };
+      // Record the start before the handler runs: at-most-once depends on it, and others
+      // read it to tell an overlap from a run of the current slot.
+      if (!(await lease.writeState(state as unknown as JsonValue))) return 'lost';
+    }
 
     const base: RunEvent = { key: this.#job.key, slot: new Date(slot), token: lease.token, holder, attempt: 1 };
     this.#job.stats.runs++;
@@ -81,7 +94,7 @@ export class SlotRunner {
       safeLog(host.port.logger, 'warn', fields, 'lease lost during run');
       return 'lost';
     }
-    return this.#recordEnd(lease, base, state, { start, attempt, result });
+    return this.#recordEnd(lease, base, state, { start, attempt, result, last: how.last });
   }
 
   /** Tries the handler up to `attempts` times, pausing between tries; ends on success, loss or shutdown. */
@@ -161,7 +174,7 @@ export class SlotRunner {
     lease: Lease,
     base: RunEvent,
     state: JobState,
-    run: { start: string; attempt: number; result: TryResult },
+    run: { start: string; attempt: number; result: TryResult; last: boolean },
   ): Promise<'ok' | 'lost'> {
     const { port } = this.#host;
     const { key, options } = this.#job;
@@ -181,14 +194,18 @@ export class SlotRunner {
     if (outcome !== 'ok' && error !== undefined) record.error = errorText(error).slice(0, MAX_RECORD_ERROR_LENGTH);
     state.runs = withRun(state, record);
     if (outcome !== 'aborted') {
-      // Aborted by shutdown: the start marker stays, so the slot is re-run elsewhere
-      // (at-least-once) or recorded as lost (at-most-once).
       state.lastSlot = slot;
       state.lastOutcome = outcome;
       state.running = null;
+    } else {
+      // Aborted by shutdown: a start record stays in the state (a state write clears the
+      // mark), so the slot is re-run elsewhere (at-least-once) or recorded as lost (at-most-once).
+      state.running = { slot, holder: port.holder, token: lease.token, start: run.start };
     }
+    const json = state as unknown as JsonValue;
     try {
-      if (!(await lease.writeState(state as unknown as JsonValue))) {
+      const written = run.last ? await lease.release({ state: json }) : await lease.writeState(json);
+      if (!written) {
         port.emit('lease:lost', { ...base, attempt: run.attempt, error: lease.signal.reason });
         return 'lost';
       }

@@ -18,10 +18,23 @@ export interface JobState {
   lastSlot: string | null;
   /** Outcome of the run of {@link JobState.lastSlot}. */
   lastOutcome: RunOutcome | null;
-  /** The run in progress (or the last one that never finished). */
-  running: { slot: string; holder: string; token: number; start: string } | null;
+  /**
+   * The run in progress (or the last one that never finished): the newer of a start
+   * record written into the state and the key's mark (the start record a fused acquire
+   * wrote, which carries no token: the store issues it in that same step).
+   */
+  running: RunningRecord | null;
   /** Most recent first; at most {@link HISTORY_LENGTH}. */
   runs: RunRecord[];
+}
+
+/** A start record: which slot a holder started, and when (ISO-8601 UTC). */
+export interface RunningRecord {
+  slot: string;
+  holder: string;
+  start: string;
+  /** The run's token; absent in a mark (see {@link JobState.running}). */
+  token?: number;
 }
 
 /** The format version this code reads and writes. */
@@ -64,14 +77,41 @@ export function emptyJobState(): JobState {
   return { v: 1, lastSlot: null, lastOutcome: null, running: null, runs: [] };
 }
 
-/** Parses a job's fenced state, tolerating absence and unknown shapes. */
-export function parseJobState(raw: JsonValue | null | undefined): JobState {
+/**
+ * Parses a job's fenced state and the key's mark, tolerating absence and unknown shapes.
+ * A mark newer than the state's own start record becomes {@link JobState.running}.
+ */
+export function parseJobState(raw: JsonValue | null | undefined, mark?: JsonValue | null): JobState {
+  const parsed = parseStateOnly(raw);
+  const marked = parseMark(mark);
+  if (marked && (!parsed.running || timeOf(marked.slot) > timeOf(parsed.running.slot))) parsed.running = marked;
+  return parsed;
+}
+
+function parseStateOnly(raw: JsonValue | null | undefined): JobState {
   const empty = emptyJobState();
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return empty;
   const record = migrateJobState(raw);
   if (!record) return empty;
   const state = record as unknown as JobState;
   return { ...empty, ...state, runs: Array.isArray(state.runs) ? state.runs : [] };
+}
+
+/** The mark a scheduler's fused acquire writes for `slot`. */
+export function markOf(slot: number, holder: string, start: number): RunningRecord {
+  return { slot: isoOf(slot), holder, start: isoOf(start) };
+}
+
+/** A mark read back as a start record; undefined when it is not one (another client's, or none). */
+function parseMark(mark: JsonValue | null | undefined): RunningRecord | undefined {
+  if (!mark || typeof mark !== 'object' || Array.isArray(mark)) return undefined;
+  const { slot, holder, start } = mark;
+  if (typeof slot !== 'string' || Number.isNaN(Date.parse(slot))) return undefined;
+  return {
+    slot,
+    holder: typeof holder === 'string' ? holder : 'unknown',
+    start: typeof start === 'string' ? start : slot,
+  };
 }
 
 /** Epoch ms of an ISO instant in the state; none is before every slot. */

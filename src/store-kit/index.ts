@@ -21,5 +21,5 @@ export {
   closest,
   hasLoneSurrogate,
 } from './options.js';
-export { encodeState, decodeState, toToken, MAX_STATE_BYTES } from './state.js';
+export { encodeState, encodeMark, decodeState, toToken, MAX_STATE_BYTES, MAX_MARK_BYTES } from './state.js';
 export { parseStoreUrl, decodeUrlPart, urlParams, type StoreUrl } from './url.js';

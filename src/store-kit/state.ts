@@ -8,8 +8,16 @@ import type { JsonValue } from '../store.js';
 /** Largest serialized fenced state a store must accept, in bytes. */
 export const MAX_STATE_BYTES = 64 * 1024;
 
+/** Largest serialized mark (`AcquireRequest.mark`, a start record) a store must accept, in bytes. */
+export const MAX_MARK_BYTES = 1024;
+
+/** Serializes a mark, enforcing {@link MAX_MARK_BYTES}. @throws ConfigError when too large or not JSON. */
+export function encodeMark(mark: JsonValue): string {
+  return encodeState(mark, MAX_MARK_BYTES, 'mark');
+}
+
 /** Serializes fenced state, enforcing {@link MAX_STATE_BYTES}. @throws ConfigError when too large or not JSON. */
-export function encodeState(state: JsonValue): string {
+export function encodeState(state: JsonValue, limit = MAX_STATE_BYTES, what = 'state'): string {
   let text: string | undefined;
   try {
     text = JSON.stringify(state);
@@ -18,12 +26,12 @@ export function encodeState(state: JsonValue): string {
     const lines = (err instanceof Error ? err.message : String(err)).split('\n').map((line) => line.trim());
     const where = lines.find((line) => line.includes('closes the circle'))?.replace(/^-+\s*/, '');
     const why = where ? `${lines[0]}: ${where}` : lines[0];
-    throw new ConfigError(`state: not serializable as JSON (${why})`, { cause: err });
+    throw new ConfigError(`${what}: not serializable as JSON (${why})`, { cause: err });
   }
-  if (text === undefined) throw new ConfigError('state: not serializable as JSON');
+  if (text === undefined) throw new ConfigError(`${what}: not serializable as JSON`);
   const bytes = Buffer.byteLength(text);
-  if (bytes > MAX_STATE_BYTES) {
-    throw new ConfigError(`state: ${bytes} bytes serialized, at most ${MAX_STATE_BYTES} allowed`);
+  if (bytes > limit) {
+    throw new ConfigError(`${what}: ${bytes} bytes serialized, at most ${limit} allowed`);
   }
   return text;
 }

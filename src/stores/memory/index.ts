@@ -5,7 +5,7 @@
  * @module
  */
 import type { Clock } from '../../clock.js';
-import { checkOptionNames, decodeState, encodeState, throwIfAborted } from '../../store-kit/index.js';
+import { checkOptionNames, decodeState, encodeMark, encodeState, throwIfAborted } from '../../store-kit/index.js';
 import type * as contract from '../../store.js';
 
 interface Entry {
@@ -14,6 +14,8 @@ interface Entry {
   token: number;
   expiresAt: number;
   state: string | null;
+  /** The last grant's start record; cleared by a state write. */
+  mark: string | null;
 }
 
 /** Options of {@link MemoryStore}. */
@@ -44,24 +46,28 @@ export class MemoryStore implements contract.LeaseStore {
   }
 
   async acquire(req: contract.AcquireRequest, options?: contract.StoreOpOptions): Promise<contract.AcquireResult> {
+    const markText = req.mark === undefined ? undefined : encodeMark(req.mark);
     throwIfAborted(options?.signal, 'memory: acquire');
     const now = this.#clock.wallNow();
     let entry = this.#entries.get(req.key);
     if (entry && this.#live(entry, now) && entry.leaseId !== req.leaseId) {
       const expiresInMs = entry.expiresAt - now;
       const state = decodeState(entry.state);
+      const mark = decodeState(entry.mark);
       const holder = entry.holder ?? undefined;
-      return { acquired: false, holder, expiresInMs, storeTime: now, state } as contract.AcquireResult;
+      return { acquired: false, holder, expiresInMs, storeTime: now, state, mark } as contract.AcquireResult;
     }
     if (!entry) {
-      entry = { holder: null, leaseId: null, token: 0, expiresAt: 0, state: null };
+      entry = { holder: null, leaseId: null, token: 0, expiresAt: 0, state: null, mark: null };
       this.#entries.set(req.key, entry);
     }
     if (entry.leaseId !== req.leaseId || !this.#live(entry, now)) entry.token += 1;
     entry.holder = req.holder;
     entry.leaseId = req.leaseId;
     entry.expiresAt = now + req.ttlMs;
-    return { acquired: true, token: entry.token, storeTime: now, state: decodeState(entry.state) };
+    const previousMark = decodeState(entry.mark);
+    if (markText !== undefined) entry.mark = markText;
+    return { acquired: true, token: entry.token, storeTime: now, state: decodeState(entry.state), mark: previousMark };
   }
 
   #current(ref: contract.LeaseRef): Entry | undefined {
@@ -79,10 +85,15 @@ export class MemoryStore implements contract.LeaseStore {
     return true;
   }
 
-  async release(ref: contract.LeaseRef, options?: contract.StoreOpOptions): Promise<boolean> {
+  async release(req: contract.ReleaseRequest, options?: contract.StoreOpOptions): Promise<boolean> {
+    const text = req.state === undefined ? undefined : encodeState(req.state);
     throwIfAborted(options?.signal, 'memory: release');
-    const entry = this.#current(ref);
+    const entry = this.#current(req);
     if (!entry) return false;
+    if (text !== undefined) {
+      entry.state = text;
+      entry.mark = null;
+    }
     free(entry);
     return true;
   }
@@ -93,14 +104,27 @@ export class MemoryStore implements contract.LeaseStore {
     const entry = this.#current(req);
     if (!entry) return false;
     entry.state = text;
+    entry.mark = null;
     return true;
   }
 
   async inspect(key: string, options?: contract.StoreOpOptions): Promise<contract.LeaseRecord | null> {
     throwIfAborted(options?.signal, 'memory: inspect');
     const entry = this.#entries.get(key);
-    if (!entry) return null;
+    return entry ? this.#record(key, entry, this.#clock.wallNow()) : null;
+  }
+
+  async inspectAll(options: contract.StoreOpOptions & { prefix: string }): Promise<contract.LeaseRecord[]> {
+    throwIfAborted(options?.signal, 'memory: inspectAll');
     const now = this.#clock.wallNow();
+    const records: contract.LeaseRecord[] = [];
+    for (const [key, entry] of this.#entries) {
+      if (key.startsWith(options.prefix)) records.push(this.#record(key, entry, now));
+    }
+    return records;
+  }
+
+  #record(key: string, entry: Entry, now: number): contract.LeaseRecord {
     const live = this.#live(entry, now);
     return {
       key,
@@ -108,6 +132,7 @@ export class MemoryStore implements contract.LeaseStore {
       token: entry.token,
       expiresInMs: live ? entry.expiresAt - now : null,
       state: decodeState(entry.state),
+      mark: decodeState(entry.mark),
     };
   }
 

@@ -11,6 +11,7 @@ import { configTests } from './config.js';
 import { exclusionTests } from './exclusion.js';
 import { expiryTests } from './expiry.js';
 import { facadeTests } from './facade.js';
+import { fusedTests } from './fused.js';
 import { listingTests } from './listing.js';
 import { ownershipTests } from './ownership.js';
 import { restartTests } from './restart.js';
@@ -26,6 +27,7 @@ export {
   exclusionTests,
   expiryTests,
   facadeTests,
+  fusedTests,
   listingTests,
   ownershipTests,
   restartTests,
@@ -42,6 +44,7 @@ export const CONFORMANCE_GROUPS = {
   retry: retryTests,
   ownership: ownershipTests,
   state: stateTests,
+  fused: fusedTests,
   expiry: expiryTests,
   facade: facadeTests,
   listing: listingTests,

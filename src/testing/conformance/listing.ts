@@ -5,9 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { suiteOf, type ConformanceOptions, type TestFn } from './shared.js';
+import { mustAcquire, suiteOf, type ConformanceOptions, type TestFn } from './shared.js';
 
-/** Registers the `list`/`inspect` naming test and the store-clock test. */
+/** Registers the `list`/`inspect` naming test, the `inspectAll` test and the store-clock test. */
 export function listingTests(it: TestFn, options: ConformanceOptions): void {
   const { key: newKey, request, withStore } = suiteOf(options);
 
@@ -24,6 +24,36 @@ export function listingTests(it: TestFn, options: ConformanceOptions): void {
       for (const name of names) assert.equal((await store.inspect(name))?.holder, 'h');
       const all = await store.list();
       for (const name of names) assert.ok(all.includes(name));
+    }));
+
+  it('inspectAll (when the store has it): every record under the prefix, as inspect reads it', () =>
+    withStore(async (store, ttl) => {
+      if (!store.inspectAll) return;
+      const base = newKey('all');
+      const held = `${base}/held`;
+      const free = `${base}/free`;
+      const outside = `${newKey('other')}/x`;
+      const heldLease = await mustAcquire(store, { ...request(held, 'h', randomUUID(), ttl), mark: { m: 1 } });
+      const freeId = randomUUID();
+      const freeLease = await mustAcquire(store, request(free, 'f', freeId, ttl));
+      const ref = { key: free, leaseId: freeId, token: freeLease.token };
+      assert.equal(await store.release({ ...ref, state: { s: 'ü' } }), true);
+      await mustAcquire(store, request(outside, 'o', randomUUID(), ttl));
+      const records = await store.inspectAll({ prefix: base });
+      assert.deepEqual(records.map((record) => record.key).sort(), [free, held].sort(), 'only keys under the prefix');
+      const byKey = new Map(records.map((record) => [record.key, record]));
+      const heldRecord = byKey.get(held);
+      assert.equal(heldRecord?.holder, 'h');
+      assert.equal(heldRecord?.token, heldLease.token);
+      assert.deepEqual(heldRecord?.mark, { m: 1 });
+      assert.ok(heldRecord && heldRecord.expiresInMs !== null && heldRecord.expiresInMs <= ttl);
+      const freeRecord = byKey.get(free);
+      assert.equal(freeRecord?.holder, null);
+      assert.equal(freeRecord?.expiresInMs, null);
+      assert.equal(freeRecord?.token, freeLease.token);
+      assert.deepEqual(freeRecord?.state, { s: 'ü' });
+      assert.equal(freeRecord?.mark, null);
+      assert.deepEqual(await store.inspectAll({ prefix: `${base}/none-` }), []);
     }));
 
   it('store clock: now() is the store time in epoch ms', () =>
