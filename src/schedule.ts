@@ -21,6 +21,23 @@ export interface Schedule {
    * the gaps vary (cron). With it, slots far in the past are counted without enumerating them.
    */
   readonly periodMs?: number;
+  /** What rebuilds this schedule anywhere ({@link scheduleFromSpec}); the scheduler keeps it in the job's state. */
+  readonly spec: ScheduleSpec;
+}
+
+/** A schedule as data: an epoch-aligned interval, or a cron expression in a timezone. */
+export type ScheduleSpec =
+  | { readonly every: number; readonly offset: number }
+  | { readonly cron: string; readonly timezone: string };
+
+/**
+ * Rebuilds a schedule from its {@link ScheduleSpec} (as kept in a job's state), for
+ * readers such as `leasehold status` that show a job's next slot.
+ * @throws ConfigError when the spec is not a valid schedule
+ */
+export function scheduleFromSpec(spec: ScheduleSpec): Schedule {
+  if ('every' in spec) return new IntervalSchedule(spec.every, spec.offset);
+  return new CronSchedule(spec.cron, spec.timezone);
 }
 
 /** Slots at `offset + k × period` for every integer k (epoch ms). */
@@ -31,6 +48,8 @@ export class IntervalSchedule implements Schedule {
   readonly offsetMs: number;
   /** `every <period>`, with the offset when there is one. */
   readonly description: string;
+  /** `{ every, offset }` in ms. */
+  readonly spec: ScheduleSpec;
 
   /** @throws ConfigError on an invalid period or an offset not shorter than it. */
   constructor(period: Duration, offset: Duration = 0) {
@@ -40,6 +59,7 @@ export class IntervalSchedule implements Schedule {
       throw new ConfigError(`offset: ${JSON.stringify(offset)} must be shorter than the interval (${this.periodMs}ms)`);
     }
     this.offsetMs = off;
+    this.spec = { every: this.periodMs, offset: off };
     const shown = typeof period === 'string' ? period : `${period}ms`;
     this.description = `every ${shown}${off ? ` (offset ${off}ms)` : ''}`;
   }
@@ -70,6 +90,8 @@ export class CronSchedule implements Schedule {
   readonly #cron: Cron;
   /** `cron "<expression>" (<timezone>)`. */
   readonly description: string;
+  /** `{ cron, timezone }`. */
+  readonly spec: ScheduleSpec;
 
   /** @throws ConfigError on an invalid expression or timezone, or one that never fires. */
   constructor(expression: string, timezone = 'UTC') {
@@ -96,6 +118,7 @@ export class CronSchedule implements Schedule {
       throw new ConfigError(`cron: expression ${JSON.stringify(expression)} never fires`);
     }
     this.description = `cron "${expression}" (${timezone})`;
+    this.spec = { cron: expression, timezone };
   }
 
   /** The latest slot at or before `t`, if any. */

@@ -231,6 +231,7 @@ describe('big gaps', () => {
     let calls = 0;
     const counted: Schedule = {
       description: 'every 1s, counted',
+      spec: every1s.spec,
       periodMs: 1000,
       atOrBefore: (time) => {
         calls++;

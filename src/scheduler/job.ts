@@ -249,6 +249,8 @@ export class ScheduledJob {
         );
       }
       for (const skip of plan.skips) this.#skip(skip.slot, skip.reason, skip.detail, skip.count);
+      // Written with whatever this holder writes, so readers can show the next slot.
+      plan.state.schedule = this.schedule.spec;
       let dirty = plan.dirty;
       for (const [index, slot] of plan.run.entries()) {
         if (host.stopping) break;

@@ -5,6 +5,7 @@
  * @module
  */
 import { HISTORY_LENGTH } from '../defaults.js';
+import type { ScheduleSpec } from '../schedule.js';
 import type { JsonValue } from '../store.js';
 import type { RunOutcome, RunRecord } from './types.js';
 
@@ -26,6 +27,11 @@ export interface JobState {
   running: RunningRecord | null;
   /** Most recent first; at most {@link HISTORY_LENGTH}. */
   runs: RunRecord[];
+  /**
+   * The job's schedule as its last runner had it, so readers (status, the status page) can
+   * show the next slot without the job's code. Absent in records of older versions.
+   */
+  schedule?: ScheduleSpec;
 }
 
 /** A start record: which slot a holder started, and when (ISO-8601 UTC). */
