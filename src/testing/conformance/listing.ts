@@ -46,7 +46,10 @@ export function listingTests(it: TestFn, options: ConformanceOptions): void {
       assert.equal(heldRecord?.holder, 'h');
       assert.equal(heldRecord?.token, heldLease.token);
       assert.deepEqual(heldRecord?.mark, { m: 1 });
-      assert.ok(heldRecord && heldRecord.expiresInMs !== null && heldRecord.expiresInMs <= ttl);
+      // Stores judge expiry a little late to absorb a coarse clock (the folder store's file timestamps,
+      // whole seconds of an HTTP Date header): the same slack as the busy answer's check in exclusion.ts.
+      const left = heldRecord?.expiresInMs ?? null;
+      assert.ok(left !== null && left > 0 && left <= ttl + 2500, `expiresInMs ${left}`);
       const freeRecord = byKey.get(free);
       assert.equal(freeRecord?.holder, null);
       assert.equal(freeRecord?.expiresInMs, null);
