@@ -13,6 +13,7 @@ import { ConfigError } from '../../errors.js';
 import {
   checkOptionNames,
   decodeState,
+  encodeMark,
   encodeState,
   once,
   type Once,
@@ -162,11 +163,13 @@ export class FileStore implements contract.LeaseStore {
   /** A busy answer for a lease held until `rec.expiresAt`, as of store time `now`. */
   #busy(rec: FileRecord, now: number): contract.AcquireResult {
     const expiresInMs = rec.expiresAt + this.#granularity - now;
-    const out: contract.AcquireResult = { acquired: false, expiresInMs, storeTime: now, state: decodeState(rec.state) };
+    const [state, mark] = [decodeState(rec.state), decodeState(rec.mark)];
+    const out: contract.AcquireResult = { acquired: false, expiresInMs, storeTime: now, state, mark };
     return rec.holder ? { ...out, holder: rec.holder } : out;
   }
 
   async acquire(req: contract.AcquireRequest, options?: contract.StoreOpOptions): Promise<contract.AcquireResult> {
+    const markText = req.mark === undefined ? undefined : encodeMark(req.mark);
     // Fast busy check: when the newest record is held well past our estimate of the
     // store clock, answer busy without writing anything. The estimate can only make us
     // say "busy" a little too long, never grant a lease that is still held.
@@ -183,17 +186,19 @@ export class FileStore implements contract.LeaseStore {
     }
     return this.#mutate<contract.AcquireResult>('acquire', req.key, options?.signal, (rec, now) => {
       if (rec && !this.#expired(rec, now) && rec.leaseId !== req.leaseId) return { result: this.#busy(rec, now) };
-      const state = decodeState(rec?.state);
+      const [state, previousMark] = [decodeState(rec?.state), decodeState(rec?.mark)];
       const retry = !!rec && rec.leaseId === req.leaseId && !this.#expired(rec, now);
       let token = 0;
       return {
         get result(): contract.AcquireResult {
-          return { acquired: true, token, storeTime: now, state };
+          return { acquired: true, token, storeTime: now, state, mark: previousMark };
         },
+        // The grant and its mark are one version: published together by one link(2), or not at all.
         write: (seq) => {
           token = retry && rec ? rec.token : seq;
           const { key, holder, leaseId } = req;
-          return { key, holder, leaseId, token, expiresAt: now + req.ttlMs, state: rec?.state ?? null };
+          const mark = markText ?? rec?.mark ?? null;
+          return { key, holder, leaseId, token, expiresAt: now + req.ttlMs, state: rec?.state ?? null, mark };
         },
       };
     });
@@ -213,13 +218,17 @@ export class FileStore implements contract.LeaseStore {
     }));
   }
 
-  async release(ref: contract.LeaseRef, options?: contract.StoreOpOptions): Promise<boolean> {
-    return this.#ifCurrent('release', ref, options?.signal, freed);
+  async release(req: contract.ReleaseRequest, options?: contract.StoreOpOptions): Promise<boolean> {
+    const text = req.state === undefined ? undefined : encodeState(req.state);
+    const ref = { key: req.key, leaseId: req.leaseId, token: req.token };
+    // With a final state, the release and the end record are one version (one link(2)).
+    const change = text === undefined ? freed : (rec: FileRecord) => ({ ...freed(rec), state: text, mark: null });
+    return this.#ifCurrent('release', ref, options?.signal, change);
   }
 
   async writeState(req: contract.WriteStateRequest, options?: contract.StoreOpOptions): Promise<boolean> {
     const text = encodeState(req.state);
-    return this.#ifCurrent('writeState', req, options?.signal, (rec) => ({ ...bodyOf(rec), state: text }));
+    return this.#ifCurrent('writeState', req, options?.signal, (rec) => ({ ...bodyOf(rec), state: text, mark: null }));
   }
 
   async forceRelease(key: string, options?: contract.StoreOpOptions): Promise<boolean> {
@@ -232,42 +241,78 @@ export class FileStore implements contract.LeaseStore {
     try {
       throwIfAborted(options?.signal, 'inspect');
       const latest = await latestVersion(this.#keyDir(key));
-      if (!latest?.rec) return latest ? { key, holder: null, token: latest.seq, expiresInMs: null, state: null } : null;
-      const now = await this.now();
-      const { rec } = latest;
-      const live = !this.#expired(rec, now);
-      return {
-        key,
-        holder: live ? rec.holder : null,
-        token: rec.token,
-        expiresInMs: live ? rec.expiresAt + this.#granularity - now : null,
-        state: decodeState(rec.state),
-      };
+      if (!latest) return null;
+      return this.#record(key, latest, latest.rec ? await this.now() : 0);
     } catch (err) {
       throw unavailable(`file store: inspect "${key}"`, err);
     }
   }
 
+  /**
+   * Every key under `prefix`: one listing of the folder, the newest version of each
+   * matching key's directory (read side by side), and one clock read for all of them.
+   */
+  async inspectAll(options: contract.StoreOpOptions & { prefix: string }): Promise<contract.LeaseRecord[]> {
+    try {
+      throwIfAborted(options?.signal, 'inspectAll');
+      const found = await this.#keysUnder(options.prefix);
+      const latest = await Promise.all(
+        found.map(async ({ key, path }) => ({ key, latest: await latestVersion(path) })),
+      );
+      const now = await this.now();
+      const records: contract.LeaseRecord[] = [];
+      for (const entry of latest) if (entry.latest) records.push(this.#record(entry.key, entry.latest, now));
+      return records;
+    } catch (err) {
+      throw unavailable(`file store: inspectAll ${JSON.stringify(options.prefix)}`, err);
+    }
+  }
+
+  /** A key's record from its newest version, as of store time `now`. */
+  #record(key: string, latest: { seq: number; rec: FileRecord | null }, now: number): contract.LeaseRecord {
+    const { rec } = latest;
+    // An unreadable newest version (cut short by a power loss) still holds its number as a token.
+    if (!rec) return { key, holder: null, token: latest.seq, expiresInMs: null, state: null, mark: null };
+    const live = !this.#expired(rec, now);
+    return {
+      key,
+      holder: live ? rec.holder : null,
+      token: rec.token,
+      expiresInMs: live ? rec.expiresAt + this.#granularity - now : null,
+      state: decodeState(rec.state),
+      mark: decodeState(rec.mark),
+    };
+  }
+
   async list(options?: contract.StoreOpOptions & { prefix?: string }): Promise<string[]> {
     try {
       throwIfAborted(options?.signal, 'list');
-      let names: string[];
-      try {
-        names = await fsp.readdir(this.dir);
-      } catch (err) {
-        if (isErr(err, 'ENOENT')) return [];
-        throw err;
-      }
-      const keys: string[] = [];
-      for (const name of names) {
-        if (name.startsWith('.')) continue;
-        const key = dirNameToKey(name) ?? (await latestVersion(join(this.dir, name)))?.rec?.key;
-        if (key?.startsWith(options?.prefix ?? '')) keys.push(key);
-      }
-      return keys;
+      return (await this.#keysUnder(options?.prefix ?? '')).map(({ key }) => key);
     } catch (err) {
       throw unavailable('file store: list', err);
     }
+  }
+
+  /**
+   * The keys starting with `prefix` and their directories. A name decodes to its key;
+   * a hashed (long) name is read for the key its record names.
+   */
+  async #keysUnder(prefix: string): Promise<{ key: string; path: string }[]> {
+    let names: string[];
+    try {
+      names = await fsp.readdir(this.dir);
+    } catch (err) {
+      if (isErr(err, 'ENOENT')) return [];
+      throw err;
+    }
+    const keys: { key: string; path: string }[] = [];
+    for (const name of names) {
+      if (name.startsWith('.')) continue;
+      const path = join(this.dir, name);
+      const key = dirNameToKey(name) ?? (await latestVersion(path))?.rec?.key;
+      if (key?.startsWith(prefix)) keys.push({ key, path });
+    }
+    return keys;
   }
 
   async now(options?: contract.StoreOpOptions): Promise<number> {

@@ -23,6 +23,11 @@ export interface FileRecord {
   /** Store time (kernel file timestamp, epoch ms) at which the lease expires; 0 when free. */
   expiresAt: number;
   state: string | null;
+  /**
+   * The last grant's start record (JSON text), cleared by a state write; absent in
+   * versions written before marks existed, which reads as null.
+   */
+  mark?: string | null;
 }
 
 /** A record without its version fields: what an operation decides to write. */
