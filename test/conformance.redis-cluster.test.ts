@@ -51,7 +51,7 @@ describe('Redis Cluster, 3 masters + 3 replicas: conformance', () => {
 });
 
 describe('Redis Cluster, 3 masters + 3 replicas: keys and failover', () => {
-  it('keys spread over every master, and list() sees every one of them', async () => {
+  it('keys spread over every master, and list() and inspectAll() see every one of them', async () => {
     const store = new RedisStore({ client, prefix });
     const base = `spread-${randomUUID().slice(0, 6)}-`;
     const names = Array.from({ length: 60 }, (_, i) => `${base}${i}`);
@@ -67,6 +67,28 @@ describe('Redis Cluster, 3 masters + 3 replicas: keys and failover', () => {
     }
     assert.equal(perMaster.size, 3, `keys per master: ${JSON.stringify([...perMaster])}`);
     assert.deepEqual((await store.list({ prefix: base })).sort(), [...names].sort());
+    // inspectAll reads many slots of each master in one script per master: 3 requests here.
+    await store.inspectAll({ prefix: base }); // loads the script on every master (NOSCRIPT, then EVAL)
+    let sent = 0;
+    const masters = client.nodes('master');
+    const originals = masters.map((node) => node.sendCommand.bind(node));
+    masters.forEach((node, i) => {
+      node.sendCommand = (...args: Parameters<typeof node.sendCommand>) => {
+        sent += 1;
+        return (originals[i] as typeof node.sendCommand)(...args);
+      };
+    });
+    let records: Awaited<ReturnType<typeof store.inspectAll>>;
+    try {
+      records = await store.inspectAll({ prefix: base });
+    } finally {
+      masters.forEach((node, i) => {
+        node.sendCommand = originals[i] as typeof node.sendCommand;
+      });
+    }
+    assert.equal(sent, masters.length, `inspectAll: ${sent} requests for ${masters.length} masters`);
+    assert.deepEqual(records.map((record) => record.key).sort(), [...names].sort());
+    for (const record of records) assert.equal(record.holder, 'h', record.key);
   });
 
   it('a killed master: its replica is promoted, no key has two holders, tokens never go down', async () => {

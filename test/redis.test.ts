@@ -31,7 +31,7 @@ after(async () => {
 });
 
 describe('round trips', () => {
-  it('busy check 1, acquire 1, renew 1, release 1 (counted with MONITOR on a private server)', async (t) => {
+  it('busy check 1, acquire 1, renew 1, release 1, fused acquire and release 1, inspectAll 1 (MONITOR, private server)', async (t) => {
     const srv = await startRedisServer();
     const monConn = new Redis(srv.url, { lazyConnect: true });
     const marker = new Redis(srv.url);
@@ -80,6 +80,7 @@ describe('round trips', () => {
         await count(() => store.writeState({ key: 'warm', leaseId: warm, token: wt, state: 1 }))
       ).cmds.join('+');
       coldCounts.inspect = (await count(() => store.inspect('warm'))).cmds.join('+');
+      coldCounts.inspectAll = (await count(() => store.inspectAll({ prefix: 'warm' }))).cmds.join('+');
       coldCounts.release = (await count(() => store.release({ key: 'warm', leaseId: warm, token: wt }))).cmds.join('+');
       coldCounts.forceRelease = (await count(() => store.forceRelease('warm'))).cmds.join('+');
       t.diagnostic(`first use after server start: ${JSON.stringify(coldCounts)}`);
@@ -103,6 +104,17 @@ describe('round trips', () => {
       assert.ok(again.result.acquired);
       const force = await count(() => store.forceRelease(key));
       const now = await count(() => store.now());
+      // The fused pair a scheduled slot costs: acquire with the start record, release with the end record.
+      const slotId = randomUUID();
+      const fusedAcquire = await count(() => store.acquire({ ...req('slot', 'a', slotId), mark: { slot: 1 } }));
+      assert.ok(fusedAcquire.result.acquired);
+      const slotToken = fusedAcquire.result.acquired ? fusedAcquire.result.token : 0;
+      const fusedRelease = await count(() =>
+        store.release({ key: 'slot', leaseId: slotId, token: slotToken, state: { lastSlot: 1 } }),
+      );
+      assert.equal(fusedRelease.result, true);
+      const all = await count(() => store.inspectAll({ prefix: '' }));
+      assert.deepEqual(all.result.map((record) => record.key).sort(), [key, 'slot', 'warm'].sort());
 
       const counts = {
         'busy check': busy.n,
@@ -114,6 +126,9 @@ describe('round trips', () => {
         inspect: inspect.n,
         forceRelease: force.n,
         now: now.n,
+        'acquire with mark': fusedAcquire.n,
+        'release with state': fusedRelease.n,
+        inspectAll: all.n,
       };
       t.diagnostic(`round trips: ${JSON.stringify(counts)}`);
       for (const [name, c] of [
@@ -125,6 +140,9 @@ describe('round trips', () => {
         ['writeState', write],
         ['inspect', inspect],
         ['forceRelease', force],
+        ['acquire with mark', fusedAcquire],
+        ['release with state', fusedRelease],
+        ['inspectAll', all],
       ] as const) {
         assert.deepEqual(c.cmds, ['evalsha'], `${name}: ${c.cmds.join(',')}`);
       }
@@ -160,6 +178,43 @@ describe('tokens and layout', () => {
       assert.equal(await store.release({ key, leaseId: id, token: a.token }), true);
       assert.equal(await raw.exists(`${base}:lease`), 0);
       assert.equal(await raw.hget(base, 'token'), String(a.token), 'counter kept after release');
+    } finally {
+      raw.disconnect();
+      await store.close();
+    }
+  });
+
+  it('the mark is its own field of the state hash, text as written; a record from before marks reads as null', async () => {
+    const p = prefix();
+    const store = new RedisStore({ url: server.url, prefix: p });
+    const raw = new Redis(server.url);
+    try {
+      // A 16-digit token inside the mark: kept as written (never parsed by Lua's cjson).
+      const mark = { slot: '2026-11-23T10:05:00.000Z', token: 1795461306570222 };
+      const id = randomUUID();
+      const granted = await store.acquire({ ...req('m', 'h', id), mark });
+      assert.ok(granted.acquired);
+      const base = `${p}{m}`;
+      assert.equal(await raw.hget(base, 'mark'), JSON.stringify(mark));
+      assert.deepEqual((await store.inspect('m'))?.mark, mark);
+      const token = granted.acquired ? granted.token : 0;
+      assert.equal(await store.release({ key: 'm', leaseId: id, token, state: { done: 1 } }), true);
+      assert.equal(await raw.hexists(base, 'mark'), 0, 'the fused release deleted the field');
+
+      // What the previous version wrote: token and state, no mark field.
+      const old = `${p}{old}`;
+      await raw.hset(old, 'token', '1795461306570000', 'state', '{"v":1}');
+      const record = await store.inspect('old');
+      assert.deepEqual(record && { token: record.token, state: record.state, mark: record.mark }, {
+        token: 1795461306570000,
+        state: { v: 1 },
+        mark: null,
+      });
+      const next = await store.acquire({ ...req('old', 'h'), mark: { slot: 2 } });
+      assert.ok(next.acquired && next.token > 1795461306570000);
+      assert.equal(next.acquired && next.mark, null, 'no earlier mark');
+      assert.deepEqual(next.acquired && next.state, { v: 1 });
+      assert.equal(await raw.hget(old, 'mark'), '{"slot":2}');
     } finally {
       raw.disconnect();
       await store.close();

@@ -2,7 +2,7 @@
  * One Lua script as one typed call (redis-semaphore's `createEval` shape): sent with
  * `EVALSHA`, and once more with `EVAL` when the server does not have it cached
  * (`NOSCRIPT`: the first use after a restart or `SCRIPT FLUSH`), its reply decoded into
- * a named object. Every script runs on the two keys of one lease key ({@link LeaseKeys}).
+ * a named object. Every script but `inspectAll`'s runs on the two keys of one lease key ({@link LeaseKeys}).
  * @module
  */
 import { createHash } from 'node:crypto';
@@ -21,8 +21,8 @@ export interface Eval<Args extends ScriptArgs, Reply> {
   readonly lua: string;
   /** SHA-1 of {@link lua}, the name `EVALSHA` knows it by. */
   readonly sha: string;
-  /** Runs the script on one lease key's Redis keys and decodes its reply. */
-  run(client: RedisClientLike, keys: LeaseKeys, args: Args): Promise<Reply>;
+  /** Runs the script on one lease key's Redis keys (none for `inspectAll`) and decodes its reply. */
+  run(client: RedisClientLike, keys: LeaseKeys | readonly [], args: Args): Promise<Reply>;
 }
 
 const NOSCRIPT = /^NOSCRIPT/;

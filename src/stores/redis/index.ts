@@ -12,21 +12,23 @@ import {
   checkMs,
   requireOptions,
   checkPrefix,
+  encodeMark,
   encodeState,
   raceSignal,
   redactUrl,
   throwIfAborted,
 } from '../../store-kit/index.js';
-import type { AcquireRequest, AcquireResult, LeaseRecord, LeaseRef, RenewRequest } from '../../store.js';
+import type { AcquireRequest, AcquireResult, LeaseRecord, ReleaseRequest, RenewRequest } from '../../store.js';
 import type { LeaseStore, StoreCapabilities, StoreOpOptions, WriteStateRequest } from '../../store.js';
 import { loadRedis, RedisConnection, type RedisClientLike } from './connection.js';
 import type { Eval, ScriptArgs } from './eval.js';
 import { checkBraces, keyOfName, leaseKeys, scanPattern } from './keys.js';
 import { decodeScanPage, decodeTime } from './replies.js';
-import { acquireScript } from './scripts/acquire.js';
+import { type AcquireArgs, acquireScript } from './scripts/acquire.js';
 import { forceReleaseScript } from './scripts/force-release.js';
+import { inspectPageScript } from './scripts/inspect-all.js';
 import { inspectScript } from './scripts/inspect.js';
-import { releaseScript } from './scripts/release.js';
+import { type ReleaseArgs, releaseScript } from './scripts/release.js';
 import { renewScript } from './scripts/renew.js';
 import { writeStateScript } from './scripts/write-state.js';
 import { parseRedisUrl } from './url.js';
@@ -213,7 +215,10 @@ export class RedisStore implements LeaseStore {
 
   async acquire(req: AcquireRequest, options?: StoreOpOptions): Promise<AcquireResult> {
     const ttl = Math.max(1, Math.ceil(req.ttlMs));
-    return this.#eval(acquireScript, req.key, [req.holder, req.leaseId, ttl], options?.signal);
+    // Encoded (and its size checked) before any request: a refused mark writes nothing.
+    const args: AcquireArgs =
+      req.mark === undefined ? [req.holder, req.leaseId, ttl] : [req.holder, req.leaseId, ttl, encodeMark(req.mark)];
+    return this.#eval(acquireScript, req.key, args, options?.signal);
   }
 
   async renew(req: RenewRequest, options?: StoreOpOptions): Promise<boolean> {
@@ -221,8 +226,11 @@ export class RedisStore implements LeaseStore {
     return this.#eval(renewScript, req.key, [req.leaseId, String(req.token), ttl], options?.signal);
   }
 
-  async release(ref: LeaseRef, options?: StoreOpOptions): Promise<boolean> {
-    return this.#eval(releaseScript, ref.key, [ref.leaseId, String(ref.token)], options?.signal);
+  async release(req: ReleaseRequest, options?: StoreOpOptions): Promise<boolean> {
+    const token = String(req.token);
+    const args: ReleaseArgs =
+      req.state === undefined ? [req.leaseId, token] : [req.leaseId, token, encodeState(req.state)];
+    return this.#eval(releaseScript, req.key, args, options?.signal);
   }
 
   async writeState(req: WriteStateRequest, options?: StoreOpOptions): Promise<boolean> {
@@ -239,6 +247,19 @@ export class RedisStore implements LeaseStore {
     return found && { key, ...found };
   }
 
+  /** The client, and the nodes a key walk visits: every master of a Cluster client, else the client itself. */
+  async #masters(label: string, signal: AbortSignal | undefined): Promise<RedisClientLike[]> {
+    const client = await this.#call(label, signal, async (connected) => connected);
+    if (typeof client.nodes !== 'function') return [client];
+    let nodes = client.nodes('master');
+    if (nodes.length === 0) {
+      // A Cluster client that has not connected yet knows no nodes: one request connects it.
+      await this.#call(label, signal, (connected) => connected.time());
+      nodes = client.nodes('master');
+    }
+    return nodes;
+  }
+
   /**
    * Lists keys ever acquired, with `SCAN … MATCH <prefix>{…}`. SCAN walks the whole
    * database (every key, not only this store's), `scanCount` keys per round trip; on a
@@ -249,14 +270,7 @@ export class RedisStore implements LeaseStore {
     const label = `${this.#where}: list`;
     const pattern = scanPattern(this.prefix, options?.prefix ?? '');
     const found = new Set<string>();
-    const client = await this.#call(label, signal, async (connected) => connected);
-    let nodes = typeof client.nodes === 'function' ? client.nodes('master') : [client];
-    if (nodes.length === 0 && typeof client.nodes === 'function') {
-      // A Cluster client that has not connected yet knows no nodes: one request connects it.
-      await this.#call(label, signal, (connected) => connected.time());
-      nodes = client.nodes('master');
-    }
-    for (const node of nodes) {
+    for (const node of await this.#masters(label, signal)) {
       let cursor = '0';
       do {
         // Each page is one request with its own timeout.
@@ -271,6 +285,35 @@ export class RedisStore implements LeaseStore {
       } while (cursor !== '0');
     }
     return [...found];
+  }
+
+  /**
+   * Every record under `prefix` (each read atomically, as {@link inspect} reads it): one
+   * script per `SCAN` page per master, which scans and reads the records it found in the
+   * same request. A database of up to about `scanCount` keys costs one request (one per
+   * master on a Cluster). Like {@link list}, it visits every key of the database.
+   */
+  async inspectAll(options: StoreOpOptions & { prefix: string }): Promise<LeaseRecord[]> {
+    const signal = options?.signal;
+    const label = `${this.#where}: inspectAll "${options?.prefix}"`;
+    if (typeof options?.prefix !== 'string') {
+      throw new ConfigError(`${label}: prefix must be a string, got ${JSON.stringify(options?.prefix)}`);
+    }
+    const pattern = scanPattern(this.prefix, options.prefix);
+    const found = new Map<string, LeaseRecord>();
+    for (const node of await this.#masters(label, signal)) {
+      let cursor = '0';
+      do {
+        const args = [cursor, pattern, this.#scanCount] as const;
+        const page = await this.#call(label, signal, () => inspectPageScript.run(node, [], args));
+        cursor = page.cursor;
+        for (const { name, record } of page.records) {
+          const key = keyOfName(this.prefix, name);
+          if (key !== undefined) found.set(key, { key, ...record });
+        }
+      } while (cursor !== '0');
+    }
+    return [...found.values()];
   }
 
   async now(options?: StoreOpOptions): Promise<number> {

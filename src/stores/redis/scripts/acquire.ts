@@ -1,7 +1,8 @@
 /**
- * Acquire: grant a free key (a new token, L2), recognise a retry by the same lease id (L9),
- * or answer busy with the holder and the time left; the fenced state comes with every
- * answer (`stateOnAcquire`). Token design: docs/stores/redis.md ("Tokens across data loss").
+ * Acquire: grant a free key (a new token, L2) and write the grant's mark with it (the
+ * fused acquire), recognise a retry by the same lease id (L9), or answer busy with the
+ * holder and the time left; the fenced state and the mark come with every answer
+ * (`stateOnAcquire`). Token design: docs/stores/redis.md ("Tokens across data loss").
  * @module
  */
 import { decodeState, toToken } from '../../../store-kit/index.js';
@@ -9,41 +10,52 @@ import type { AcquireResult } from '../../../store.js';
 import { createEval } from '../eval.js';
 import { array, number, text } from '../replies.js';
 
-// ARGV: holder, leaseId, ttlMs. Replies: granted {1, token, nowMs, state};
-// busy {0, holder, pttl, nowMs, state}.
+// ARGV: holder, leaseId, ttlMs[, mark]. Replies: granted {1, token, nowMs, state, mark before
+// this grant}; busy {0, holder, pttl, nowMs, state, mark}.
 // A new token is max(last + 1, TIME in µs), so it stays above every earlier token even
 // after the server lost its data. redis.replicate_commands() lets Redis 3.2–4 replicate
 // writes made after TIME; newer servers always do. Only integers and strings are
 // returned: a RESP3 client (ioredis 6) would see a Lua boolean as a boolean, not nil.
+// The mark is its own hash field beside the state (never merged in Lua: cjson would round
+// 16-digit tokens); a missing field, as data written before marks existed has, reads as ''.
 const ACQUIRE = `
 if redis.replicate_commands then pcall(redis.replicate_commands) end
 local t = redis.call('TIME')
 local nowUs = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local nowMs = math.floor(nowUs / 1000)
 local cur = redis.call('HMGET', KEYS[2], 'id', 'holder', 'token')
-local state = redis.call('HGET', KEYS[1], 'state') or ''
+local m = redis.call('HMGET', KEYS[1], 'token', 'state', 'mark')
+local state = m[2] or ''
+local mark = m[3] or ''
 if cur[1] then
-  if cur[1] == ARGV[2] then
-    redis.call('PEXPIRE', KEYS[2], ARGV[3])
-    return {1, cur[3], nowMs, state}
+  if cur[1] ~= ARGV[2] then
+    return {0, cur[2] or '', redis.call('PTTL', KEYS[2]), nowMs, state, mark}
   end
-  return {0, cur[2] or '', redis.call('PTTL', KEYS[2]), nowMs, state}
+  redis.call('PEXPIRE', KEYS[2], ARGV[3])
+  if ARGV[4] then redis.call('HSET', KEYS[1], 'mark', ARGV[4]) end
+  return {1, cur[3], nowMs, state, mark}
 end
-local token = tonumber(redis.call('HGET', KEYS[1], 'token') or '0') + 1
+local token = tonumber(m[1] or '0') + 1
 if nowUs > token then token = nowUs end
 local ts = string.format('%.0f', token)
-redis.call('HSET', KEYS[1], 'token', ts)
+if ARGV[4] then
+  redis.call('HSET', KEYS[1], 'token', ts, 'mark', ARGV[4])
+else
+  redis.call('HSET', KEYS[1], 'token', ts)
+end
 redis.call('HSET', KEYS[2], 'holder', ARGV[1], 'id', ARGV[2], 'token', ts)
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
-return {1, ts, nowMs, state}
+return {1, ts, nowMs, state, mark}
 `;
 
 function decodeAcquire(reply: unknown): AcquireResult {
   const fields = array(reply, 'acquire');
-  const state = decodeState(text(fields[fields.length - 1]));
+  const state = decodeState(text(fields[fields.length - 2]));
+  const mark = decodeState(text(fields[fields.length - 1]));
   if (number(fields[0], 'acquire') === 1) {
     const [, token, nowMs] = fields;
-    return { acquired: true, token: toToken(text(token), 'acquire'), storeTime: number(nowMs, 'acquire time'), state };
+    const storeTime = number(nowMs, 'acquire time');
+    return { acquired: true, token: toToken(text(token), 'acquire'), storeTime, state, mark };
   }
   const [, holderText, pttlText, nowMs] = fields;
   const holder = text(holderText);
@@ -52,15 +64,17 @@ function decodeAcquire(reply: unknown): AcquireResult {
     acquired: false,
     storeTime: number(nowMs, 'acquire time'),
     state,
+    mark,
     ...(holder ? { holder } : {}),
     // PTTL -1 (a lease key without expiry, which this store never writes): time left unknown.
     ...(pttl >= 0 ? { expiresInMs: pttl } : {}),
   };
 }
 
-/** `acquire`: ARGV holder, leaseId, ttlMs (whole ms); the reply is the store's {@link AcquireResult}. */
-export const acquireScript = createEval<readonly [holder: string, leaseId: string, ttlMs: number], AcquireResult>(
-  'acquire',
-  ACQUIRE,
-  decodeAcquire,
-);
+/** `acquire` arguments: holder, leaseId, ttlMs (whole ms), and the encoded mark when the grant writes one. */
+export type AcquireArgs =
+  | readonly [holder: string, leaseId: string, ttlMs: number]
+  | readonly [holder: string, leaseId: string, ttlMs: number, mark: string];
+
+/** `acquire`: ARGV holder, leaseId, ttlMs[, mark]; the reply is the store's {@link AcquireResult}. */
+export const acquireScript = createEval<AcquireArgs, AcquireResult>('acquire', ACQUIRE, decodeAcquire);

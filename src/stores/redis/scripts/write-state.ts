@@ -1,6 +1,7 @@
 /**
- * Fenced write: store the key's state, only for the current holder with its token,
- * checked in the same script as the write (L8).
+ * Fenced write: store the key's state and clear its mark (the start record the state
+ * now supersedes), only for the current holder with its token, checked in the same
+ * script as the write (L8).
  * @module
  */
 import { createEval } from '../eval.js';
@@ -8,6 +9,7 @@ import { UNLESS_OWNER_RETURN_0, decodeActed } from './owner.js';
 
 // ARGV: leaseId, token, state (JSON text)
 const WRITE_STATE = `${UNLESS_OWNER_RETURN_0}redis.call('HSET', KEYS[1], 'state', ARGV[3])
+redis.call('HDEL', KEYS[1], 'mark')
 return 1
 `;
 
