@@ -60,6 +60,16 @@ export function defaultPoll(ttlMs: number): number {
   return Math.min(Math.max(ttlMs / 10, 50), 1000);
 }
 
+/**
+ * Pause between campaign attempts of an election: ttl/10 within [50 ms, 500 ms]. A leader
+ * that resigns is replaced within one poll, and a graceful stop should hand over within
+ * 1 s (issue 17): with the ±25 % jitter a pause is at most 625 ms, leaving room for the
+ * release and the winning request. Costs a follower 2 requests/s at long TTLs.
+ */
+export function electionPoll(ttlMs: number): number {
+  return Math.min(defaultPoll(ttlMs), 500);
+}
+
 /** Each poll pause is the base times a random factor in this range, so contenders spread out. */
 export const POLL_JITTER: readonly [number, number] = [0.75, 1.25];
 
@@ -92,6 +102,13 @@ export const DEFAULT_GRACE_MS = 10_000;
 
 /** Default TTL of a scheduled job or a CLI lease: 30 s, so failover takes about half a minute and renewals are rare. */
 export const DEFAULT_TTL_MS = 30_000;
+
+/**
+ * Default TTL of a host's liveness lease (placement): 15 s, so a dead host's jobs move
+ * within about 20 s (TTL + one heartbeat of ttl/3), while a host costs the store two
+ * requests every 5 s whatever its job count. Inside every store's bounds (Azure: 15–60 s).
+ */
+export const DEFAULT_PLACEMENT_TTL_MS = 15_000;
 
 /** Default pause before a job's second try, doubled per further try. */
 export const DEFAULT_RETRY_BACKOFF_MS = 1000;
@@ -161,3 +178,17 @@ export const DEFAULT_KILL_AFTER_MS = 10_000;
  * long enough for a first connection (DNS, TLS, auth) to a slow store.
  */
 export const CLI_STORE_CHECK_TIMEOUT_MS = 10_000;
+
+/**
+ * `leasehold status`, `status --watch` and the status page give one read of every key this
+ * long (one request with `inspectAll`, else a list and a read per key), like the CLI's
+ * store check: long enough for a first connection to a slow store.
+ */
+export const STATUS_READ_TIMEOUT_MS = 10_000;
+
+/**
+ * `status --watch` and the status page read the store this often by default: a countdown
+ * a person watches stays within about a second of the store, at one read per 2 s per
+ * watcher (the page shares one read among all of its viewers).
+ */
+export const STATUS_REFRESH_MS = 2000;

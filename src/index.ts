@@ -7,6 +7,7 @@
 export { Leasehold } from './leasehold.js';
 export type {
   LeaseholdOptions,
+  PlacementOptions,
   TryAcquireOptions,
   AcquireOptions,
   WithLeaseOptions,
@@ -14,7 +15,9 @@ export type {
   LeaseholdEvents,
 } from './leasehold.js';
 export { ScheduledJob } from './scheduler/job.js';
-export { parseJobState, HISTORY_LENGTH, type JobState } from './scheduler/state.js';
+export { parseJobState, HISTORY_LENGTH, type JobState, type RunningRecord } from './scheduler/state.js';
+export { HOSTS_PREFIX } from './scheduler/placement.js';
+export { assignOwners } from './scheduler/rendezvous.js';
 export type {
   JobOptions,
   JobContext,
@@ -26,8 +29,16 @@ export type {
   RunEvent,
   SkipReason,
   SlotSkippedEvent,
+  PlacementEvent,
 } from './scheduler/types.js';
-export { IntervalSchedule, CronSchedule, checkTimezone, type Schedule } from './schedule.js';
+export {
+  IntervalSchedule,
+  CronSchedule,
+  checkTimezone,
+  scheduleFromSpec,
+  type Schedule,
+  type ScheduleSpec,
+} from './schedule.js';
 export { Lease } from './lease.js';
 export { Election, type ElectOptions, type LeaderContext, type Demotion } from './coordination/election.js';
 export {

@@ -29,7 +29,28 @@ export interface LeaseholdOptions {
    * @defaultValue the process's monotonic clock and Node timers
    */
   clock?: Clock;
+  /**
+   * Fleet-aware placement of scheduled jobs (docs/placement.md). On: hosts publish their
+   * liveness in the store (a lease each, under `leasehold#hosts/`), each job gets one owner
+   * among the live hosts, and only the owner asks the store about the job's slots — a slot
+   * costs the store two requests whatever the fleet's size, and the jobs spread evenly.
+   * `false` keeps every host trying every slot (the race): for a fleet of one or two hosts,
+   * for hosts that cannot write the reserved keys, or to compare. `{ ttl }` sets the
+   * liveness lease's TTL: a dead host's jobs move within TTL + one heartbeat (ttl/3).
+   * Safety never depends on it: the job's lease decides who runs a slot.
+   * @defaultValue `true`, with a 15 s liveness TTL (clamped into the store's TTL bounds)
+   */
+  placement?: boolean | PlacementOptions;
 }
+
+/** Options of placement (see {@link LeaseholdOptions.placement}). */
+export interface PlacementOptions {
+  /** TTL of this host's liveness lease; it renews (the heartbeat) every ttl/3. @defaultValue 15s */
+  ttl?: Duration;
+}
+
+/** Option names of `placement`. */
+export const PLACEMENT_OPTIONS = ['ttl'] as const satisfies readonly (keyof PlacementOptions)[];
 
 /** Options of {@link Leasehold.tryAcquire}. */
 export interface TryAcquireOptions {
@@ -66,6 +87,7 @@ export const LEASEHOLD_OPTIONS = [
   'holder',
   'logger',
   'clock',
+  'placement',
 ] as const satisfies readonly (keyof LeaseholdOptions)[];
 /** Option names of `tryAcquire`. */
 export const TRY_ACQUIRE_OPTIONS = ['ttl', 'signal'] as const satisfies readonly (keyof TryAcquireOptions)[];

@@ -5,7 +5,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import { sleep, systemClock, type Clock } from './clock.js';
-import { DEFAULT_GRACE_MS, defaultPoll, EXPIRY_SLACK_MS, POLL_JITTER, requestTimeout } from './defaults.js';
+import {
+  DEFAULT_GRACE_MS,
+  DEFAULT_PLACEMENT_TTL_MS,
+  defaultPoll,
+  EXPIRY_SLACK_MS,
+  POLL_JITTER,
+  requestTimeout,
+} from './defaults.js';
 import { parseDuration, type Duration } from './duration.js';
 import { AcquireTimeoutError, ConfigError, LeaseholdError, type LeaseLostError } from './errors.js';
 import { SafeEmitter, safeLog, silentLogger, type Logger } from './events.js';
@@ -32,6 +39,8 @@ import type { JobHandler, JobOptions } from './scheduler/types.js';
 import {
   ACQUIRE_OPTIONS,
   LEASEHOLD_OPTIONS,
+  PLACEMENT_OPTIONS,
+  type PlacementOptions,
   STOP_OPTIONS,
   TRY_ACQUIRE_OPTIONS,
   type AcquireOptions,
@@ -49,6 +58,7 @@ export type {
   LeaseEvent,
   LeaseholdEvents,
   LeaseholdOptions,
+  PlacementOptions,
   TryAcquireOptions,
   WithLeaseOptions,
 } from './leasehold-types.js';
@@ -81,6 +91,8 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
   #handoffs: Handoff | undefined;
   /** Campaigns not yet resigned: `stop()` resigns them. */
   readonly #elections = new Set<Election>();
+  /** Placement's liveness TTL; undefined when placement is off. */
+  readonly #placementTtlMs: number | undefined;
 
   constructor(options: LeaseholdOptions) {
     if (!options || typeof options !== 'object') {
@@ -98,6 +110,7 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
     this.holder = holder;
     this.logger = logger;
     this.clock = options.clock ?? systemClock;
+    this.#placementTtlMs = placementTtl(options.placement, store);
   }
 
   /** Leases this instance currently holds. */
@@ -267,6 +280,7 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
       holder: this.holder,
       clock,
       logger: this.logger,
+      placementTtlMs: this.#placementTtlMs,
       // Read through, as the scheduler always read them: a store may change its capabilities.
       store: {
         get name() {
@@ -391,4 +405,17 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
     this.emit('acquired', ev(lease));
     return lease;
   }
+}
+
+/** Placement's liveness TTL from the option, or undefined when it is off. @throws ConfigError naming the value. */
+function placementTtl(option: unknown, store: LeaseStore): number | undefined {
+  if (option === false) return undefined;
+  if (option !== undefined && option !== true && (typeof option !== 'object' || option === null)) {
+    throw new ConfigError(`placement: expected true, false or { ttl }, got ${shownValue(option)}`);
+  }
+  const ttl = (option as PlacementOptions | undefined)?.ttl;
+  if (typeof option === 'object') checkCallOptions('placement', option, PLACEMENT_OPTIONS);
+  if (ttl !== undefined) return checkTtl(ttl, store, 'placement.ttl');
+  const { minTtlMs = 1, maxTtlMs = Number.POSITIVE_INFINITY } = store.capabilities;
+  return Math.min(Math.max(DEFAULT_PLACEMENT_TTL_MS, minTtlMs), maxTtlMs);
 }

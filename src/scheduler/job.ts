@@ -20,8 +20,10 @@ import type { JobHandler, JobStats, SkipReason, SlotSkippedEvent } from './types
 
 /** What a job needs of its scheduler, beyond what a run needs. */
 export interface JobHost extends RunnerHost {
-  /** Sleeps until store time `time`, in capped steps; returns early when stopping. */
-  sleepUntil(time: number): Promise<void>;
+  /** Sleeps until store time `time`, in capped steps; returns early when stopping or when `key`'s job is woken. */
+  sleepUntil(time: number, key?: string): Promise<void>;
+  /** True when this host should try `key`'s slots (placement: it owns the job). */
+  owns(key: string): boolean;
   /** Records a store time sample (see `StoreClock.observe`). */
   observe(storeTime: number, recvWall: number, force?: boolean): void;
 }
@@ -111,7 +113,14 @@ export class ScheduledJob {
       if (due === undefined || due <= handled) {
         const next = this.schedule.after(Math.max(handled, now));
         if (next === undefined) return;
-        await host.sleepUntil(next + (this.options.jitterMs ? randomBetween(0, this.options.jitterMs) : 0));
+        await host.sleepUntil(next + (this.options.jitterMs ? randomBetween(0, this.options.jitterMs) : 0), this.key);
+        continue;
+      }
+      if (!host.owns(this.key)) {
+        // Placement: another host owns this job. Ask the store nothing; sleep until placement
+        // wakes us (the job became ours). The owner's slots are not ours to count (P2).
+        waiting = undefined;
+        await host.sleepUntil(Number.POSITIVE_INFINITY, this.key);
         continue;
       }
       const look = await this.#consider(due);
@@ -121,7 +130,7 @@ export class ScheduledJob {
       } else {
         waiting = look.overlap ? due : undefined;
         const next = this.schedule.after(due) ?? Number.POSITIVE_INFINITY;
-        await host.sleepUntil(Math.min(look.wakeAt, next));
+        await host.sleepUntil(Math.min(look.wakeAt, next), this.key);
       }
     }
   }

@@ -46,6 +46,8 @@ export interface SchedulerPort {
   readonly logger: Logger;
   /** The store's name and capabilities. */
   readonly store: StoreFacts;
+  /** Placement's liveness-lease TTL, or undefined when placement is off (every host tries every slot). */
+  readonly placementTtlMs: number | undefined;
   /**
    * One acquisition attempt on `key` (retried once on no answer, as every acquire is; L9);
    * a grant writes `mark` with it (the fused acquire) when given.

@@ -10,6 +10,7 @@ import { ConfigError, LeaseholdError } from '../errors.js';
 import { checkKey } from '../internal.js';
 import type { Schedule } from '../schedule.js';
 import { type JobHost, ScheduledJob } from './job.js';
+import { Placement } from './placement.js';
 import { resolveOptions } from './options.js';
 import type { SchedulerPort } from './port.js';
 import { StoreClock } from './store-clock.js';
@@ -29,12 +30,26 @@ export class Scheduler implements JobHost {
   readonly #stop = new AbortController();
   readonly #runs = new Set<AbortController>();
   readonly #sleepers = new Set<() => void>();
+  /** Per job, the wake of its current sleep (placement wakes a job that became ours). */
+  readonly #jobSleepers = new Map<string, () => void>();
+  readonly #placement: Placement | undefined;
   #refining: Promise<void> = Promise.resolve();
 
   /** A scheduler running on `port`. */
   constructor(port: SchedulerPort) {
     this.port = port;
     this.#storeClock = new StoreClock(port, this);
+    if (port.placementTtlMs !== undefined) this.#placement = new Placement(this, port.placementTtlMs);
+  }
+
+  /** True when this host should try `key`'s slots (placement: it owns the job; without placement: always). */
+  owns(key: string): boolean {
+    return this.#placement ? this.#placement.owns(key) : true;
+  }
+
+  /** Wakes the sleeping loops of these jobs. */
+  wake(keys: readonly string[]): void {
+    for (const key of keys) this.#jobSleepers.get(key)?.();
   }
 
   /** Aborts when `stop()` begins. */
@@ -61,30 +76,36 @@ export class Scheduler implements JobHost {
     return () => this.#runs.delete(controller);
   }
 
-  /** Sleeps until store time `time`, in capped steps; returns early when stopping. */
-  async sleepUntil(time: number): Promise<void> {
+  /**
+   * Sleeps until store time `time` (Infinity: until woken), in capped steps; returns early
+   * when stopping, or when `key`'s job is woken ({@link wake}).
+   */
+  async sleepUntil(time: number, key?: string): Promise<void> {
     while (!this.stopping) {
       const left = time - this.storeNow();
       if (left <= 0) return;
-      await this.nap(Math.min(left, MAX_TIMER_MS));
+      if ((await this.nap(Math.min(left, MAX_TIMER_MS), key)) === 'woken') return;
     }
   }
 
   /**
-   * Sleeps `ms` on the clock; stop() wakes every sleeper at once. One entry in a set per
-   * sleeper, no listener on a shared signal per job (that would scan a list per job and
-   * warn past 10 jobs).
+   * Sleeps `ms` on the clock; stop() wakes every sleeper at once, {@link wake} the sleeper
+   * of a job. One entry in a set per sleeper, no listener on a shared signal per job (that
+   * would scan a list per job and warn past 10 jobs).
    */
-  nap(ms: number): Promise<void> {
+  nap(ms: number, key?: string): Promise<'slept' | 'woken'> {
     const { clock } = this.port;
-    return new Promise<void>((resolve) => {
-      const wake = () => {
+    return new Promise((resolve) => {
+      const end = (how: 'slept' | 'woken') => {
         clock.clearTimeout(handle);
         this.#sleepers.delete(wake);
-        resolve();
+        if (key !== undefined && this.#jobSleepers.get(key) === wake) this.#jobSleepers.delete(key);
+        resolve(how);
       };
-      const handle = clock.setTimeout(wake, ms);
+      const wake = () => end('woken');
+      const handle = clock.setTimeout(() => end('slept'), ms);
       this.#sleepers.add(wake);
+      if (key !== undefined) this.#jobSleepers.set(key, wake);
     });
   }
 
@@ -98,7 +119,11 @@ export class Scheduler implements JobHost {
     if (this.stopping) throw new ConfigError(`cannot schedule "${key}": this Leasehold is stopping`);
     const job = new ScheduledJob(this, key, schedule, handler, resolveOptions(key, options, this.port.store));
     this.jobs.set(key, job);
-    if (this.started) job.start();
+    if (this.started) {
+      job.start();
+      // A new job changes this host's job set: placement joins again under it.
+      void this.#placement?.setJobs([...this.jobs.keys()]);
+    }
     return job;
   }
 
@@ -109,6 +134,8 @@ export class Scheduler implements JobHost {
     this.started = true;
     await this.#storeClock.sync();
     this.#refining = this.#storeClock.refine().catch(() => {});
+    // Join the fleet and read the roster before the first slot, so jobs start owned.
+    if (this.#placement && this.jobs.size > 0) await this.#placement.start([...this.jobs.keys()]);
     for (const job of this.jobs.values()) job.start();
   }
 
@@ -121,7 +148,10 @@ export class Scheduler implements JobHost {
     this.stopping = true;
     this.#stop.abort(new LeaseholdError('shutting down'));
     for (const wake of [...this.#sleepers]) wake();
-    const loops = Promise.all([...this.jobs.values()].map((job) => job.done).concat(this.#refining));
+    // Leave the fleet first: other hosts take this one's jobs at their next heartbeat, while
+    // its running handlers finish under their own leases.
+    const leaving = this.#placement?.stop() ?? Promise.resolve();
+    const loops = Promise.all([...this.jobs.values()].map((job) => job.done).concat(this.#refining, leaving));
     if (this.#runs.size > 0) {
       const { clock } = this.port;
       let timer: unknown;

@@ -15,7 +15,7 @@ export interface ClockHost {
   /** Aborts when `stop()` begins. */
   readonly stopSignal: AbortSignal;
   /** Sleeps `ms`, waking early on `stop()`. */
-  nap(ms: number): Promise<void>;
+  nap(ms: number): Promise<unknown>;
 }
 
 /** The store's clock as this host estimates it from the times the store reports. */

@@ -156,8 +156,28 @@ export interface SlotSkippedEvent {
   detail?: string;
 }
 
+/** Payload of `placement:changed`: this host's view of the fleet changed, and which jobs moved. */
+export interface PlacementEvent {
+  /** This host's holder identity. */
+  holder: string;
+  /** Live hosts running the same jobs as this one (this one included). */
+  hosts: number;
+  /** Hosts that appeared since the last view. */
+  joined: string[];
+  /** Hosts gone since the last view, and why (it stopped, or its liveness lease expired). */
+  left: { holder: string; reason: string }[];
+  /** Jobs this host owns now. */
+  owned: number;
+  /** Jobs that moved to this host. */
+  gained: string[];
+  /** Jobs that moved away from this host. */
+  lost: string[];
+}
+
 /** Scheduler events. */
 export interface SchedulerEvents {
+  /** This host's view of the fleet changed (placement): who joined or left, which jobs moved here or away. */
+  'placement:changed': [PlacementEvent];
   /** A handler is about to run. */
   'run:start': [RunEvent];
   /** A handler resolved. */

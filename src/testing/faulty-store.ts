@@ -10,7 +10,16 @@ export type FaultMode =
   /** Reject each call at once with `StoreUnavailableError` (a refused connection). */
   | 'fail';
 
-type Method = 'acquire' | 'renew' | 'release' | 'writeState' | 'inspect' | 'list' | 'now' | 'forceRelease';
+type Method =
+  | 'acquire'
+  | 'renew'
+  | 'release'
+  | 'writeState'
+  | 'inspect'
+  | 'inspectAll'
+  | 'list'
+  | 'now'
+  | 'forceRelease';
 
 /**
  * Wraps a real store and lets a test stall or fail its calls, per method, to drive
@@ -29,6 +38,7 @@ export class FaultyStore implements LeaseStore {
     release: 0,
     writeState: 0,
     inspect: 0,
+    inspectAll: 0,
     list: 0,
     now: 0,
     forceRelease: 0,
@@ -37,7 +47,15 @@ export class FaultyStore implements LeaseStore {
   /** Wraps `inner`; every call passes through until a mode says otherwise. */
   constructor(inner: LeaseStore) {
     this.inner = inner;
+    // Only when the wrapped store has it: callers fall back to list + inspect otherwise.
+    if (inner.inspectAll) {
+      const inspectAll = inner.inspectAll.bind(inner);
+      this.inspectAll = (o) => this.#call('inspectAll', o, () => inspectAll(o));
+    }
   }
+
+  /** The wrapped store's `inspectAll`, counted and subject to its mode, when it has one. */
+  declare inspectAll?: NonNullable<LeaseStore['inspectAll']>;
 
   /** The wrapped store's name. */
   get name(): string {
