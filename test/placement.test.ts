@@ -14,6 +14,13 @@ const START = Date.UTC(2026, 0, 1);
 const keys = (n: number, prefix = 'job') => Array.from({ length: n }, (_, index) => `${prefix}-${index}`);
 const hostNames = (n: number) => Array.from({ length: n }, (_, index) => `host-${index}:${1000 + index}:ab${index}`);
 
+/** `list[index]`, which must exist. */
+function nth<T>(list: readonly T[], index: number): T {
+  const value = list[index];
+  assert.ok(value !== undefined, `no element ${index}`);
+  return value;
+}
+
 function loads(owners: Map<string, string>): number[] {
   const counts = new Map<string, number>();
   for (const owner of owners.values()) counts.set(owner, (counts.get(owner) ?? 0) + 1);
@@ -187,7 +194,7 @@ describe('placement (fake clock, memory store)', () => {
     const owned = new Set(target.runs.filter((run) => run.host === victim && run.slot >= 2000).map((run) => run.key));
     assert.equal(owned.size, 4, 'the victim owned its share');
     // Death, as the others see it: every request of the victim fails from now on.
-    target.stores[victim]!.mode = 'fail';
+    nth(target.stores, victim).mode = 'fail';
     const diedAt = target.clock.now();
     await target.clock.advance(8000);
     await stopAll(target.clock, target.hosts);
@@ -202,14 +209,14 @@ describe('placement (fake clock, memory store)', () => {
         assert.equal(count, 1, `${key} slot +${slot} after the takeover ran ${count} times`);
       }
     }
-    const left = target.events[0]!.flatMap((event) => event.left);
+    const left = nth(target.events, 0).flatMap((event) => event.left);
     assert.ok(
       left.some((host) => host.holder === 'host1' && /expired/.test(host.reason)),
       JSON.stringify(left),
     );
-    const gained = target.events[0]!.flatMap((event) => event.gained).concat(
-      target.events[2]!.flatMap((e) => e.gained),
-    );
+    const gained = nth(target.events, 0)
+      .flatMap((event) => event.gained)
+      .concat(nth(target.events, 2).flatMap((e) => e.gained));
     // What the victim owned moved to the survivors (with the load bound, a few jobs may also
     // move between survivors).
     for (const key of owned) assert.ok(gained.includes(key), `${key} announced as gained (${gained.join(', ')})`);
@@ -221,9 +228,11 @@ describe('placement (fake clock, memory store)', () => {
     await target.clock.advance(3050);
     const owned = new Set(target.runs.filter((run) => run.host === 2 && run.slot >= 2000).map((run) => run.key));
     let stopped = false;
-    const stopping = target.hosts[2]!.stop().then(() => {
-      stopped = true;
-    });
+    const stopping = nth(target.hosts, 2)
+      .stop()
+      .then(() => {
+        stopped = true;
+      });
     await target.clock.advanceUntil(() => stopped, 5000, 10);
     await stopping;
     const stopAt = target.clock.now();
@@ -236,7 +245,7 @@ describe('placement (fake clock, memory store)', () => {
         `${key} next ran at +${Math.min(...next)} (stop +${stopAt})`,
       );
     }
-    const left = target.events[0]!.flatMap((event) => event.left);
+    const left = nth(target.events, 0).flatMap((event) => event.left);
     assert.ok(
       left.some((host) => host.holder === 'host2' && host.reason === 'stopped'),
       JSON.stringify(left),
@@ -249,16 +258,18 @@ describe('placement (fake clock, memory store)', () => {
     const target = fleet(3, 12);
     // host0 cannot read the roster after its first view: it keeps believing it owns a third.
     await startAll(target);
-    target.stores[0]!.modes.inspectAll = 'fail';
+    nth(target.stores, 0).modes.inspectAll = 'fail';
     await target.clock.advance(1050);
     // host2 leaves; host1 now owns everything, host0 still believes its old view.
     let stopped = false;
-    void target.hosts[2]!.stop().then(() => {
-      stopped = true;
-    });
+    void nth(target.hosts, 2)
+      .stop()
+      .then(() => {
+        stopped = true;
+      });
     await target.clock.advanceUntil(() => stopped, 5000, 10);
     await target.clock.advance(6000);
-    delete target.stores[0]!.modes.inspectAll; // the view heals
+    delete nth(target.stores, 0).modes.inspectAll; // the view heals
     await target.clock.advance(4000);
     await stopAll(target.clock, target.hosts.slice(0, 2));
     const seen = new Set<string>();
