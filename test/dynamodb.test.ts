@@ -97,6 +97,24 @@ describe('requests per operation', () => {
       const held = await store.acquire(req(key, 'c'));
       assert.ok(held.acquired);
       assert.deepEqual((await count(() => store.forceRelease(key))).requests, ['UpdateItem']);
+
+      // A slot's two requests: acquire with its start record, release with its end record.
+      const slotId = randomUUID();
+      const start = await count(() => store.acquire({ ...req(key, 'd', slotId), mark: { slot: 's1' } }));
+      assert.deepEqual(start.requests, ['UpdateItem'], 'a grant with a mark is one request');
+      assert.ok(start.result.acquired);
+      if (!start.result.acquired) return;
+      assert.deepEqual(start.result.state, { n: 1 }, 'the grant answers the state as it was');
+      const slotRef = { key, leaseId: slotId, token: start.result.token };
+      const end = await count(() => store.release({ ...slotRef, state: { lastSlot: 's1' } }));
+      assert.deepEqual(end.requests, ['UpdateItem'], 'a release with state is one request');
+      assert.equal(end.result, true);
+      const all = await count(() => store.inspectAll({ prefix: key }));
+      assert.deepEqual(all.requests, ['Scan'], 'inspectAll is one scan on a table under 1 MB');
+      assert.deepEqual(
+        all.result.map(({ key: found, state, mark }) => ({ found, state, mark })),
+        [{ found: key, state: { lastSlot: 's1' }, mark: null }],
+      );
     } finally {
       await store.close();
       client.destroy();
@@ -190,6 +208,91 @@ describe('tokens and items', () => {
       assert.ok(again.acquired && again.token > first.token, 'tokens increase across clean-up');
     } finally {
       await store.close();
+      client.destroy();
+    }
+  });
+
+  it('an item written before marks existed reads with a null mark, and a grant adds one', async () => {
+    const store = newStore();
+    const client = new DynamoDBClient({
+      ...server.storeOptions,
+      credentials: { accessKeyId: 'test', secretAccessKey: 'x' },
+    });
+    try {
+      const key = `old-${randomUUID()}`;
+      const { PutItemCommand } = await import('@aws-sdk/client-dynamodb');
+      // The previous version's layout: a released key with a counter and a state, no mark attribute.
+      const oldItem = { pk: { S: store.prefix + key }, token: { N: '1796159483034615' }, state: { S: '{"n":0}' } };
+      await client.send(new PutItemCommand({ TableName: table, Item: oldItem }));
+      const before = await store.inspect(key);
+      assert.deepEqual(before, {
+        key,
+        holder: null,
+        token: 1796159483034615,
+        expiresInMs: null,
+        state: { n: 0 },
+        mark: null,
+      });
+      const leaseId = randomUUID();
+      const granted = await store.acquire({ ...req(key, 'a', leaseId), mark: { slot: 's1' } });
+      assert.ok(granted.acquired);
+      if (!granted.acquired) return;
+      assert.equal(granted.token, 1796159483034616, 'the counter goes on from the old item');
+      assert.deepEqual([granted.state, granted.mark], [{ n: 0 }, null]);
+      assert.deepEqual((await store.inspect(key))?.mark, { slot: 's1' });
+      const read = await client.send(new GetItemCommand({ TableName: table, Key: { pk: { S: store.prefix + key } } }));
+      assert.equal(read.Item?.mark?.S, '{"slot":"s1"}', 'the mark is an attribute of its own beside the state');
+      assert.equal(await store.writeState({ key, leaseId, token: granted.token, state: { n: 1 } }), true);
+      const cleared = await client.send(
+        new GetItemCommand({ TableName: table, Key: { pk: { S: store.prefix + key } } }),
+      );
+      assert.equal(cleared.Item?.mark, undefined, 'writeState removes the attribute');
+    } finally {
+      await store.close();
+      client.destroy();
+    }
+  });
+
+  it('inspectAll pages through a scan larger than 1 MB and keeps to the prefix', async () => {
+    const client = new DynamoDBClient({
+      ...server.storeOptions,
+      credentials: { accessKeyId: 'test', secretAccessKey: 'x' },
+    });
+    let scans = 0;
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'ScanCommand') scans += 1;
+        return next(args);
+      },
+      { step: 'initialize', name: 'countScans' },
+    );
+    const store = new DynamoDbStore({ table, createTable: true, client, prefix: `p-${randomUUID().slice(0, 6)}:` });
+    const other = newStore();
+    try {
+      const base = `big-${randomUUID().slice(0, 8)}/`;
+      const pad = 'x'.repeat(60 * 1024);
+      const keys = Array.from({ length: 20 }, (_unused, index) => `${base}${String(index).padStart(2, '0')}`);
+      for (const key of keys) {
+        const leaseId = randomUUID();
+        const granted = await store.acquire({ ...req(key, 'h', leaseId), mark: { key } });
+        assert.ok(granted.acquired);
+        if (!granted.acquired) return;
+        await store.writeState({ key, leaseId, token: granted.token, state: { pad } });
+        await store.acquire({ ...req(key, 'h', leaseId), mark: { key } }); // the mark again (L9 retry)
+      }
+      // The same key under another store prefix, in the same table: not this store's.
+      assert.ok((await other.acquire(req(keys[0] as string, 'o'))).acquired);
+      const records = await store.inspectAll({ prefix: base });
+      assert.ok(scans >= 2, `${scans} scan requests: 1.2 MB of items take more than one page`);
+      assert.deepEqual(records.map((record) => record.key).sort(), keys, 'every key, once, over several pages');
+      for (const record of records) {
+        assert.equal(record.holder, 'h');
+        assert.deepEqual(record.mark, { key: record.key });
+        assert.equal((record.state as { pad: string }).pad.length, pad.length);
+      }
+    } finally {
+      await store.close();
+      await other.close();
       client.destroy();
     }
   });

@@ -17,6 +17,7 @@ const ATTRIBUTES = {
   '#lease': 'leaseId',
   '#expires': 'expiresAt',
   '#state': 'state',
+  '#mark': 'mark',
 } as const;
 
 /**
@@ -40,6 +41,8 @@ export interface LeaseItem {
   readonly lease?: { readonly id: string; readonly holder: string; readonly expiresAt: number };
   /** The fenced state's JSON text, when ever written. */
   readonly state: string | undefined;
+  /** The last grant's mark (JSON text); absent when none, cleared, or written before marks existed. */
+  readonly mark: string | undefined;
 }
 
 /** Decodes an item; undefined when the key was never acquired (no item, or no token). */
@@ -51,7 +54,7 @@ export function decodeItem(item: Item | undefined, what: string): LeaseItem | un
   const expiresAt = Number(item.expiresAt?.N);
   const lease =
     id !== undefined && Number.isFinite(expiresAt) ? { id, holder: item.holder?.S ?? '', expiresAt } : undefined;
-  return { token, ...(lease ? { lease } : {}), state: item.state?.S };
+  return { token, ...(lease ? { lease } : {}), state: item.state?.S, mark: item.mark?.S };
 }
 
 /** What every update of one key shares. */
@@ -61,12 +64,16 @@ export interface Target {
   readonly pk: string;
 }
 
+/**
+ * One conditional update. `ALL_OLD` returns the item as it was, whether the condition
+ * passed (in `Attributes`) or failed (on the error, where the service supports it).
+ */
 function update(
   target: Target,
   updateExpression: string,
   condition: string,
   values: Item,
-  returnValues: 'ALL_NEW' | 'NONE' = 'NONE',
+  returnValues: 'ALL_OLD' | 'NONE' = 'NONE',
 ): UpdateItemCommandInput {
   return {
     TableName: target.table,
@@ -76,8 +83,8 @@ function update(
     ExpressionAttributeNames: namesOf(updateExpression, condition),
     ExpressionAttributeValues: values,
     ReturnValues: returnValues,
-    // The state of a refused acquire is its busy answer; the other operations need only "refused".
-    ...(returnValues === 'ALL_NEW' ? { ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const } : {}),
+    // The item of a refused acquire is its busy answer; the other operations need only "refused".
+    ...(returnValues === 'ALL_OLD' ? { ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const } : {}),
   };
 }
 
@@ -89,22 +96,29 @@ const OWNED = '#lease = :lease AND #token = :token';
 /** A lease is recorded and has not expired by the sender's lower bound of the store's clock. */
 const UNEXPIRED = '#expires >= :now';
 
+/** A lease an acquire asks for; `mark` is the encoded start record a grant writes with it. */
+export interface NewLease {
+  readonly holder: string;
+  readonly leaseId: string;
+  readonly expiresAt: number;
+  readonly mark: string | undefined;
+}
+
 /**
  * A new lease: granted when no lease is recorded, or the recorded one (another
  * acquisition's) has expired — `expiresAt` below the sender's lower bound of the store's
  * clock, so it has expired by the store's clock too. The token counter goes up by one;
  * an item that has none starts from `tokenBase` (store time in µs, so a deleted item's
- * key still gets higher tokens: docs). Returns the new item, or the old one when refused.
+ * key still gets higher tokens: docs). The mark, when given, is set in the same update.
+ * Returns the item as it was, granted or refused: the caller derives the new token from
+ * it ({@link grantedToken}) and answers with the mark it replaced.
  */
-export function grantRequest(
-  target: Target,
-  lease: { holder: string; leaseId: string; expiresAt: number },
-  now: number,
-  tokenBase: number,
-): UpdateItemCommandInput {
+export function grantRequest(target: Target, lease: NewLease, now: number, tokenBase: number): UpdateItemCommandInput {
+  const markSet = lease.mark === undefined ? '' : ', #mark = :mark';
+  const leaseSet = '#holder = :holder, #lease = :lease, #expires = :expires';
   return update(
     target,
-    'SET #token = if_not_exists(#token, :base) + :one, #holder = :holder, #lease = :lease, #expires = :expires',
+    `SET #token = if_not_exists(#token, :base) + :one, ${leaseSet}${markSet}`,
     'attribute_not_exists(#lease) OR (#lease <> :lease AND #expires < :now)',
     {
       ':base': number(tokenBase),
@@ -113,45 +127,72 @@ export function grantRequest(
       ':lease': text(lease.leaseId),
       ':expires': number(lease.expiresAt),
       ':now': number(now),
+      ...(lease.mark === undefined ? {} : { ':mark': text(lease.mark) }),
     },
-    'ALL_NEW',
+    'ALL_OLD',
   );
 }
 
-/**
- * Extends this lease to `expiresAt` (renew; and acquire's retry with the same lease id,
- * L9, which also sets the holder and returns the item for its state).
- */
+/** The token a {@link grantRequest} issued, from the item as it was: what `if_not_exists(…) + 1` computed. */
+export function grantedToken(old: LeaseItem | undefined, tokenBase: number): number {
+  return (old?.token ?? tokenBase) + 1;
+}
+
+/** Extends this lease to `expiresAt` (renew). */
 export function extendRequest(
   target: Target,
   ref: { leaseId: string; token: number },
   expiresAt: number,
-  holder?: string,
 ): UpdateItemCommandInput {
   const values: Item = { ':lease': text(ref.leaseId), ':token': number(ref.token), ':expires': number(expiresAt) };
-  if (holder === undefined) return update(target, 'SET #expires = :expires', OWNED, values);
-  values[':holder'] = text(holder);
-  return update(target, 'SET #expires = :expires, #holder = :holder', OWNED, values, 'ALL_NEW');
+  return update(target, 'SET #expires = :expires', OWNED, values);
 }
 
-/** Ends this lease if it has not expired; the token and state stay. */
+/**
+ * Acquire's retry with the same lease id (L9): extends the lease, sets the holder, and
+ * sets the mark again when given. Returns the item as it was, for its state and mark.
+ */
+export function regrantRequest(
+  target: Target,
+  ref: { leaseId: string; token: number },
+  lease: NewLease,
+): UpdateItemCommandInput {
+  const values: Item = {
+    ':lease': text(ref.leaseId),
+    ':token': number(ref.token),
+    ':expires': number(lease.expiresAt),
+    ':holder': text(lease.holder),
+    ...(lease.mark === undefined ? {} : { ':mark': text(lease.mark) }),
+  };
+  const markSet = lease.mark === undefined ? '' : ', #mark = :mark';
+  return update(target, `SET #expires = :expires, #holder = :holder${markSet}`, OWNED, values, 'ALL_OLD');
+}
+
+/**
+ * Ends this lease if it has not expired; the token stays. With `state` (the fused
+ * release) the state is replaced and the mark removed in the same update; without, both stay.
+ */
 export function releaseRequest(
   target: Target,
   ref: { leaseId: string; token: number },
   now: number,
+  state?: string,
 ): UpdateItemCommandInput {
-  const values = { ':lease': text(ref.leaseId), ':token': number(ref.token), ':now': number(now) };
-  return update(target, 'REMOVE #holder, #lease, #expires', `${OWNED} AND ${UNEXPIRED}`, values);
+  const values: Item = { ':lease': text(ref.leaseId), ':token': number(ref.token), ':now': number(now) };
+  const condition = `${OWNED} AND ${UNEXPIRED}`;
+  if (state === undefined) return update(target, 'REMOVE #holder, #lease, #expires', condition, values);
+  values[':state'] = text(state);
+  return update(target, 'SET #state = :state REMOVE #holder, #lease, #expires, #mark', condition, values);
 }
 
-/** Replaces the state if this lease is still the key's. */
+/** Replaces the state and removes the mark if this lease is still the key's. */
 export function writeStateRequest(
   target: Target,
   ref: { leaseId: string; token: number },
   state: string,
 ): UpdateItemCommandInput {
   const values = { ':lease': text(ref.leaseId), ':token': number(ref.token), ':state': text(state) };
-  return update(target, 'SET #state = :state', OWNED, values);
+  return update(target, 'SET #state = :state REMOVE #mark', OWNED, values);
 }
 
 /** Ends whatever unexpired lease the key has; the token and state stay. */
@@ -165,15 +206,23 @@ export function getRequest(target: Target) {
   return { TableName: target.table, Key: { pk: text(target.pk) }, ConsistentRead: true };
 }
 
-/** One page of `list()`: the partition keys of the items that carry a token and start with `prefix`. */
-export function scanRequest(table: string, prefix: string, start: Item | undefined) {
+/** Every attribute a record is read from: what `inspectAll` projects. */
+const RECORD_ATTRIBUTES = '#pk, #token, #holder, #lease, #expires, #state, #mark';
+
+/**
+ * One page of a strongly consistent scan for the items that carry a token and start with
+ * `prefix`: their partition keys only (`list()`), or every attribute a record needs
+ * (`inspectAll`).
+ */
+export function scanRequest(table: string, prefix: string, start: Item | undefined, records = false) {
   const filter = prefix === '' ? 'attribute_exists(#token)' : 'attribute_exists(#token) AND begins_with(#pk, :prefix)';
+  const projection = records ? RECORD_ATTRIBUTES : '#pk';
   return {
     TableName: table,
     ConsistentRead: true,
-    ProjectionExpression: '#pk',
+    ProjectionExpression: projection,
     FilterExpression: filter,
-    ExpressionAttributeNames: namesOf('#pk', filter),
+    ExpressionAttributeNames: namesOf(projection, filter),
     ...(prefix === '' ? {} : { ExpressionAttributeValues: { ':prefix': text(prefix) } }),
     ...(start ? { ExclusiveStartKey: start } : {}),
   };

@@ -12,6 +12,7 @@ import type {
 import { ConfigError, StoreUnavailableError } from '../../errors.js';
 import {
   decodeState,
+  encodeMark,
   encodeState,
   hasLoneSurrogate,
   once,
@@ -28,9 +29,11 @@ import {
   decodeItem,
   extendRequest,
   getRequest,
+  grantedToken,
   grantRequest,
   type Item,
   type LeaseItem,
+  regrantRequest,
   releaseRequest,
   scanRequest,
   type Target,
@@ -70,7 +73,7 @@ const CAPABILITIES: contract.StoreCapabilities = Object.freeze({
   clockResolutionMs: DATE_RESOLUTION_MS,
   persistent: true,
   minTtlMs: MIN_TTL_MS,
-  // A grant returns the new item (ALL_NEW), a refusal the old one (ALL_OLD): state included.
+  // A grant and a refusal both return the item as it was (ALL_OLD): state and mark included.
   stateOnAcquire: true,
 });
 
@@ -185,6 +188,7 @@ export class DynamoDbStore implements contract.LeaseStore {
     const label = `${this.#where}: acquire "${req.key}"`;
     const target = this.#target(req.key);
     const ttlMs = checkTtl(req.ttlMs);
+    const mark = req.mark === undefined ? undefined : encodeMark(req.mark);
     const signal = options?.signal;
     const link = await this.#readyWithClock(label, signal);
     const sentAt = hostNow();
@@ -192,26 +196,32 @@ export class DynamoDbStore implements contract.LeaseStore {
     // TTL lasts past this holder's deadline by store time (docs, "Clock").
     const expiresAt = Math.ceil(this.#clock.upper(sentAt) + ttlMs);
     const now = Math.floor(this.#clock.lower(sentAt));
-    const lease = { holder: req.holder, leaseId: req.leaseId, expiresAt };
-    const granted = await this.#update(link, label, grantRequest(target, lease, now, now * 1000), signal);
-    if (granted.passed) return this.#granted(granted.output.Attributes, granted.seen, label);
+    const tokenBase = now * 1000;
+    const lease = { holder: req.holder, leaseId: req.leaseId, expiresAt, mark };
+    const granted = await this.#update(link, label, grantRequest(target, lease, now, tokenBase), signal);
+    if (granted.passed) {
+      const old = decodeItem(granted.output.Attributes, label);
+      return this.#granted(grantedToken(old, tokenBase), old, granted.seen);
+    }
     let current = await this.#current(link, label, target, granted.item, signal);
     let seen = granted.seen;
     if (current?.lease?.id === req.leaseId) {
-      // A retry of an acquisition that reached the table (L9): same token, later expiry.
+      // A retry of an acquisition that reached the table (L9): same token, later expiry, the mark again.
       const ref = { leaseId: req.leaseId, token: current.token };
-      const extended = await this.#update(link, label, extendRequest(target, ref, expiresAt, req.holder), signal);
-      if (extended.passed) return this.#granted(extended.output.Attributes, extended.seen, label);
+      const extended = await this.#update(link, label, regrantRequest(target, ref, lease), signal);
+      if (extended.passed) {
+        return this.#granted(ref.token, decodeItem(extended.output.Attributes, label), extended.seen);
+      }
       current = await this.#current(link, label, target, extended.item, signal);
       seen = extended.seen;
     }
     return this.#busy(current, seen);
   }
 
-  #granted(attributes: Item | undefined, seen: ReplySeen, label: string): contract.AcquireResult {
-    const item = decodeItem(attributes, label);
-    if (!item) throw new StoreUnavailableError(`${label}: the service answered a grant without the item`);
-    return { acquired: true, token: item.token, ...this.#storeTime(seen), state: decodeState(item.state) };
+  /** A grant's answer: `old` is the item as it was before the grant (its state, the mark it replaced). */
+  #granted(token: number, old: LeaseItem | undefined, seen: ReplySeen): contract.AcquireResult {
+    const [state, mark] = [decodeState(old?.state), decodeState(old?.mark)];
+    return { acquired: true, token, ...this.#storeTime(seen), state, mark };
   }
 
   #busy(item: LeaseItem | undefined, seen: ReplySeen): contract.AcquireResult {
@@ -223,6 +233,7 @@ export class DynamoDbStore implements contract.LeaseStore {
       expiresInMs,
       ...this.#storeTime(seen),
       state: decodeState(item?.state),
+      mark: decodeState(item?.mark),
     };
   }
 
@@ -235,12 +246,13 @@ export class DynamoDbStore implements contract.LeaseStore {
     return (await this.#update(link, label, extendRequest(target, req, expiresAt), options?.signal)).passed;
   }
 
-  async release(ref: contract.LeaseRef, options?: contract.StoreOpOptions): Promise<boolean> {
-    const label = `${this.#where}: release "${ref.key}"`;
-    const target = this.#target(ref.key);
+  async release(req: contract.ReleaseRequest, options?: contract.StoreOpOptions): Promise<boolean> {
+    const label = `${this.#where}: release "${req.key}"`;
+    const target = this.#target(req.key);
+    const state = req.state === undefined ? undefined : encodeState(req.state);
     const link = await this.#readyWithClock(label, options?.signal);
     const now = Math.floor(this.#clock.lower(hostNow()));
-    return (await this.#update(link, label, releaseRequest(target, ref, now), options?.signal)).passed;
+    return (await this.#update(link, label, releaseRequest(target, req, now, state), options?.signal)).passed;
   }
 
   async writeState(req: contract.WriteStateRequest, options?: contract.StoreOpOptions): Promise<boolean> {
@@ -270,8 +282,12 @@ export class DynamoDbStore implements contract.LeaseStore {
       options?.signal,
     );
     const item = read.passed ? decodeItem(read.output.Item, label) : undefined;
-    if (!item) return null;
-    const left = item.lease ? item.lease.expiresAt - this.#clock.lower(read.seen.receivedAt ?? hostNow()) : -1;
+    return item ? this.#record(key, item, read.seen) : null;
+  }
+
+  /** One key's record from its item, judged by the lower bound of the store's clock when the reply came. */
+  #record(key: string, item: LeaseItem, seen: ReplySeen): contract.LeaseRecord {
+    const left = item.lease ? item.lease.expiresAt - this.#clock.lower(seen.receivedAt ?? hostNow()) : -1;
     const held = item.lease !== undefined && left >= 0;
     return {
       key,
@@ -279,7 +295,24 @@ export class DynamoDbStore implements contract.LeaseStore {
       token: item.token,
       expiresInMs: held ? Math.ceil(left) : null,
       state: decodeState(item.state),
+      mark: decodeState(item.mark),
     };
+  }
+
+  /**
+   * Every record under `prefix`: one strongly consistent `Scan` per 1 MB page of the
+   * table, filtered by `begins_with(pk, …)`. The table has only a partition key, which a
+   * `Query` can match only whole, so a prefix needs a scan; its cost follows the table's
+   * size, not the prefix's (docs/stores/dynamodb.md, "inspectAll").
+   */
+  async inspectAll(options: contract.StoreOpOptions & { prefix: string }): Promise<contract.LeaseRecord[]> {
+    const label = `${this.#where}: inspectAll ${JSON.stringify(options.prefix)}`;
+    const records: contract.LeaseRecord[] = [];
+    await this.#scan(label, options.prefix, true, options.signal, (key, item, seen) => {
+      const decoded = decodeItem(item, label);
+      if (decoded) records.push(this.#record(key, decoded, seen));
+    });
+    return records;
   }
 
   /**
@@ -287,27 +320,32 @@ export class DynamoDbStore implements contract.LeaseStore {
    * request per 1 MB page: meant for status output, not hot paths.
    */
   async list(options?: contract.StoreOpOptions & { prefix?: string }): Promise<string[]> {
-    const label = `${this.#where}: list`;
-    const signal = options?.signal;
-    const link = await this.#ready(label, signal);
-    const prefix = this.prefix + (options?.prefix ?? '');
     const keys: string[] = [];
+    await this.#scan(`${this.#where}: list`, options?.prefix ?? '', false, options?.signal, (key) => keys.push(key));
+    return keys;
+  }
+
+  /** Pages through the items whose key starts with `prefix` (in the user's key space), in one scan. */
+  async #scan(
+    label: string,
+    prefix: string,
+    records: boolean,
+    signal: AbortSignal | undefined,
+    onItem: (key: string, item: Item, seen: ReplySeen) => void,
+  ): Promise<void> {
+    const link = await this.#ready(label, signal);
+    const fullPrefix = this.prefix + prefix;
     let start: Item | undefined;
     do {
-      const page = await send<ScanCommandOutput>(
-        link.context,
-        label,
-        new link.sdk.ScanCommand(scanRequest(this.table, prefix, start)),
-        signal,
-      );
+      const request = scanRequest(this.table, fullPrefix, start, records);
+      const page = await send<ScanCommandOutput>(link.context, label, new link.sdk.ScanCommand(request), signal);
       if (!page.passed) break;
       for (const item of page.output.Items ?? []) {
         const pk = item.pk?.S;
-        if (pk?.startsWith(prefix)) keys.push(pk.slice(this.prefix.length));
+        if (pk?.startsWith(fullPrefix)) onItem(pk.slice(this.prefix.length), item, page.seen);
       }
       start = page.output.LastEvaluatedKey;
     } while (start);
-    return keys;
   }
 
   /**
