@@ -12,6 +12,7 @@ import type { Duration } from '../duration.js';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../events.js';
 import { Leasehold } from '../leasehold.js';
+import type { LeaseholdOptions } from '../leasehold-types.js';
 import { openStore } from '../open.js';
 import type { LeaseStore } from '../store.js';
 import { checkOptionNames } from '../store-kit/index.js';
@@ -34,6 +35,8 @@ export interface LeaseholdModuleOptions {
   grace?: Duration;
   /** Start the jobs on application bootstrap; `false` leaves `lh.start()` to you. @defaultValue true */
   start?: boolean;
+  /** Fleet-aware placement of the scheduled jobs, as `LeaseholdOptions.placement`. @defaultValue on, 15 s liveness TTL */
+  placement?: LeaseholdOptions['placement'];
 }
 
 /** Options of {@link LeaseholdModule.forRootAsync}: the options come from a factory with injected dependencies. */
@@ -44,7 +47,7 @@ export interface LeaseholdModuleAsyncOptions extends Pick<ModuleMetadata, 'impor
   inject?: FactoryProvider['inject'];
 }
 
-const OPTION_NAMES = ['store', 'url', 'holder', 'logger', 'clock', 'grace', 'start'] as const;
+const OPTION_NAMES = ['store', 'url', 'holder', 'logger', 'clock', 'grace', 'start', 'placement'] as const;
 /** Injection token of the module's runtime (its Leasehold and lifecycle settings). */
 const RUNTIME = Symbol('leasehold:runtime');
 /** Injection token of the module's options. */
@@ -68,6 +71,7 @@ async function makeRuntime(options: LeaseholdModuleOptions): Promise<LeaseholdRu
       ...(options.holder === undefined ? {} : { holder: options.holder }),
       ...(options.logger === undefined ? {} : { logger: options.logger }),
       ...(options.clock === undefined ? {} : { clock: options.clock }),
+      ...(options.placement === undefined ? {} : { placement: options.placement }),
     });
     return { lh, ownedStore, graceMs, start: options.start ?? true };
   } catch (err) {

@@ -11,6 +11,8 @@ interface Line {
   pid: number;
   t: bigint;
   ev: 'start' | 'end' | 'skip' | 'ready' | 'stopped';
+  /** The job (sched-worker writes it; other workers run one job). */
+  key?: string;
   slot?: string;
   token?: number;
   reason?: string;
@@ -32,6 +34,12 @@ export interface FleetOptions {
   worker?: string;
   /** How long the members may take to report ready. @defaultValue 30 s */
   startMs?: number;
+  /** Jobs per process (sched-worker: `key-0`, `key-1`, …). @defaultValue 1 */
+  jobs?: number;
+  /** Placement's liveness TTL, or false to have every process try every slot. @defaultValue the job TTL */
+  placement?: string | false;
+  /** Kill -9 this process (by pid) at `killAtMs` instead of one that is mid-run. */
+  pickVictim?: (lines: Line[]) => number | undefined;
 }
 
 export interface FleetResult {
@@ -71,6 +79,8 @@ export async function runFleet(o: FleetOptions): Promise<FleetResult> {
     catchUp: o.catchUp,
     delivery: o.delivery,
     workMs: o.workMs,
+    jobs: o.jobs,
+    placement: o.placement,
   });
   const procs = new Map<number, ChildProcess>();
   const exits: Promise<number | null>[] = [];
@@ -94,13 +104,20 @@ export async function runFleet(o: FleetOptions): Promise<FleetResult> {
   let killed: FleetResult['killed'];
   if (o.killAtMs !== undefined) {
     await sleep(o.killAtMs);
-    // Find a run in progress: a start without an end.
+    // Find a run in progress: a start without an end (or the victim the caller picks).
     for (let tries = 0; tries < 200 && !killed; tries++) {
       const lines = readLines(out);
+      const picked = o.pickVictim?.(lines);
+      if (picked !== undefined && procs.has(picked)) {
+        procs.get(picked)?.kill('SIGKILL');
+        killed = { pid: picked, slot: '', at: process.hrtime.bigint() };
+        procs.delete(picked);
+        break;
+      }
       const open = lines
         .filter((l) => l.ev === 'start' && !lines.some((e) => e.ev === 'end' && e.slot === l.slot && e.pid === l.pid))
         .pop();
-      if (open && procs.has(open.pid)) {
+      if (!o.pickVictim && open && procs.has(open.pid)) {
         procs.get(open.pid)?.kill('SIGKILL');
         killed = { pid: open.pid, slot: open.slot as string, at: process.hrtime.bigint() };
         procs.delete(open.pid);
@@ -120,15 +137,18 @@ export async function runFleet(o: FleetOptions): Promise<FleetResult> {
   for (let t = Math.ceil(startedWall / period) * period + period; t <= endedWall - 2 * period; t += period)
     middle.push(new Date(t).toISOString());
   const store = await openStore(o.url);
-  let state: FleetResult['state'];
+  let state: FleetResult['state'] | undefined;
+  const jobKeys = (o.jobs ?? 1) === 1 ? [key] : Array.from({ length: o.jobs ?? 1 }, (_, index) => `${key}-${index}`);
   try {
-    const rec = await store.inspect(key);
-    assert.equal(rec?.holder ?? null, null, 'no lease is held after every process stopped (S7)');
-    state = parseJobState(rec?.state ?? null);
+    for (const jobKey of jobKeys) {
+      const rec = await store.inspect(jobKey);
+      assert.equal(rec?.holder ?? null, null, `no lease is held on ${jobKey} after every process stopped (S7)`);
+      state ??= parseJobState(rec?.state ?? null);
+    }
   } finally {
     await store.close();
   }
-  const res: FleetResult = { lines, middle, key, state };
+  const res: FleetResult = { lines, middle, key, state: state ?? parseJobState(null) };
   if (killed) res.killed = killed;
   return res;
 }
@@ -265,4 +285,64 @@ export async function checkAtMostOnceKill(
   for (const s of r.middle)
     assert.ok((perSlot(r.lines).get(s)?.starts.length ?? 0) <= 1, `slot ${s} started more than once`);
   return { slot };
+}
+
+/**
+ * Placement (P3): 3 processes share 6 jobs every 1 s; after a few seconds the process that
+ * owns the most jobs is killed with SIGKILL while idle or not. Its jobs' next slots run on
+ * the others within TTL + one heartbeat (ttl/3) + 1 s, and no slot of any job starts twice.
+ * Returns the worst takeover (kill to the first slot of a dead host's job run elsewhere).
+ */
+export async function checkPlacementTakeover(
+  url: string,
+  opts: { ttl: string; ttlMs: number; jobs?: number },
+): Promise<{ takeoverMs: number; moved: number }> {
+  const jobs = opts.jobs ?? 6;
+  let victimJobs: string[] = [];
+  const r = await runFleet({
+    url,
+    processes: 3,
+    jobs,
+    // The liveness TTL is the one given (the job leases use it too).
+    placement: opts.ttl,
+    durationMs: 6000 + opts.ttlMs * 3,
+    interval: '1s',
+    ttl: opts.ttl,
+    ttlMs: opts.ttlMs,
+    catchUp: '1s',
+    workMs: 100,
+    killAtMs: 3000 + opts.ttlMs,
+    pickVictim: (lines) => {
+      // The process that ran the most jobs in the last two seconds owns them now.
+      const recent = lines.filter((l) => l.ev === 'start' && l.key !== undefined);
+      const latest = recent.at(-1)?.t ?? 0n;
+      const byPid = new Map<number, Set<string>>();
+      for (const l of recent) {
+        if (latest - l.t > 2_000_000_000n) continue;
+        byPid.set(l.pid, (byPid.get(l.pid) ?? new Set()).add(l.key as string));
+      }
+      const [pid, owned] = [...byPid.entries()].sort((a, b) => b[1].size - a[1].size)[0] ?? [];
+      victimJobs = [...(owned ?? [])];
+      return pid;
+    },
+  });
+  assert.ok(r.killed && victimJobs.length > 0, 'a victim owning jobs was killed');
+  const killedAt = r.killed.at;
+  const bound = BigInt(Math.round((opts.ttlMs + opts.ttlMs / 3 + 1000) * 1e6));
+  let takeoverMs = 0;
+  for (const jobKey of victimJobs) {
+    const next = r.lines.find((l) => l.ev === 'start' && l.key === jobKey && l.t > killedAt);
+    assert.ok(next, `${jobKey}: no slot ran after its owner was killed`);
+    assert.notEqual(next.pid, r.killed.pid);
+    assert.ok(next.t - killedAt <= bound, `${jobKey}: taken over after ${(next.t - killedAt) / 1_000_000n} ms`);
+    takeoverMs = Math.max(takeoverMs, Number((next.t - killedAt) / 1_000_000n));
+  }
+  const starts = new Map<string, number>();
+  for (const l of r.lines) {
+    if (l.ev !== 'start') continue;
+    const id = `${l.key}@${l.slot}`;
+    starts.set(id, (starts.get(id) ?? 0) + 1);
+  }
+  for (const [id, count] of starts) assert.equal(count, 1, `${id} started ${count} times`);
+  return { takeoverMs, moved: victimJobs.length };
 }
