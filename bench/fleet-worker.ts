@@ -3,24 +3,28 @@
  * `node --expose-gc --import tsx bench/fleet-worker.ts '<json>'`
  *
  * Schedules `jobs` jobs (`job-0` … the same keys in every process) every `periodMs` on
- * one shared store, with a client whose requests are counted. Once started it tells the
- * parent (IPC), which answers with the window [measureFrom, measureTo) (epoch ms, the
- * same in every process). Over the window it measures: CPU used,
- * requests sent, handler start lateness (handler start wall time − slot), runs; and the
- * memory the jobs add (heap and RSS after a GC, before scheduling and once running).
- * Prints one JSON line with the result and exits.
+ * one shared store opened from its URL, as `openStore(url)` does for users; every request
+ * the store's client sends is counted where it leaves the client (ioredis's
+ * `sendCommand`, pg's `Client#query`), placement's heartbeats and roster reads included.
+ * It tells the parent (IPC) when it is running and whenever its view of the fleet
+ * changes; the parent answers with the window [measureFrom, measureTo) (epoch ms, the
+ * same in every process). Over the window it measures: CPU used, requests sent, handler
+ * start lateness, and which job-slots it ran; and the memory the jobs add (heap and RSS
+ * after a GC, before scheduling and once running). Prints one JSON line and exits.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Leasehold } from '../src/leasehold.js';
-import type { LeaseStore } from '../src/store.js';
-import { countingRedis, Counter } from './lib.js';
+import { openStore } from '../src/open.js';
+import { Counter } from './lib.js';
 
 interface Args {
   store: 'redis' | 'postgres';
   url: string;
+  /** Key prefix (Redis: a fresh one per run, so runs never share keys). */
   prefix: string;
   jobs: number;
   periodMs: number;
+  placement: boolean;
 }
 
 /** The window, sent by the parent over IPC once every process is ready. */
@@ -29,53 +33,49 @@ interface Window {
   measureTo: number;
 }
 
-const a = JSON.parse(process.argv[2] as string) as Args;
+const args = JSON.parse(process.argv[2] as string) as Args;
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
 const counter = new Counter();
-let store: LeaseStore;
-let closeClient: () => Promise<void>;
-if (a.store === 'redis') {
-  const { RedisStore } = await import('../src/stores/redis/index.js');
-  const client = countingRedis(counter, a.url);
-  store = new RedisStore({ client, prefix: a.prefix });
-  closeClient = async () => client.disconnect();
-} else {
-  // The store opens its own pool from the URL, as `openStore(url)` does for users; its
-  // queries are counted where they leave the client (pg's Client#query, which the pool
-  // uses for every query).
-  const pg = (await import('pg')).default;
-  const orig = pg.Client.prototype.query as (...q: unknown[]) => unknown;
-  (pg.Client.prototype as unknown as { query: (...q: unknown[]) => unknown }).query = function (
-    this: unknown,
-    ...q: unknown[]
-  ) {
-    counter.hit('query');
-    return orig.apply(this, q);
+
+/** Counts every call of `method` on `proto` under `label`. */
+function countCalls(proto: object, method: string, label: (call: unknown[]) => string): void {
+  const target = proto as Record<string, (...call: unknown[]) => unknown>;
+  const original = target[method] as (...call: unknown[]) => unknown;
+  target[method] = function (this: unknown, ...call: unknown[]) {
+    counter.hit(label(call));
+    return original.apply(this, call);
   };
-  const { PostgresStore } = await import('../src/stores/postgres/index.js');
-  store = new PostgresStore({ url: a.url });
-  closeClient = async () => {};
 }
+
+if (args.store === 'redis') {
+  const { Redis } = await import('ioredis');
+  countCalls(Redis.prototype, 'sendCommand', (call) => (call[0] as { name?: string } | undefined)?.name ?? 'command');
+} else {
+  const pg = (await import('pg')).default;
+  countCalls(pg.Client.prototype, 'query', () => 'query');
+}
+const store = await openStore(args.url, args.prefix ? { prefix: args.prefix } : {});
 // Touch the store once so connections and scripts exist before the memory baseline.
 await store.now();
 gc();
 const mem0 = process.memoryUsage();
 
 // Set when the parent sends the window; until then nothing is recorded.
-const w: Window = { measureFrom: Number.POSITIVE_INFINITY, measureTo: Number.POSITIVE_INFINITY };
+const window: Window = { measureFrom: Number.POSITIVE_INFINITY, measureTo: Number.POSITIVE_INFINITY };
 const lateness: number[] = [];
-let runs = 0;
-const lh = new Leasehold({ store, holder: `fleet-${process.pid}` });
-for (let i = 0; i < a.jobs; i++) {
+/** Job-slots run in the window, as `jobIndex * slots + slotIndex` (compact for the parent's exactly-once check). */
+const ran: number[] = [];
+const lh = new Leasehold({ store, holder: `fleet-${process.pid}`, placement: args.placement });
+for (let index = 0; index < args.jobs; index++) {
   lh.every(
-    `${a.periodMs}ms`,
-    `job-${i}`,
+    `${args.periodMs}ms`,
+    `job-${index}`,
     (ctx) => {
-      const t = Date.now();
+      const now = Date.now();
       const slot = ctx.slot.getTime();
-      if (slot >= w.measureFrom && slot < w.measureTo) {
-        lateness.push(t - slot);
-        runs++;
+      if (slot >= window.measureFrom && slot < window.measureTo) {
+        lateness.push(now - slot);
+        ran.push(index * 1_000_000 + (slot - window.measureFrom) / args.periodMs);
       }
     },
     { ttl: '30s' },
@@ -85,38 +85,43 @@ for (let i = 0; i < a.jobs; i++) {
 const skips: Record<string, number> = {};
 let errors = 0;
 let firstError = '';
-lh.on('slot:skipped', (e) => {
-  // One event may stand for several slots (e.g. "5 slots missed by every host"); counted as events.
-  const t = Date.now();
-  if (t >= w.measureFrom && t < w.measureTo) skips[e.reason] = (skips[e.reason] ?? 0) + 1;
+lh.on('slot:skipped', (event) => {
+  const now = Date.now();
+  if (now >= window.measureFrom && now < window.measureTo) skips[event.reason] = (skips[event.reason] ?? 0) + 1;
 });
-lh.on('error', (e) => {
+lh.on('error', (event) => {
   errors++;
-  firstError ||= `${e.during}: ${e.error instanceof Error ? e.error.message : String(e.error)}`;
+  firstError ||= `${event.during}: ${event.error instanceof Error ? event.error.message : String(event.error)}`;
 });
+lh.on('placement:changed', (event) => process.send?.({ hosts: event.hosts }));
 await lh.start();
-const got = new Promise<Window>((resolve) => process.once('message', (m) => resolve(m as Window)));
+const got = new Promise<Window>((resolve) =>
+  process.on('message', (message) => {
+    if ((message as Partial<Window>).measureFrom !== undefined) resolve(message as Window);
+  }),
+);
 process.send?.({ ready: true });
-Object.assign(w, await got);
+Object.assign(window, await got);
 
 // Memory once the jobs run: at the middle of the slot before the window (quiet time).
-await sleep(Math.max(0, w.measureFrom - a.periodMs - Date.now()));
+await sleep(Math.max(0, window.measureFrom - args.periodMs - Date.now()));
 gc();
 const mem1 = process.memoryUsage();
 
-await sleep(Math.max(0, w.measureFrom - Date.now()));
+await sleep(Math.max(0, window.measureFrom - Date.now()));
 const cpu0 = process.cpuUsage();
-const c0 = counter.n;
-const l0 = new Map(counter.byLabel);
-const w0 = performance.now();
-await sleep(Math.max(0, w.measureTo - Date.now()));
+const count0 = counter.n;
+const labels0 = new Map(counter.byLabel);
+const wall0 = performance.now();
+await sleep(Math.max(0, window.measureTo - Date.now()));
 const cpu = process.cpuUsage(cpu0);
-const requests = counter.n - c0;
-const wallMs = performance.now() - w0;
-const labels = Object.fromEntries([...counter.byLabel].map(([k, v]) => [k, v - (l0.get(k) ?? 0)]));
+const requests = counter.n - count0;
+const wallMs = performance.now() - wall0;
+const labels = Object.fromEntries([...counter.byLabel].map(([label, n]) => [label, n - (labels0.get(label) ?? 0)]));
+// Let the last slot's runs finish before stopping (they started at most one period ago).
+await sleep(args.periodMs);
 await lh.stop({ grace: '2s' });
 await store.close();
-await closeClient();
 process.stdout.write(
   `${JSON.stringify({
     pid: process.pid,
@@ -124,13 +129,13 @@ process.stdout.write(
     wallMs,
     requests,
     labels,
-    runs,
+    ran,
     skips,
     errors,
     firstError,
     lateness,
-    heapPerJob: (mem1.heapUsed - mem0.heapUsed) / a.jobs,
-    rssPerJob: (mem1.rss - mem0.rss) / a.jobs,
+    heapPerJob: (mem1.heapUsed - mem0.heapUsed) / args.jobs,
+    rssPerJob: (mem1.rss - mem0.rss) / args.jobs,
   })}\n`,
 );
 process.exit(0);

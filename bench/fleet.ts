@@ -1,8 +1,11 @@
 /**
- * Section 5: fleet scale. 3 processes share one store (Redis or PostgreSQL); each
- * schedules the same `jobs` job keys every second. Over a window of whole slots,
- * measured identically in every process: CPU % per process, store requests per slot
- * (counted at each process's client, summed, per job), handler start lateness, memory
+ * Section 5: fleet scale. N processes share one store (Redis or PostgreSQL); each
+ * schedules the same `jobs` job keys every second, with placement on (the default) or
+ * off (every process tries every slot: the race). Once every process sees the whole
+ * fleet, a window of whole slots is measured identically in every process: CPU % per
+ * process, store requests per job-slot (counted at each process's client, every request
+ * included: placement's heartbeats and roster reads too), runs per process (most/least),
+ * whether every job-slot of the window ran exactly once, handler start lateness, memory
  * per job. CPU for 10,000 jobs on a 1-minute schedule is extrapolated linearly from the
  * measured CPU per job-slot.
  */
@@ -10,15 +13,13 @@ import { spawn } from 'node:child_process';
 import { median, quantile, REDIS_URL, type Figures } from './lib.js';
 import type { Servers } from './targets.js';
 
-const PROCESSES = 3;
-
 interface WorkerResult {
   pid: number;
   cpuUs: number;
   wallMs: number;
   requests: number;
   labels: Record<string, number>;
-  runs: number;
+  ran: number[];
   skips: Record<string, number>;
   errors: number;
   firstError: string;
@@ -27,18 +28,31 @@ interface WorkerResult {
   rssPerJob: number;
 }
 
+/** One configuration of the fleet section. */
+export interface FleetConfig {
+  processes: number;
+  jobs: number;
+  placement: boolean;
+}
+
 interface Worker {
   ready: Promise<void>;
   result: Promise<WorkerResult>;
   send(m: object): void;
+  /** Live hosts in the worker's last view of the fleet (placement), 0 before one. */
+  hosts(): number;
 }
 
 function startWorker(args: object): Worker {
   const p = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', 'bench/fleet-worker.ts', JSON.stringify(args)], {
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
+  let hosts = 0;
   const ready = new Promise<void>((resolve, reject) => {
-    p.once('message', () => resolve());
+    p.on('message', (message: { ready?: boolean; hosts?: number }) => {
+      if (message.hosts !== undefined) hosts = message.hosts;
+      if (message.ready) resolve();
+    });
     p.once('exit', (code) => reject(new Error(`fleet worker exited ${code} before it was ready`)));
   });
   ready.catch(() => {});
@@ -53,115 +67,150 @@ function startWorker(args: object): Worker {
       resolve(JSON.parse(line) as WorkerResult);
     });
   });
-  return { ready, result, send: (m) => p.send(m) };
+  return { ready, result, send: (m) => p.send(m), hosts: () => hosts };
 }
 
-/** Runs section 5 for one store. */
+/** The configurations of a run: the issue's fleet sizes, with placement on and off. */
+export function fleetConfigs(quick: boolean, jobs?: number): FleetConfig[] {
+  if (quick) return [{ processes: 3, jobs: jobs ?? 50, placement: true }];
+  if (jobs !== undefined) return [{ processes: 3, jobs, placement: true }];
+  return [
+    { processes: 3, jobs: 1000, placement: true },
+    { processes: 3, jobs: 200, placement: true },
+    { processes: 3, jobs: 200, placement: false },
+    { processes: 12, jobs: 40, placement: true },
+    { processes: 12, jobs: 40, placement: false },
+  ];
+}
+
+/** CPU goal per process for 10,000 jobs a minute across 3 processes (issue 13). */
+const CPU_GOAL_PCT = { redis: 2, postgres: 5 } as const;
+/** Requests per job-slot with placement, and most/least runs per process (issue 13). */
+const REQUESTS_GOAL = 2.5;
+const BALANCE_GOAL = 1.5;
+
+/** Runs section 5 for one store: each configuration in turn. */
 export async function benchFleet(
   name: 'redis' | 'postgres',
   figs: Figures,
   servers: Servers,
   o: { quick: boolean; jobs?: number; slots?: number },
 ): Promise<void> {
-  const jobs = o.jobs ?? (o.quick ? 50 : 1000);
-  const slots = o.slots ?? (o.quick ? 3 : 30);
-  const periodMs = 1000;
-  let url: string;
-  let prefix = '';
-  if (name === 'redis') {
-    url = REDIS_URL;
-    prefix = servers.redisPrefix('fleet');
-  } else {
-    url = (await servers.pgDatabase()).url;
+  for (const config of fleetConfigs(o.quick, o.jobs)) {
+    await benchFleetConfig(name, figs, servers, config, o.slots ?? (o.quick ? 3 : 20));
   }
-  const args = { store: name, url, prefix, jobs, periodMs };
-  const workers = Array.from({ length: PROCESSES }, () => startWorker(args));
+}
+
+async function benchFleetConfig(
+  name: 'redis' | 'postgres',
+  figs: Figures,
+  servers: Servers,
+  config: FleetConfig,
+  slots: number,
+): Promise<void> {
+  const { processes, jobs, placement } = config;
+  const periodMs = 1000;
+  const url = name === 'redis' ? REDIS_URL : (await servers.pgDatabase()).url;
+  const prefix = name === 'redis' ? servers.redisPrefix('fleet') : '';
+  const args = { store: name, url, prefix, jobs, periodMs, placement };
+  const workers = Array.from({ length: processes }, () => startWorker(args));
   await Promise.all(workers.map((w) => w.ready));
-  // Every process runs: warm up for two slots, then measure whole slots, from the middle
-  // of one period (the quiet part) to the middle of another.
+  // With placement, measure once every process sees the whole fleet (a process that
+  // started first owns every job until its next heartbeat).
+  const settleBy = Date.now() + 30_000;
+  while (placement && workers.some((w) => w.hosts() !== processes) && Date.now() < settleBy) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const settled = !placement || workers.every((w) => w.hosts() === processes);
+  // Warm up for two slots, then measure whole slots, from the middle of one period (the
+  // quiet part) to the middle of another.
   const measureFrom = Math.ceil(Date.now() / periodMs) * periodMs + 2 * periodMs + periodMs / 2;
   const measureTo = measureFrom + slots * periodMs;
   for (const w of workers) w.send({ measureFrom, measureTo });
   const results = await Promise.all(workers.map((w) => w.result));
-  const scope = `${PROCESSES} processes × ${jobs} jobs × ${slots} slots of 1 s${jobs < 1000 || slots < 30 ? ' (fewer jobs/slots than the issue asks: quick mode or --jobs/--slots)' : ''}`;
-  const cpuPct = results.map((r) => (r.cpuUs / 1000 / r.wallMs) * 100);
+  const tag = `fleet.${processes}x${jobs}.${placement ? 'placement' : 'race'}`;
+  const scope = `${processes} processes × ${jobs} jobs × ${slots} slots of 1 s, placement ${placement ? 'on' : 'off'}${settled ? '' : ' (NOT SETTLED: some process never saw the whole fleet)'}`;
+  const jobSlots = jobs * slots;
+  // Exactly once: every job-slot of the window in exactly one process's list.
+  const seen = new Map<number, number>();
+  for (const r of results) for (const id of r.ran) seen.set(id, (seen.get(id) ?? 0) + 1);
+  const twice = [...seen.values()].filter((n) => n > 1).length;
+  const missing = jobSlots - seen.size;
+  const perProcess = results.map((r) => r.ran.length);
+  const balance = Math.max(...perProcess) / Math.max(1, Math.min(...perProcess));
   const totalReq = results.reduce((a, r) => a + r.requests, 0);
-  const perJobSlot = totalReq / slots / jobs;
-  const runs = results.reduce((a, r) => a + r.runs, 0);
-  const lateness = results.flatMap((r) => r.lateness);
+  const perJobSlot = totalReq / jobSlots;
   const labels = new Map<string, number>();
   for (const r of results) for (const [k, v] of Object.entries(r.labels)) labels.set(k, (labels.get(k) ?? 0) + v);
-  const labelNote = [...labels].map(([k, v]) => `${k} ${(v / slots / jobs).toFixed(2)}`).join(', ');
+  const labelNote = [...labels].map(([k, v]) => `${k} ${(v / jobSlots).toFixed(2)}`).join(', ');
+  const skips = new Map<string, number>();
+  for (const r of results) for (const [k, v] of Object.entries(r.skips)) skips.set(k, (skips.get(k) ?? 0) + v);
+  const skipNote = [...skips].map(([k, v]) => `${k} ${v}`).join(', ');
+  const errors = results.reduce((a, r) => a + r.errors, 0);
+  const errorNote = errors ? `; ${errors} error events, first: ${results.find((r) => r.firstError)?.firstError}` : '';
+  const once = twice === 0 && missing === 0;
   figs.add({
-    name: 'fleet.cpu_per_process',
+    name: `${tag}.exactly_once`,
     store: name,
-    value: median(cpuPct),
-    unit: '% of a core',
-    note: `${scope}; max ${Math.max(...cpuPct).toFixed(1)} %`,
+    value: seen.size / jobSlots,
+    unit: 'job-slots run / job-slots',
+    note: `${scope}; ${once ? 'every job-slot once' : `NOT ONCE: ${missing} missing, ${twice} twice`}; skip events: ${skipNote || 'none'}${errorNote}`,
   });
+  const goalNote = placement
+    ? perJobSlot <= REQUESTS_GOAL
+      ? `goal ≤ ${REQUESTS_GOAL} met`
+      : `goal ≤ ${REQUESTS_GOAL} MISSED`
+    : 'race (placement off): for comparison';
   figs.add({
-    name: 'fleet.requests_per_slot',
-    store: name,
-    value: totalReq / slots,
-    unit: 'requests/slot (fleet)',
-    note: `${jobs} jobs`,
-  });
-  const goal = PROCESSES + 3;
-  figs.add({
-    name: 'fleet.requests_per_job_slot',
+    name: `${tag}.requests_per_job_slot`,
     store: name,
     value: perJobSlot,
     unit: 'requests/job/slot',
-    ratioTo: `goal ${goal}`,
-    ratio: perJobSlot / goal,
-    note: `${perJobSlot <= goal ? 'goal ≤ processes + 3 met' : 'goal ≤ processes + 3 MISSED'}; ${labelNote}`,
+    ...(placement ? { ratioTo: `goal ${REQUESTS_GOAL}`, ratio: perJobSlot / REQUESTS_GOAL } : {}),
+    note: `${goalNote}; ${labelNote}`,
   });
-  const skips = new Map<string, number>();
-  for (const r of results) for (const [k, v] of Object.entries(r.skips)) skips.set(k, (skips.get(k) ?? 0) + v);
-  const errors = results.reduce((a, r) => a + r.errors, 0);
-  const skipNote = [...skips].map(([k, v]) => `${k} ${(v / slots / jobs).toFixed(2)}`).join(', ');
-  const runsPerJobSlot = runs / slots / jobs;
-  // CPU per job-slot only means something when the slots actually ran.
-  const valid = runsPerJobSlot >= 0.95;
   figs.add({
-    name: 'fleet.runs_per_job_slot',
+    name: `${tag}.runs_most_least`,
     store: name,
-    value: runsPerJobSlot,
-    unit: 'runs/job/slot',
-    note: `once per slot: 1.0 expected; skip events per job-slot: ${skipNote || 'none'}${errors ? `; ${errors} error events, first: ${results.find((r) => r.firstError)?.firstError}` : ''}`,
+    value: balance,
+    unit: 'most/least runs per process',
+    note: `${placement ? (balance <= BALANCE_GOAL ? `goal ≤ ${BALANCE_GOAL} met` : `goal ≤ ${BALANCE_GOAL} MISSED`) : 'race'}; runs per process ${perProcess.join(', ')}`,
   });
+  const cpuPct = results.map((r) => (r.cpuUs / 1000 / r.wallMs) * 100);
   figs.add({
-    name: 'fleet.lateness.p50',
+    name: `${tag}.cpu_per_process`,
+    store: name,
+    value: median(cpuPct),
+    unit: '% of a core',
+    note: `max ${Math.max(...cpuPct).toFixed(1)} %`,
+  });
+  // Linear extrapolation: CPU per job-slot, fleet-wide, spread over 3 processes.
+  const cpuPerJobSlotUs = results.reduce((a, r) => a + r.cpuUs, 0) / jobSlots;
+  const pct10k = ((cpuPerJobSlotUs * 10_000) / 60 / 3 / 1e6) * 100;
+  const goal = CPU_GOAL_PCT[name];
+  figs.add({
+    name: `${tag}.cpu_10k_jobs_1min_per_process`,
+    store: name,
+    value: pct10k,
+    unit: '% of a core (extrapolated)',
+    ratioTo: `goal ${goal} %`,
+    ratio: pct10k / goal,
+    note: `${once ? '' : 'NOT VALID: not every slot ran once; '}${pct10k < goal ? `goal < ${goal} % met` : `goal < ${goal} % MISSED`}; = CPU/job-slot (${cpuPerJobSlotUs.toFixed(0)} µs) × 10,000 / 60 s / 3 processes`,
+  });
+  const lateness = results.flatMap((r) => r.lateness);
+  figs.add({
+    name: `${tag}.lateness.p50`,
     store: name,
     value: quantile(lateness, 0.5),
     unit: 'ms',
     note: 'handler start − slot instant',
   });
-  figs.add({ name: 'fleet.lateness.p99', store: name, value: quantile(lateness, 0.99), unit: 'ms' });
+  figs.add({ name: `${tag}.lateness.p99`, store: name, value: quantile(lateness, 0.99), unit: 'ms' });
   figs.add({
-    name: 'fleet.heap_per_job',
+    name: `${tag}.heap_per_job`,
     store: name,
     value: median(results.map((r) => r.heapPerJob)) / 1024,
     unit: 'KiB/job',
     note: 'heap after GC, jobs scheduled and running, minus before',
-  });
-  figs.add({
-    name: 'fleet.rss_per_job',
-    store: name,
-    value: median(results.map((r) => r.rssPerJob)) / 1024,
-    unit: 'KiB/job',
-  });
-  // Linear extrapolation: CPU per job-slot, fleet-wide, spread over 3 processes.
-  const cpuPerJobSlotUs = results.reduce((a, r) => a + r.cpuUs, 0) / (jobs * slots);
-  figs.add({ name: 'fleet.cpu_per_job_slot', store: name, value: cpuPerJobSlotUs, unit: 'µs CPU/job/slot (fleet)' });
-  const pct10k = ((cpuPerJobSlotUs * 10_000) / 60 / PROCESSES / 1e6) * 100;
-  figs.add({
-    name: 'fleet.cpu_10k_jobs_1min_per_process',
-    store: name,
-    value: pct10k,
-    unit: '% of a core (extrapolated)',
-    ratioTo: 'goal 5 %',
-    ratio: pct10k / 5,
-    note: `${!valid ? 'NOT VALID: slots did not run (see runs_per_job_slot); ' : ''}${pct10k < 5 ? 'goal < 5 % met' : 'goal < 5 % MISSED'}; = CPU/job-slot × 10,000 / 60 s / 3 processes`,
   });
 }

@@ -144,7 +144,7 @@ async function main(): Promise<void> {
       await benchPost(figs, servers, { quick: args.quick });
     }
     if (section('fleet')) {
-      process.stderr.write('\n5. fleet scale: 3 processes, one store\n');
+      process.stderr.write('\n5. fleet scale: processes sharing one store, placement on and off\n');
       for (const name of args.stores.filter((s) => s === 'redis' || s === 'postgres'))
         await benchFleet(name, figs, servers, {
           quick: args.quick,
