@@ -72,6 +72,7 @@ const TARGETS: Target[] = [
     badUrls: () => [
       [`postgres://u:${SECRET}@127.0.0.1:99999/db`, '99999'],
       [`postgres://u:${SECRET}@127.0.0.1:0x10/db`, '0x10'],
+      [`postgres://u:${SECRET}@127.0.0.1/db?sslmod=require`, 'sslmod'],
     ],
   },
   {

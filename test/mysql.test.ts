@@ -4,8 +4,9 @@ import { after, before, describe, it } from 'node:test';
 import mysqlCallback from 'mysql2';
 import mysql from 'mysql2/promise';
 import { ConfigError, StoreUnavailableError } from '../src/errors.js';
+import { Leasehold } from '../src/leasehold.js';
 import { openStore } from '../src/open.js';
-import { MysqlStore, mysqlSchemaSql, type MysqlQueryable } from '../src/stores/mysql/index.js';
+import { MysqlStore, mysqlSchemaSql, mysqlUpgradeSql, type MysqlQueryable } from '../src/stores/mysql/index.js';
 import { startMariaDbServer, type MariaDbServer } from './helpers/mariadb-server.js';
 import { freePort } from './helpers/ports.js';
 import { sqlStoreDownTests } from './helpers/sql-store-down.js';
@@ -32,20 +33,37 @@ after(async () => {
   await db?.drop();
 });
 
-/** A pool wrapper that counts requests: each `query` call is one round trip. */
+/** A pool wrapper that counts requests: each `query` call is one round trip. `texts`: the SQL of each. */
 function counting(pool: MysqlQueryable) {
   const c = {
     n: 0,
+    texts: [] as string[],
+    values: [] as unknown[][],
     query: (sql: string, values?: unknown[]) => {
       c.n++;
+      c.texts.push(sql);
+      c.values.push(values ?? []);
       return pool.query(sql, values);
     },
   };
   return c;
 }
 
+/** The DDL of the first version (no mark columns), as a table created by it looks. */
+const OLD_DDL = (table: string) => `CREATE TABLE ${table} (
+  \`key\` VARBINARY(3072) NOT NULL,
+  holder VARCHAR(1024) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL,
+  lease_id VARBINARY(255) NULL, token BIGINT NOT NULL, expires_at BIGINT NOT NULL DEFAULT 0,
+  state MEDIUMTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL,
+  revision BIGINT NOT NULL DEFAULT 0, updated_at BIGINT NOT NULL DEFAULT 0,
+  PRIMARY KEY (\`key\`)) ENGINE=InnoDB`;
+
+/** True when a request's parameters include `key` (as the UTF-8 buffer the store sends). */
+const about = (values: unknown[], key: string) => values.some((v) => Buffer.isBuffer(v) && v.toString() === key);
+
 describe('mysql: round trips', () => {
   for (const multi of [false, true]) {
+    const mode = multi ? 'several statements per request' : 'one statement per request';
     it(`busy check 1, acquire 1, renew 1, release 1, fenced write 1, inspect 1 (${multi ? 'several statements per request allowed' : 'one statement per request'})`, async (t) => {
       const pool = counting(admin);
       const store = new MysqlStore({ pool, table: 'round_trips', multipleStatements: multi });
@@ -102,6 +120,65 @@ describe('mysql: round trips', () => {
       assert.deepEqual(counts, { acquire: 1, busy: 1, retry: 1, renew: 1, writeState: 1, inspect: 1, release: 1 });
       await store.close();
     });
+
+    it(`fused: acquire with a mark 1, busy 1, release with state 1, inspectAll 1 (${mode})`, async (t) => {
+      const pool = counting(admin);
+      const store = new MysqlStore({ pool, table: 'round_trips', multipleStatements: multi });
+      await store.inspect('warm-up');
+      const key = `rtf-${randomUUID()}/job`;
+      const measure = async <T>(fn: () => Promise<T>): Promise<[T, number]> => {
+        const before = pool.n;
+        const r = await fn();
+        return [r, pool.n - before];
+      };
+      const id = randomUUID();
+      const mark = { slot: '2026-11-23T10:05:00.000Z', token: 2 ** 53 - 1, s: "ü ' \\" };
+      const [a, acquireN] = await measure(() => store.acquire({ ...req(key, 'alice', id), mark }));
+      assert.ok(a.acquired);
+      if (!a.acquired) return;
+      assert.equal(a.mark, multi ? null : undefined, 'the replaced mark comes back only with the read-back');
+      const [busy, busyN] = await measure(() => store.acquire({ ...req(key, 'bob'), mark: { other: true } }));
+      assert.equal(busy.acquired, false);
+      if (!busy.acquired) assert.deepEqual(busy.mark, multi ? mark : undefined);
+      const [all, inspectAllN] = await measure(() => store.inspectAll({ prefix: key.slice(0, 10) }));
+      assert.deepEqual(
+        all.map((r) => [r.key, r.holder, r.mark]),
+        [[key, 'alice', mark]],
+      );
+      const ref = { key, leaseId: id, token: a.token };
+      const [released, releaseN] = await measure(() => store.release({ ...ref, state: { end: 1 } }));
+      assert.equal(released, true);
+      const counts = { acquire: acquireN, busy: busyN, inspectAll: inspectAllN, releaseWithState: releaseN };
+      t.diagnostic(`round trips: ${JSON.stringify(counts)}`);
+      assert.deepEqual(counts, { acquire: 1, busy: 1, inspectAll: 1, releaseWithState: 1 });
+      await store.close();
+    });
+
+    it(`a scheduled slot costs its runner ${multi ? 2 : 4} requests on the job's key (${mode})`, async (t) => {
+      const pool = counting(admin);
+      const store = new MysqlStore({ pool, table: 'slot_cost', multipleStatements: multi });
+      await store.inspect('warm-up');
+      const lh = new Leasehold({ store });
+      const key = `slot-${randomUUID()}`;
+      let runs = 0;
+      let fourth: () => void = () => {};
+      const done = new Promise<void>((resolve) => {
+        fourth = resolve;
+      });
+      lh.every('500ms', key, async () => {
+        if (++runs === 4) fourth();
+      });
+      const first = pool.values.length;
+      await lh.start();
+      await done;
+      await lh.stop();
+      const onKey = pool.values.slice(first).filter((values) => about(values, key)).length;
+      t.diagnostic(`${onKey} requests on the job's key for ${runs} runs; ${pool.values.length - first} in all`);
+      // Without several statements per request the acquire cannot return the key's state
+      // and earlier mark, so the scheduler reads them (inspect) and writes its start record.
+      assert.equal(onKey, (multi ? 2 : 4) * runs);
+      await store.close();
+    });
   }
 });
 
@@ -118,31 +195,38 @@ describe('mysql: six processes on one key', () => {
 
 describe('mysql: SQL modes', () => {
   it('gives the same answers when the server evaluates assignments simultaneously (MariaDB SIMULTANEOUS_ASSIGNMENT)', async () => {
-    const cb = mysqlCallback.createPool({ uri: db.url, connectionLimit: 2 });
+    const cb = mysqlCallback.createPool({ uri: db.url, connectionLimit: 2, multipleStatements: true });
     cb.on('connection', (conn) => {
       conn.query("SET SESSION sql_mode = CONCAT(@@sql_mode, ',SIMULTANEOUS_ASSIGNMENT')");
     });
-    const store = new MysqlStore({ pool: cb, table: 'simultaneous' });
+    const store = new MysqlStore({ pool: cb, table: 'simultaneous', multipleStatements: true });
     try {
       const [[mode]] = (await cb.promise().query('SELECT @@sql_mode AS m')) as unknown as [[{ m: string }]];
       assert.match(mode.m, /SIMULTANEOUS_ASSIGNMENT/);
       const key = `sim-${randomUUID()}`;
       const idA = randomUUID();
-      const a = await store.acquire(req(key, 'a', idA, 300));
-      assert.ok(a.acquired && a.token === 1);
-      assert.equal((await store.acquire(req(key, 'b', randomUUID(), 300))).acquired, false);
-      const retry = await store.acquire(req(key, 'a', idA, 300));
+      const [m1, m2] = [{ slot: 1 }, { slot: 2 }];
+      const a = await store.acquire({ ...req(key, 'a', idA, 300), mark: m1 });
+      assert.ok(a.acquired && a.token === 1 && a.mark === null);
+      const busy = await store.acquire({ ...req(key, 'b', randomUUID(), 300), mark: m2 });
+      assert.ok(!busy.acquired && busy.holder === 'a');
+      assert.deepEqual(busy.mark, m1, 'a busy acquire wrote no mark');
+      const retry = await store.acquire({ ...req(key, 'a', idA, 300), mark: m1 });
       assert.ok(retry.acquired && retry.token === 1, 'a retry keeps the token');
       await sleep(350);
       const idB = randomUUID();
-      const b = await store.acquire(req(key, 'b', idB, 5000));
+      const b = await store.acquire({ ...req(key, 'b', idB, 5000), mark: m2 });
       assert.ok(b.acquired && b.token === 2, 'after expiry: granted with the next token');
+      assert.deepEqual(b.mark, m1, 'the grant answers the mark it replaced');
       const rec = await store.inspect(key);
       assert.equal(rec?.holder, 'b');
+      assert.deepEqual(rec?.mark, m2);
       assert.ok(rec?.expiresInMs && rec.expiresInMs > 4000);
-      assert.equal(await store.release({ key, leaseId: idB, token: 2 }), true);
+      assert.equal(await store.release({ key, leaseId: idB, token: 2, state: { s: 1 } }), true);
+      assert.equal((await store.inspect(key))?.mark, null, 'the release with state cleared the mark');
       const c = await store.acquire(req(key, 'c'));
       assert.ok(c.acquired && c.token === 3);
+      assert.deepEqual(c.state, { s: 1 });
     } finally {
       await store.close();
       await cb.promise().end();
@@ -187,6 +271,61 @@ describe('mysql: table, DDL and options', () => {
     await admin.query(mysqlSchemaSql({ table, database: db.name })); // idempotent
     const a = await store.acquire(req('k'));
     assert.ok(a.acquired && a.token === 1);
+  });
+
+  for (const multi of [true, false]) {
+    const mode = multi ? 'several statements per request' : 'one statement per request';
+    it(`a table created by the previous version (no mark columns) keeps working (${mode})`, async () => {
+      const table = `old_${randomUUID().slice(0, 8)}`;
+      await admin.query(OLD_DDL(table));
+      await admin.query(
+        `INSERT INTO ${table} (\`key\`, token, state, updated_at) VALUES ('old', 3, '{"lastSlot":"x"}', 1)`,
+      );
+      // Without createTable the store names the missing column; the exported migration adds it.
+      const strict = new MysqlStore({ pool: admin, table, createTable: false });
+      await assert.rejects(
+        strict.inspect('old'),
+        (e: unknown) => e instanceof StoreUnavailableError && /Unknown column .*mark/.test(e.message),
+      );
+      const store = new MysqlStore({ url: `${db.url}?table=${table}`, multipleStatements: multi });
+      try {
+        const old = await store.inspect('old');
+        const oldRecord = {
+          key: 'old',
+          holder: null,
+          token: 3,
+          expiresInMs: null,
+          state: { lastSlot: 'x' },
+          mark: null,
+        };
+        assert.deepEqual(old, oldRecord);
+        const id = randomUUID();
+        const granted = await store.acquire({ ...req('old', 'new', id), mark: { slot: 's' } });
+        assert.ok(granted.acquired && granted.token === 4);
+        if (multi && granted.acquired) assert.deepEqual([granted.state, granted.mark], [{ lastSlot: 'x' }, null]);
+        assert.deepEqual((await store.inspectAll({ prefix: 'o' }))[0]?.mark, { slot: 's' });
+        assert.equal(await store.release({ key: 'old', leaseId: id, token: 4, state: { lastSlot: 's' } }), true);
+        const after = { key: 'old', holder: null, token: 4, expiresInMs: null, state: { lastSlot: 's' }, mark: null };
+        assert.deepEqual(await strict.inspect('old'), after);
+        // Already up to date: the migration answers "Duplicate column name" (1060).
+        await assert.rejects(
+          admin.query(mysqlUpgradeSql({ table })),
+          (e: unknown) => (e as { errno?: number }).errno === 1060,
+        );
+      } finally {
+        await store.close();
+      }
+    });
+  }
+
+  it('the exported migration brings a previous-version table up to date for createTable: false', async () => {
+    const table = `oldmig_${randomUUID().slice(0, 8)}`;
+    await admin.query(OLD_DDL(table));
+    await admin.query(mysqlUpgradeSql({ table, database: db.name }));
+    const store = new MysqlStore({ pool: admin, table, createTable: false, multipleStatements: true });
+    const granted = await store.acquire({ ...req('k'), mark: { m: 1 } });
+    assert.ok(granted.acquired && granted.mark === null);
+    assert.deepEqual((await store.inspect('k'))?.mark, { m: 1 });
   });
 
   it('bad options are ConfigErrors naming the value', () => {

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { createServer, type AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { ConfigError, StoreUnavailableError } from '../src/errors.js';
+import { Leasehold } from '../src/leasehold.js';
 import { openStore } from '../src/open.js';
 import { PostgresStore, postgresSchemaSql, type PgQueryable } from '../src/stores/postgres/index.js';
 import { startPostgresServer, type PostgresServer } from './helpers/postgres-server.js';
@@ -31,17 +33,24 @@ after(async () => {
   await db?.drop();
 });
 
-/** A pool wrapper that counts statements: each `query` call is one round trip. */
+/** A pool wrapper that counts statements: each `query` call is one round trip. `keys`: the key of each. */
 function counting(pool: PgQueryable) {
   const c = {
     n: 0,
+    keys: [] as unknown[],
     query: (text: string, values?: unknown[]) => {
       c.n++;
+      c.keys.push(values?.[0]);
       return pool.query(text, values);
     },
   };
   return c;
 }
+
+/** The DDL of the first version (no mark columns), as a table created by it looks. */
+const OLD_DDL = (table: string) => `CREATE TABLE ${table} (
+  key text COLLATE "C" PRIMARY KEY, holder text, lease_id text, token bigint NOT NULL,
+  expires_at timestamptz, state text, updated_at timestamptz NOT NULL)`;
 
 describe('postgres: round trips', () => {
   it('busy check 1, acquire 1, renew 1, release 1, fenced write 1, inspect 1 (counted at the client)', async (t) => {
@@ -91,6 +100,63 @@ describe('postgres: round trips', () => {
     assert.deepEqual(counts, { acquire: 1, busy: 1, retry: 1, renew: 1, writeState: 1, inspect: 1, release: 1 });
     await store.close();
   });
+
+  it('fused: acquire with a mark 1, its busy answer 1, release with state 1, inspectAll 1', async (t) => {
+    const pool = counting(admin);
+    const store = new PostgresStore({ pool, table: 'round_trips' });
+    await store.inspect('warm-up');
+    const key = `rtf-${randomUUID()}/job`;
+    const measure = async <T>(fn: () => Promise<T>): Promise<[T, number]> => {
+      const before = pool.n;
+      const r = await fn();
+      return [r, pool.n - before];
+    };
+    const id = randomUUID();
+    const mark = { slot: '2026-11-23T10:05:00.000Z', token: 2 ** 53 - 1 };
+    const [a, acquireN] = await measure(() => store.acquire({ ...req(key, 'alice', id), mark }));
+    assert.ok(a.acquired);
+    if (!a.acquired) return;
+    assert.equal(a.mark, null);
+    const [busy, busyN] = await measure(() => store.acquire({ ...req(key, 'bob'), mark: { other: true } }));
+    assert.ok(!busy.acquired && busy.holder === 'alice');
+    assert.deepEqual(busy.mark, mark, 'the busy answer carries the mark, 16 digits intact');
+    const [all, inspectAllN] = await measure(() => store.inspectAll({ prefix: key.slice(0, 10) }));
+    assert.deepEqual(
+      all.map((r) => [r.key, r.holder, r.mark]),
+      [[key, 'alice', mark]],
+    );
+    const ref = { key, leaseId: id, token: a.token };
+    const [released, releaseN] = await measure(() => store.release({ ...ref, state: { end: 1 } }));
+    assert.equal(released, true);
+    const counts = { acquire: acquireN, busy: busyN, inspectAll: inspectAllN, releaseWithState: releaseN };
+    t.diagnostic(`round trips: ${JSON.stringify(counts)}`);
+    assert.deepEqual(counts, { acquire: 1, busy: 1, inspectAll: 1, releaseWithState: 1 });
+    await store.close();
+  });
+
+  it("a scheduled slot costs its runner 2 statements on the job's key", async (t) => {
+    const pool = counting(admin);
+    const store = new PostgresStore({ pool, table: 'slot_cost' });
+    await store.inspect('warm-up');
+    const lh = new Leasehold({ store });
+    const key = `slot-${randomUUID()}`;
+    let runs = 0;
+    let fourth: () => void = () => {};
+    const done = new Promise<void>((resolve) => {
+      fourth = resolve;
+    });
+    lh.every('500ms', key, async () => {
+      if (++runs === 4) fourth();
+    });
+    const first = pool.keys.length;
+    await lh.start();
+    await done;
+    await lh.stop();
+    const onKey = pool.keys.slice(first).filter((k) => k === key).length;
+    t.diagnostic(`${onKey} statements on the job's key for ${runs} runs; ${pool.keys.length - first} in all`);
+    assert.equal(onKey, 2 * runs);
+    await store.close();
+  });
 });
 
 describe('postgres: six processes on one key', () => {
@@ -127,6 +193,106 @@ describe('postgres: table, DDL and options', () => {
     const a = await missing.acquire(req('k'));
     assert.ok(a.acquired && a.token === 1);
     await missing.close();
+  });
+
+  it('a table created by the previous version (no mark columns) keeps working', async () => {
+    const schema = `old_${randomUUID().slice(0, 8)}`;
+    await admin.query(`CREATE SCHEMA ${schema}`);
+    await admin.query(OLD_DDL(`${schema}.leases`));
+    // A key the previous version used: released, token 3, a state of its own.
+    await admin.query(
+      `INSERT INTO ${schema}.leases (key, token, state, updated_at) VALUES ('old', 3, '{"lastSlot":"x"}', now())`,
+    );
+    // Without createTable the store names the missing column; the exported DDL adds it (twice: idempotent).
+    const strict = new PostgresStore({ pool: admin, schema, table: 'leases', createTable: false });
+    await assert.rejects(
+      strict.inspect('old'),
+      (e: unknown) => e instanceof StoreUnavailableError && /column .*mark.* does not exist/.test(e.message),
+    );
+    // The store opened from a URL (named statements) adds the columns on first use.
+    const store = new PostgresStore({ url: db.url, schema, table: 'leases' });
+    try {
+      const old = await store.inspect('old');
+      assert.deepEqual(old, {
+        key: 'old',
+        holder: null,
+        token: 3,
+        expiresInMs: null,
+        state: { lastSlot: 'x' },
+        mark: null,
+      });
+      const id = randomUUID();
+      const granted = await store.acquire({ ...req('old', 'new', id), mark: { slot: 's' } });
+      assert.ok(granted.acquired && granted.token === 4);
+      if (!granted.acquired) return;
+      assert.deepEqual([granted.state, granted.mark], [{ lastSlot: 'x' }, null]);
+      assert.deepEqual((await store.inspectAll({ prefix: 'o' }))[0]?.mark, { slot: 's' });
+      assert.equal(await store.release({ key: 'old', leaseId: id, token: 4, state: { lastSlot: 's' } }), true);
+      assert.deepEqual(await strict.inspect('old'), {
+        key: 'old',
+        holder: null,
+        token: 4,
+        expiresInMs: null,
+        state: { lastSlot: 's' },
+        mark: null,
+      });
+      await admin.query(postgresSchemaSql({ schema, table: 'leases' }));
+      await admin.query(postgresSchemaSql({ schema, table: 'leases' }));
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('URL parameters: pg connection parameters reach pg; a misspelt one is refused with "did you mean"', async () => {
+    const sep = db.url.includes('?') ? '&' : '?';
+    const refusals: [string, RegExp][] = [
+      ['sslmod=require', /unknown parameter "sslmod" .*\(did you mean "sslmode"\?\)/],
+      ['aplication_name=x', /did you mean "application_name"/],
+      ['keepalives=1', /unknown parameter "keepalives"/],
+      ['sslmode=requir', /sslmode must be one of .*"requir"/],
+      ['connect_timeout=0', /connect_timeout must be a positive number of seconds, got "0"/],
+      ['table=a&table=b', /"table" is given twice/],
+    ];
+    for (const [query, expected] of refusals) {
+      assert.throws(
+        () => new PostgresStore({ url: `postgres://u:secretpw@127.0.0.1/db?${query}` }),
+        (e: unknown) =>
+          e instanceof ConfigError &&
+          expected.test(e.message) &&
+          !e.message.includes('secretpw') &&
+          !/\n/.test(e.message),
+        query,
+      );
+    }
+    const name = `lh_probe_${randomUUID().slice(0, 8)}`;
+    const params = `application_name=${name}&sslmode=disable&statement_timeout=7000&connect_timeout=3&table=params`;
+    const store = new PostgresStore({ url: `${db.url}${sep}${params}` });
+    try {
+      assert.ok((await store.acquire(req('k'))).acquired);
+      const seen = await admin.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1', [
+        name,
+      ]);
+      assert.ok(seen.rows[0].n >= 1, 'application_name reached the server');
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('URL parameter connect_timeout (seconds, as in libpq) bounds the connect', async () => {
+    // A server that accepts connections and never answers: only the connect timeout ends the wait.
+    const silent = createServer(() => {});
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as AddressInfo;
+    const store = new PostgresStore({ url: `postgres://u:pw@127.0.0.1:${port}/db?connect_timeout=1` });
+    try {
+      const t0 = performance.now();
+      await assert.rejects(store.now(), StoreUnavailableError);
+      const took = performance.now() - t0;
+      assert.ok(took > 800 && took < 3000, `gave up after ${Math.round(took)} ms (default 5000)`);
+    } finally {
+      await store.close();
+      silent.close();
+    }
   });
 
   it('bad options are ConfigErrors naming the value', () => {

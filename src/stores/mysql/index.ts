@@ -13,7 +13,7 @@ import { secretsOf, urlParams } from '../../store-kit/index.js';
 import { checkSqlOptions, SqlStore, type SqlStoreOptions } from '../sql/base.js';
 import { checkIdentifier, DEFAULT_TABLE } from '../sql/common.js';
 import { OwnMysqlRunner, PassedMysqlRunner, type MysqlQueryable } from './pool.js';
-import { ddl, mysqlDialect, quote } from './statements.js';
+import { ddl, mysqlDialect, quote, upgradeDdl } from './statements.js';
 
 export type { MysqlQueryable } from './pool.js';
 export { MAX_KEY_BYTES } from './statements.js';
@@ -68,6 +68,16 @@ function tableRef(name: MysqlTableName): string {
  */
 export function mysqlSchemaSql(name: MysqlTableName = {}): string {
   return `${ddl(tableRef(name))};\n`;
+}
+
+/**
+ * The migration that brings a table created by an earlier version (before the fused
+ * acquire and release) up to date: it adds the `mark` and `prior_mark` columns. For teams
+ * that run their own migrations. The store runs it itself when `createTable` is on. Run it once: MySQL 8
+ * has no `ADD COLUMN IF NOT EXISTS`, so a second run fails with "Duplicate column name".
+ */
+export function mysqlUpgradeSql(name: MysqlTableName = {}): string {
+  return `${upgradeDdl(tableRef(name))};\n`;
 }
 
 /** A callback-style mysql2 pool is used through its promise wrapper. */

@@ -18,7 +18,7 @@ const BUSY = 2 ** 52;
 /** Quotes a checked identifier. */
 export const quote = (identifier: string) => `\`${identifier}\``;
 
-/** The DDL of the lease table. */
+/** The DDL of the lease table (its current form). */
 export function ddl(t: string): string {
   return [
     `CREATE TABLE IF NOT EXISTS ${t} (`,
@@ -30,9 +30,22 @@ export function ddl(t: string): string {
     '  `state`      MEDIUMTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL, -- fenced state (JSON)',
     '  `revision`   BIGINT NOT NULL DEFAULT 0,   -- bumped by every change',
     '  `updated_at` BIGINT NOT NULL DEFAULT 0,   -- epoch ms of the last change',
+    `  \`mark\`       ${MARK_TYPE}, -- last grant's start record (JSON); NULL after a state write`,
+    `  \`prior_mark\` ${MARK_TYPE}, -- the mark that grant replaced (its answer)`,
     '  PRIMARY KEY (`key`)',
     ') ENGINE=InnoDB',
   ].join('\n');
+}
+
+const MARK_TYPE = 'TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL';
+
+/**
+ * Adds the columns this version needs to a table an earlier version created. Not
+ * idempotent on MySQL 8 (no `ADD COLUMN IF NOT EXISTS`): a second run fails with
+ * "Duplicate column name" (1060), which the store takes as done.
+ */
+export function upgradeDdl(t: string): string {
+  return `ALTER TABLE ${t} ADD COLUMN \`mark\` ${MARK_TYPE}, ADD COLUMN \`prior_mark\` ${MARK_TYPE}`;
 }
 
 /** The server's clock, epoch ms, constant within a statement. */
@@ -50,11 +63,15 @@ export function mysqlStatements(t: string, multi: boolean): SqlStatements<Buffer
   // our lease id, still true after it: every assignment below may read either version.
   const free = `(lease_id IS NULL OR expires_at <= ${NOW} OR lease_id = ?)`;
   const left = `GREATEST(expires_at - ${NOW}, 0)`;
-  // Parameters: key, holder, lease id, ttl | token: lease id (free), lease id (retry) |
-  // lease_id: lease id (free), lease id | holder: lease id (free), holder | expires_at:
-  // lease id (free), ttl | updated_at: lease id (free) | revision: lease id (free).
-  const acquire = `INSERT INTO ${t} (\`key\`, holder, lease_id, token, expires_at, state, revision, updated_at)
-VALUES (?, ?, ?, LAST_INSERT_ID(1), ${NOW} + ?, NULL, 1, ${NOW})
+  // Parameters: key, holder, lease id, ttl, mark | token: lease id (free), lease id
+  // (retry) | lease_id: lease id (free), lease id | holder: lease id (free), holder |
+  // expires_at: lease id (free), ttl | updated_at: lease id (free) | revision: lease id
+  // (free) | prior_mark: lease id (free) | mark: lease id (free), mark. `prior_mark` is
+  // assigned before `mark`, so it gets the mark this grant replaces in both evaluation
+  // orders; a NULL mark keeps the mark.
+  const columns = '`key`, holder, lease_id, token, expires_at, state, revision, updated_at, `mark`, prior_mark';
+  const acquire = `INSERT INTO ${t} (${columns})
+VALUES (?, ?, ?, LAST_INSERT_ID(1), ${NOW} + ?, NULL, 1, ${NOW}, ?, NULL)
 ON DUPLICATE KEY UPDATE
   token = IF(${free},
     LAST_INSERT_ID(IF(lease_id = ? AND expires_at > ${NOW}, token, token + 1)),
@@ -63,18 +80,24 @@ ON DUPLICATE KEY UPDATE
   holder = IF(${free}, ?, holder),
   expires_at = IF(${free}, ${NOW} + ?, expires_at),
   updated_at = IF(${free}, ${NOW}, updated_at),
-  revision = revision + IF(${free}, 1, 0)`;
-  const read = `SELECT holder, state, ${NOW} AS now_ms FROM ${t} WHERE \`key\` = ?`;
+  revision = revision + IF(${free}, 1, 0),
+  prior_mark = IF(${free}, \`mark\`, prior_mark),
+  \`mark\` = IF(${free}, COALESCE(?, \`mark\`), \`mark\`)`;
+  const read = `SELECT holder, state, \`mark\`, prior_mark, ${NOW} AS now_ms FROM ${t} WHERE \`key\` = ?`;
   const owned = `\`key\` = ? AND lease_id = ? AND token = ? AND expires_at > ${NOW}`;
   const freed = `holder = NULL, lease_id = NULL, expires_at = 0, updated_at = ${NOW}, revision = revision + 1`;
+  const record =
+    `holder, token, state, \`mark\`, (lease_id IS NOT NULL AND expires_at > ${NOW}) AS live, ` +
+    `expires_at - ${NOW} AS expires_in`;
   return {
     acquire: {
       text: multi ? `${acquire};\n${read}` : acquire,
-      values: (key, req) => {
+      values: (key, req, markText) => {
         const id = b(req.leaseId);
         const holder = b(req.holder);
         const ttl = Math.ceil(req.ttlMs);
-        const values = [key, holder, id, ttl, id, id, id, id, id, holder, id, ttl, id, id];
+        const mark = markText === null ? null : b(markText);
+        const values = [key, holder, id, ttl, mark, id, id, id, id, id, holder, id, ttl, id, id, id, id, mark];
         if (multi) values.push(key);
         return values;
       },
@@ -87,8 +110,12 @@ ON DUPLICATE KEY UPDATE
       text: `UPDATE ${t} SET ${freed} WHERE ${owned}`,
       values: (key, ref) => [key, b(ref.leaseId), ref.token],
     },
+    releaseWithState: {
+      text: `UPDATE ${t} SET ${freed}, state = ?, \`mark\` = NULL WHERE ${owned}`,
+      values: (key, ref, state) => [b(state), key, b(ref.leaseId), ref.token],
+    },
     writeState: {
-      text: `UPDATE ${t} SET state = ?, updated_at = ${NOW}, revision = revision + 1 WHERE ${owned}`,
+      text: `UPDATE ${t} SET state = ?, \`mark\` = NULL, updated_at = ${NOW}, revision = revision + 1 WHERE ${owned}`,
       values: (key, ref, state) => [b(state), key, b(ref.leaseId), ref.token],
     },
     forceRelease: {
@@ -96,22 +123,29 @@ ON DUPLICATE KEY UPDATE
       values: (key) => [key],
     },
     inspect: {
-      text:
-        `SELECT holder, token, state, (lease_id IS NOT NULL AND expires_at > ${NOW}) AS live, ` +
-        `expires_at - ${NOW} AS expires_in\nFROM ${t} WHERE \`key\` = ?`,
+      text: `SELECT ${record}\nFROM ${t} WHERE \`key\` = ?`,
       values: (key) => [key],
     },
     list: { text: `SELECT \`key\` FROM ${t} WHERE \`key\` LIKE ? ESCAPE '!'`, values: (pattern) => [b(pattern)] },
+    inspectAll: {
+      text: `SELECT \`key\`, ${record}\nFROM ${t} WHERE \`key\` LIKE ? ESCAPE '!'`,
+      values: (pattern) => [b(pattern)],
+    },
     now: { text: `SELECT ${NOW} AS now_ms`, values: () => [] },
   };
 }
 
 const ER_NO_SUCH_TABLE = 1146;
+/** A column this version added is missing: the table was created by an earlier version. */
+const ER_BAD_FIELD_ERROR = 1054;
+/** The upgrade's `ADD COLUMN` found the column there: another process (or the CREATE) added it. */
+const ER_DUP_FIELDNAME = 1060;
 const ER_LOCK_DEADLOCK = 1213;
 
 function errorKind(err: unknown): SqlErrorKind | undefined {
   const errno = (err as { errno?: unknown } | undefined)?.errno;
-  if (errno === ER_NO_SUCH_TABLE) return 'missing-table';
+  if (errno === ER_NO_SUCH_TABLE || errno === ER_BAD_FIELD_ERROR) return 'needs-ddl';
+  if (errno === ER_DUP_FIELDNAME) return 'create-race';
   // InnoDB rolled the statement back as a deadlock victim (possible when several clients
   // insert the same new key at once): it changed nothing.
   return errno === ER_LOCK_DEADLOCK ? 'retryable' : undefined;
@@ -130,7 +164,8 @@ function storedKey(fullKey: string, key: string): Buffer {
 
 /**
  * Reads acquire's reply: the decision from the OK packet's `insertId` (the token, or
- * {@link BUSY} + ms left), and with `multi` the row read back (holder, state, clock).
+ * {@link BUSY} + ms left), and with `multi` the row read back (holder, state, clock, and
+ * the mark: the one the grant replaced, or the holder's on a busy answer).
  */
 function acquired(result: unknown, what: string, multi: boolean): AcquireResult {
   const header = multi ? (result as unknown[])[0] : result;
@@ -143,13 +178,14 @@ function acquired(result: unknown, what: string, multi: boolean): AcquireResult 
     );
   }
   if (id64 < BUSY) {
-    const out: { acquired: true; token: number; storeTime?: number; state?: JsonValue | null } = {
+    const out: { acquired: true; token: number; storeTime?: number; state?: JsonValue | null; mark?: JsonValue } = {
       acquired: true,
       token: toToken(id64, `mysql: ${what}`),
     };
     if (row) {
       out.storeTime = Number(row.now_ms);
       out.state = decodeState(row.state as string | null);
+      out.mark = decodeState(row.prior_mark as string | null);
     }
     return out;
   }
@@ -158,6 +194,7 @@ function acquired(result: unknown, what: string, multi: boolean): AcquireResult 
     if (typeof row.holder === 'string') out.holder = row.holder;
     out.storeTime = Number(row.now_ms);
     out.state = decodeState(row.state as string | null);
+    out.mark = decodeState(row.mark as string | null);
   }
   return out;
 }
@@ -171,7 +208,7 @@ export function mysqlDialect(tableSql: string, multi: boolean): SqlDialect<unkno
     name: 'mysql',
     tableSql,
     statements: mysqlStatements(tableSql, multi),
-    ddl: [ddl(tableSql)],
+    ddl: [ddl(tableSql), upgradeDdl(tableSql)],
     stateOnAcquire: multi,
     key: storedKey,
     errorKind,

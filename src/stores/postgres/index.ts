@@ -7,7 +7,7 @@
  * @module
  */
 import { ConfigError } from '../../errors.js';
-import { checkBoolean, decodeUrlPart, parseStoreUrl, secretsOf } from '../../store-kit/index.js';
+import { checkBoolean, decodeUrlPart, parseStoreUrl, secretsOf, urlParams } from '../../store-kit/index.js';
 import { checkSqlOptions, SqlStore, type SqlStoreOptions } from '../sql/base.js';
 import { checkIdentifier, DEFAULT_TABLE } from '../sql/common.js';
 import { OwnPgRunner, PassedPgRunner, statementNames, type PgQueryable, type PgQueryResult } from './pool.js';
@@ -27,8 +27,9 @@ export interface PostgresStoreOptions extends SqlStoreOptions {
   /**
    * A `postgres://` or `postgresql://` URL; the store opens its own pool (with
    * connection timeouts set) and ends it on {@link PostgresStore.close}. Query
-   * parameters `table`, `schema` and `preparedStatements` set those options; the others
-   * go to `pg`.
+   * parameters `table`, `schema` and `preparedStatements` set those options,
+   * `connect_timeout` (seconds, as in libpq) sets `connectTimeoutMs`; the connection
+   * parameters `pg` reads ({@link PG_URL_PARAMS}) go to `pg`; any other is refused.
    */
   url?: string;
   /** Schema of the table: letters, digits and `_`. @defaultValue `'public'` */
@@ -70,8 +71,9 @@ export function postgresSchemaSql(name: PostgresTableName = {}): string {
 }
 
 /**
- * A LeaseStore on PostgreSQL (9.5+ for `ON CONFLICT`; tested on 15): the shared SQL
- * store with the PostgreSQL dialect. See docs/stores/postgres.md.
+ * A LeaseStore on PostgreSQL (9.6+ for `ON CONFLICT` and `ADD COLUMN IF NOT EXISTS`;
+ * tested on 15): the shared SQL store with the PostgreSQL dialect. See
+ * docs/stores/postgres.md.
  */
 export class PostgresStore extends SqlStore<PgQueryResult, string> {
   constructor(options: PostgresStoreOptions) {
@@ -86,8 +88,11 @@ export class PostgresStore extends SqlStore<PgQueryResult, string> {
     const table = checkIdentifier('table', options.table ?? parsed?.table ?? DEFAULT_TABLE, 63);
     const dialect = postgresDialect(schema, table);
     const names = prepared ? statementNames(dialect.statements) : undefined;
+    // The option wins over the URL's connect_timeout.
+    const urlTimeoutMs = options.connectTimeoutMs === undefined ? parsed?.connectTimeoutMs : undefined;
+    const connectTimeoutMs = urlTimeoutMs ?? settings.connectTimeoutMs;
     const runner = parsed
-      ? new OwnPgRunner({ ...settings, connectionString: parsed.url }, names)
+      ? new OwnPgRunner({ ...settings, connectTimeoutMs, connectionString: parsed.url }, names)
       : new PassedPgRunner(options.pool as PgQueryable, names);
     super(dialect, runner, { ...settings, secrets: parsed?.secrets ?? [] });
   }
@@ -99,28 +104,75 @@ interface ParsedPostgresUrl {
   preparedStatements?: boolean;
   table?: string;
   schema?: string;
+  connectTimeoutMs?: number;
   secrets: string[];
 }
 
-/** The query parameters the store reads; every other one goes to `pg`. */
-const STORE_PARAMS = ['table', 'schema', 'preparedStatements'];
+/** The query parameters the store reads itself and takes out of the URL `pg` gets. */
+const STORE_PARAMS = ['table', 'schema', 'preparedStatements', 'connect_timeout'];
+
+/**
+ * The connection parameters `pg` 8 reads from a URL's query (pg-connection-string and
+ * `ConnectionParameters`): where to connect, TLS, and the session settings it sends.
+ * Any other parameter would be ignored by `pg` without a word, so the store refuses it.
+ */
+export const PG_URL_PARAMS: readonly string[] = [
+  'host',
+  'port',
+  'user',
+  'password',
+  'ssl',
+  'sslmode',
+  'sslcert',
+  'sslkey',
+  'sslrootcert',
+  'sslnegotiation',
+  'uselibpqcompat',
+  'application_name',
+  'fallback_application_name',
+  'client_encoding',
+  'options',
+  'statement_timeout',
+  'lock_timeout',
+  'idle_in_transaction_session_timeout',
+  'query_timeout',
+];
+
+/** The `sslmode` values `pg` acts on. */
+const SSL_MODES = ['disable', 'prefer', 'require', 'verify-ca', 'verify-full', 'no-verify'];
+
+/** libpq's `connect_timeout` (seconds) in ms; 0 (libpq: wait for ever) is refused, as any unbounded wait. */
+function connectTimeoutOf(text: string): number {
+  const seconds = Number(text);
+  if (text.trim() === '' || !Number.isFinite(seconds) || seconds <= 0 || seconds * 1000 > 2_147_483_647) {
+    throw new ConfigError(`url: connect_timeout must be a positive number of seconds, got ${JSON.stringify(text)}`);
+  }
+  return seconds * 1000;
+}
 
 function parsePostgresUrl(text: string): ParsedPostgresUrl {
   const { url, shown } = parseStoreUrl(text, ['postgres', 'postgresql'], 'postgres://user:password@host:port/database');
   decodeUrlPart(url.password, shown, 'password');
+  const params = urlParams(url, shown, [...STORE_PARAMS, ...PG_URL_PARAMS]);
   const out: ParsedPostgresUrl = { url: text, secrets: secretsOf(text) };
-  const table = url.searchParams.get('table');
-  const schema = url.searchParams.get('schema');
-  const prepared = url.searchParams.get('preparedStatements');
-  if (table !== null) out.table = table;
-  if (schema !== null) out.schema = schema;
-  if (prepared !== null) {
+  const sslmode = params.get('sslmode');
+  if (sslmode !== undefined && !SSL_MODES.includes(sslmode)) {
+    throw new ConfigError(`url: sslmode must be one of ${SSL_MODES.join(', ')}, got ${JSON.stringify(sslmode)}`);
+  }
+  const table = params.get('table');
+  const schema = params.get('schema');
+  const prepared = params.get('preparedStatements');
+  const timeout = params.get('connect_timeout');
+  if (table !== undefined) out.table = table;
+  if (schema !== undefined) out.schema = schema;
+  if (prepared !== undefined) {
     if (prepared !== 'true' && prepared !== 'false') {
       throw new ConfigError(`url: preparedStatements: expected true or false, got ${JSON.stringify(prepared)}`);
     }
     out.preparedStatements = prepared === 'true';
   }
-  if (table !== null || schema !== null || prepared !== null) {
+  if (timeout !== undefined) out.connectTimeoutMs = connectTimeoutOf(timeout);
+  if (STORE_PARAMS.some((name) => params.has(name))) {
     for (const name of STORE_PARAMS) url.searchParams.delete(name);
     out.url = url.toString();
   }

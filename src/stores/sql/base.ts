@@ -8,9 +8,10 @@
  */
 import { ConfigError, StoreUnavailableError } from '../../errors.js';
 import { checkBoolean, checkCount, checkMs, requireOptions, checkPrefix, once } from '../../store-kit/index.js';
-import { decodeState, encodeState, throwIfAborted, toToken, unavailable } from '../../store-kit/index.js';
+import { decodeState, encodeMark, encodeState, throwIfAborted, toToken, unavailable } from '../../store-kit/index.js';
 import type { AcquireRequest, AcquireResult, JsonValue, LeaseRecord, LeaseRef, LeaseStore } from '../../store.js';
-import type { RenewRequest, StoreCapabilities, StoreOpOptions, WriteStateRequest } from '../../store.js';
+import type { ReleaseRequest, RenewRequest, StoreCapabilities, StoreOpOptions } from '../../store.js';
+import type { WriteStateRequest } from '../../store.js';
 import { likePrefix } from './common.js';
 
 /** A row of a reply, by column name. */
@@ -26,26 +27,37 @@ export interface Statement<Args extends unknown[]> {
 
 /** The statement of every operation, for one table. `Key` is the dialect's form of a stored key. */
 export interface SqlStatements<Key> {
-  /** Grant, retry or busy answer, in one round trip. */
-  readonly acquire: Statement<[key: Key, req: AcquireRequest]>;
+  /**
+   * Grant, retry or busy answer, in one round trip. A grant sets the mark to `mark` (JSON
+   * text) when it is not null, and keeps the mark it replaced in `prior_mark`.
+   */
+  readonly acquire: Statement<[key: Key, req: AcquireRequest, mark: string | null]>;
   /** Extends a lease still ours. */
   readonly renew: Statement<[key: Key, req: RenewRequest]>;
   /** Ends a lease still ours. */
   readonly release: Statement<[key: Key, ref: LeaseRef]>;
-  /** Replaces the state while the lease is still ours; `state` is JSON text. */
+  /** Ends a lease still ours, replacing the state (JSON text) and clearing the mark. */
+  readonly releaseWithState: Statement<[key: Key, ref: LeaseRef, state: string]>;
+  /** Replaces the state (JSON text) and clears the mark while the lease is still ours. */
   readonly writeState: Statement<[key: Key, ref: LeaseRef, state: string]>;
   /** Ends whatever lease the key has. */
   readonly forceRelease: Statement<[key: Key]>;
-  /** Reads a key's row: `holder`, `token`, `state`, `live`, `expires_in`. */
+  /** Reads a key's row: `holder`, `token`, `state`, `mark`, `live`, `expires_in`. */
   readonly inspect: Statement<[key: Key]>;
   /** Reads the `key` of every row matching a `LIKE … ESCAPE '!'` pattern. */
   readonly list: Statement<[pattern: string]>;
+  /** Reads every row matching a `LIKE … ESCAPE '!'` pattern: `key` and the columns of {@link inspect}. */
+  readonly inspectAll: Statement<[pattern: string]>;
   /** Reads the database clock as `now_ms`. */
   readonly now: Statement<[]>;
 }
 
-/** How the retry loop treats a failed statement. */
-export type SqlErrorKind = 'missing-table' | 'retryable' | 'create-race';
+/**
+ * How the retry loop treats a failed statement. `needs-ddl`: the table, its schema or a
+ * column this version added (the mark) is missing, so the DDL runs and the statement is
+ * sent again.
+ */
+export type SqlErrorKind = 'needs-ddl' | 'retryable' | 'create-race';
 
 /** A busy answer being built (the mutable form of `AcquireResult` with `acquired: false`). */
 export type BusyAnswer = {
@@ -54,6 +66,7 @@ export type BusyAnswer = {
   expiresInMs?: number;
   storeTime?: number;
   state?: JsonValue | null;
+  mark?: JsonValue | null;
 };
 
 /**
@@ -67,7 +80,11 @@ export interface SqlDialect<Result, Key> {
   readonly tableSql: string;
   /** Every operation's statement. */
   readonly statements: SqlStatements<Key>;
-  /** The statements that create the table, run in order; each is idempotent. */
+  /**
+   * The statements that create the table and add the columns later versions added to a
+   * table an earlier version created, run in order; each is idempotent or fails with a
+   * `create-race` error when there is nothing to do.
+   */
   readonly ddl: readonly string[];
   /** Whether acquire's reply carries the key's state. */
   readonly stateOnAcquire: boolean;
@@ -215,7 +232,7 @@ export class SqlStore<Result, Key> implements LeaseStore {
         return await this.#runner.run(label, text, values, signal, !ensured);
       } catch (err) {
         const kind = this.#dialect.errorKind(err);
-        if (kind === 'missing-table' && this.#createTable && !ensured) {
+        if (kind === 'needs-ddl' && this.#createTable && !ensured) {
           ensured = true;
           this.#ddlRequest = { label, signal };
           try {
@@ -250,8 +267,10 @@ export class SqlStore<Result, Key> implements LeaseStore {
 
   async acquire(req: AcquireRequest, options?: StoreOpOptions): Promise<AcquireResult> {
     const what = `acquire "${req.key}"`;
+    const mark = req.mark === undefined ? null : encodeMark(req.mark);
     const statement = this.#sql.acquire;
-    const result = await this.#query(what, statement.text, statement.values(this.#key(req.key), req), options?.signal);
+    const values = statement.values(this.#key(req.key), req, mark);
+    const result = await this.#query(what, statement.text, values, options?.signal);
     return this.#dialect.acquired(result, what) ?? this.#busyFromRow(req.key, options);
   }
 
@@ -262,7 +281,7 @@ export class SqlStore<Result, Key> implements LeaseStore {
    */
   async #busyFromRow(key: string, options: StoreOpOptions | undefined): Promise<AcquireResult> {
     const record = await this.inspect(key, options);
-    const out: BusyAnswer = { acquired: false, state: record?.state ?? null };
+    const out: BusyAnswer = { acquired: false, state: record?.state ?? null, mark: record?.mark ?? null };
     if (record?.holder) out.holder = record.holder;
     if (record?.expiresInMs != null) out.expiresInMs = record.expiresInMs;
     return out;
@@ -275,10 +294,15 @@ export class SqlStore<Result, Key> implements LeaseStore {
     return this.#dialect.affected(result) === 1;
   }
 
-  async release(ref: LeaseRef, options?: StoreOpOptions): Promise<boolean> {
-    const statement = this.#sql.release;
-    const values = statement.values(this.#key(ref.key), ref);
-    const result = await this.#query(`release "${ref.key}"`, statement.text, values, options?.signal);
+  /** Ends the lease; with `req.state` (the fused release) also writes the state and clears the mark: one statement. */
+  async release(req: ReleaseRequest, options?: StoreOpOptions): Promise<boolean> {
+    const state = req.state === undefined ? undefined : encodeState(req.state);
+    const key = this.#key(req.key);
+    const { text, values } =
+      state === undefined
+        ? { text: this.#sql.release.text, values: this.#sql.release.values(key, req) }
+        : { text: this.#sql.releaseWithState.text, values: this.#sql.releaseWithState.values(key, req, state) };
+    const result = await this.#query(`release "${req.key}"`, text, values, options?.signal);
     return this.#dialect.affected(result) === 1;
   }
 
@@ -301,7 +325,20 @@ export class SqlStore<Result, Key> implements LeaseStore {
     const statement = this.#sql.inspect;
     const result = await this.#query(what, statement.text, statement.values(this.#key(key)), options?.signal);
     const row = this.#dialect.rows(result)[0];
-    if (!row) return null;
+    return row ? this.#record(key, row, what) : null;
+  }
+
+  /** Every record under `prefix`, in one `SELECT … WHERE key LIKE 'prefix%'` (one round trip). */
+  async inspectAll(options: StoreOpOptions & { prefix: string }): Promise<LeaseRecord[]> {
+    const what = `inspectAll "${options.prefix}"`;
+    const statement = this.#sql.inspectAll;
+    const values = statement.values(likePrefix(this.#prefix + options.prefix));
+    const rows = this.#dialect.rows(await this.#query(what, statement.text, values, options.signal));
+    return rows.map((row) => this.#record(this.#dialect.text(row.key).slice(this.#prefix.length), row, what));
+  }
+
+  /** A row of `inspect` or `inspectAll` as a record. */
+  #record(key: string, row: SqlRow, what: string): LeaseRecord {
     // A boolean (PostgreSQL) or 0/1 (MySQL).
     const live = Number(row.live) === 1;
     return {
@@ -310,6 +347,7 @@ export class SqlStore<Result, Key> implements LeaseStore {
       token: toToken(row.token, `${this.name}: ${what}`),
       expiresInMs: live ? Math.max(0, Number(row.expires_in)) : null,
       state: decodeState(row.state as string | null),
+      mark: decodeState(row.mark as string | null),
     };
   }
 
