@@ -318,6 +318,18 @@ describe('mysql: table, DDL and options', () => {
     });
   }
 
+  it('eight stores racing on a previous-version table add the columns once and grant once', async () => {
+    const table = `oldrace_${randomUUID().slice(0, 8)}`;
+    await admin.query(OLD_DDL(table));
+    const stores = Array.from({ length: 8 }, () => new MysqlStore({ url: `${db.url}?table=${table}` }));
+    try {
+      const results = await Promise.all(stores.map((s, i) => s.acquire({ ...req('k', `h${i}`), mark: { i } })));
+      assert.equal(results.filter((r) => r.acquired).length, 1);
+    } finally {
+      await Promise.all(stores.map((s) => s.close()));
+    }
+  });
+
   it('the exported migration brings a previous-version table up to date for createTable: false', async () => {
     const table = `oldmig_${randomUUID().slice(0, 8)}`;
     await admin.query(OLD_DDL(table));

@@ -243,6 +243,19 @@ describe('postgres: table, DDL and options', () => {
     }
   });
 
+  it('eight stores racing on a previous-version table add the columns once and grant once', async () => {
+    const schema = `oldrace_${randomUUID().slice(0, 8)}`;
+    await admin.query(`CREATE SCHEMA ${schema}`);
+    await admin.query(OLD_DDL(`${schema}.leases`));
+    const stores = Array.from({ length: 8 }, () => new PostgresStore({ url: db.url, schema, table: 'leases' }));
+    try {
+      const results = await Promise.all(stores.map((s, i) => s.acquire({ ...req('k', `h${i}`), mark: { i } })));
+      assert.equal(results.filter((r) => r.acquired).length, 1);
+    } finally {
+      await Promise.all(stores.map((s) => s.close()));
+    }
+  });
+
   it('URL parameters: pg connection parameters reach pg; a misspelt one is refused with "did you mean"', async () => {
     const sep = db.url.includes('?') ? '&' : '?';
     const refusals: [string, RegExp][] = [
