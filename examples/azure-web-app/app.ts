@@ -39,6 +39,8 @@ const why: Record<SkipReason, string> = {
   'outside-catch-up': 'skipped: missed by every instance, too late to catch up',
   'store-unavailable': 'skipped: the storage account could not be reached',
   lost: 'skipped: its run died (at-most-once)',
+  paused: 'skipped: an operator paused the job',
+  'skip-next': 'skipped: an operator asked to skip it',
 };
 lh.on('slot:skipped', ({ slot, reason }) => console.log(`Tick ${time(slot)} ${why[reason]}`));
 lh.on('run:error', ({ slot, error }) =>

@@ -252,9 +252,12 @@ export function planPending(policy: SlotPolicy, input: PendingInput): PendingPla
       slot = firstInWindow;
     }
   }
-  const last = state.runs.find((run) => run.outcome !== 'skipped');
+  // Runs still on record (scheduled, triggered or backfilled): a slot that came while one
+  // of them was going is an overlap (S5), whichever of them it was.
+  const recent = state.runs.filter((run) => run.outcome !== 'skipped');
+  const last = recent[0];
   const during = (time: number) =>
-    !!last && time > timeOf(last.slot) && time >= timeOf(last.start) && time < timeOf(last.end);
+    recent.some((run) => time > timeOf(run.slot) && time >= timeOf(run.start) && time < timeOf(run.end));
   const overlapped: number[] = [];
   const run: number[] = [];
   for (let count = 0; slot !== undefined && slot <= due && count < MAX_ENUMERATED_SLOTS; count++) {
@@ -282,5 +285,36 @@ export function planPending(policy: SlotPolicy, input: PendingInput): PendingPla
     settleSkipped(state, time, `overlap: ${detail}`, input.holder, now);
     out.dirty = true;
   }
-  return { ...out, state, run };
+  return { ...out, state, run: applyOperatorSkips(state, run, input, out) };
+}
+
+/**
+ * Operator controls that settle slots without a run: a paused job settles every slot it
+ * owes as `paused`; skip-next settles the first one it would run, then clears itself.
+ * Returns the slots still to run.
+ */
+function applyOperatorSkips(state: JobState, run: number[], input: PendingInput, out: Draft): number[] {
+  const control = state.control;
+  if (!control || run.length === 0) return run;
+  if (control.paused) {
+    const detail = `paused by ${control.paused.by} at ${control.paused.at}`;
+    for (const slot of run) {
+      out.skips.push({ slot, reason: 'paused', detail, count: 1 });
+      settleSkipped(state, slot, detail, input.holder, input.now);
+    }
+    out.dirty = true;
+    return [];
+  }
+  if (control.skipNext) {
+    const [slot, ...rest] = run as [number, ...number[]];
+    const detail = `skipped on request of ${control.skipNext.by} at ${control.skipNext.at}`;
+    out.skips.push({ slot, reason: 'skip-next', detail, count: 1 });
+    settleSkipped(state, slot, detail, input.holder, input.now);
+    const { skipNext: _done, ...others } = control;
+    if (Object.keys(others).length > 0) state.control = others;
+    else delete state.control;
+    out.dirty = true;
+    return rest;
+  }
+  return run;
 }

@@ -4,7 +4,7 @@
  * decisions are in classify.ts; running a slot is in runner.ts.
  * @module
  */
-import { POLL_JITTER, requestTimeout, SLOT_EXPIRY_SLACK_MS } from '../defaults.js';
+import { defaultPoll, POLL_JITTER, requestTimeout, SLOT_EXPIRY_SLACK_MS } from '../defaults.js';
 import { safeLog } from '../events.js';
 import { jitter as randomBetween } from '../internal.js';
 import type { Lease } from '../lease.js';
@@ -16,7 +16,7 @@ import type { ResolvedOptions } from './options.js';
 import type { AcquireAnswer } from './port.js';
 import { type RunnerHost, SlotRunner } from './runner.js';
 import { isoOf, type JobState, markOf, parseJobState, settledThrough } from './state.js';
-import type { JobHandler, JobStats, SkipReason, SlotSkippedEvent } from './types.js';
+import type { JobHandler, JobStats, OperatorRun, SkipReason, SlotSkippedEvent } from './types.js';
 
 /** What a job needs of its scheduler, beyond what a run needs. */
 export interface JobHost extends RunnerHost {
@@ -42,7 +42,15 @@ export class ScheduledJob {
     runs: 0,
     succeeded: 0,
     failed: 0,
-    skipped: { 'done-elsewhere': 0, overlap: 0, 'outside-catch-up': 0, 'store-unavailable': 0, lost: 0 },
+    skipped: {
+      'done-elsewhere': 0,
+      overlap: 0,
+      'outside-catch-up': 0,
+      'store-unavailable': 0,
+      lost: 0,
+      paused: 0,
+      'skip-next': 0,
+    },
   };
   /** @internal */
   readonly options: ResolvedOptions;
@@ -50,6 +58,8 @@ export class ScheduledJob {
   readonly #policy: SlotPolicy;
   readonly #runner: SlotRunner;
   #loop: Promise<void> | undefined;
+  /** An operator control was announced for this job: the loop looks at it before anything else. */
+  #poked = false;
   /** The first slot this host owes: the one due when its loop started. */
   #firstSlot = Number.NEGATIVE_INFINITY;
   /**
@@ -77,6 +87,38 @@ export class ScheduledJob {
     });
   }
 
+  /** @internal An operator control waits in the job's state: look at it at once (it wakes the loop). */
+  poke(): void {
+    this.#poked = true;
+  }
+
+  /**
+   * Takes the job's lease to run what operators asked for (the plan runs any slot still
+   * owed too). Busy: the holder is running the job and will look at the controls when it
+   * next holds it, or look again after a poll.
+   */
+  async #considerControls(): Promise<void> {
+    const host = this.#host;
+    const { ttlMs } = this.options;
+    let answer: AcquireAnswer;
+    try {
+      answer = await host.port.attemptAcquire(this.key, ttlMs);
+      if (answer.storeTime !== undefined) host.observe(answer.storeTime, answer.recvWall);
+    } catch (err) {
+      host.port.emit('error', { key: this.key, error: err, during: 'schedule' });
+      this.#poked = true;
+      await host.sleepUntil(host.storeNow() + defaultPoll(ttlMs), this.key);
+      return;
+    }
+    if (!answer.lease) {
+      this.#poked = true;
+      await host.sleepUntil(host.storeNow() + defaultPoll(ttlMs), this.key);
+      return;
+    }
+    const due = this.schedule.atOrBefore(host.storeNow()) ?? host.storeNow();
+    await this.#runPending(answer.lease, due, answer.storeTime, false, true);
+  }
+
   /** @internal Resolves when the job's loop has ended. */
   get done(): Promise<void> {
     return this.#loop ?? Promise.resolve();
@@ -102,6 +144,12 @@ export class ScheduledJob {
     // A slot we are watching because an older run still held the lease.
     let waiting: number | undefined;
     while (!host.stopping) {
+      if (this.#poked) {
+        // An operator asked for a run (trigger, backfill): look at the job's controls now.
+        this.#poked = false;
+        await this.#considerControls();
+        continue;
+      }
       const now = host.storeNow();
       const due = this.schedule.atOrBefore(now);
       if (waiting !== undefined && due !== undefined && due > waiting) {
@@ -234,7 +282,33 @@ export class ScheduledJob {
   }
 
   /** Holding the lease: run every slot up to `due` that is unsettled and inside its catch-up window, oldest first. */
-  async #runPending(lease: Lease, due: number, storeTime: number | undefined, marked: boolean): Promise<void> {
+  /**
+   * The runs operators asked for in `state`, after the schedule's: a trigger (for the
+   * instant it runs) and a backfill's slots, oldest first. Both run under this lease, so
+   * never alongside a scheduled run.
+   */
+  #operatorWork(state: JobState): { slot: number; operator: OperatorRun }[] {
+    const control = state.control;
+    const work: { slot: number; operator: OperatorRun }[] = [];
+    if (control?.trigger) {
+      const { id, by } = control.trigger;
+      work.push({ slot: Math.floor(this.#host.storeNow()), operator: { action: 'trigger', id, by } });
+    }
+    if (control?.backfill) {
+      const { id, by, slots } = control.backfill;
+      const times = slots.map((iso) => Date.parse(iso)).filter((time) => Number.isFinite(time));
+      for (const slot of times.sort((a, b) => a - b)) work.push({ slot, operator: { action: 'backfill', id, by } });
+    }
+    return work;
+  }
+
+  async #runPending(
+    lease: Lease,
+    due: number,
+    storeTime: number | undefined,
+    marked: boolean,
+    controlsOnly = false,
+  ): Promise<void> {
     const host = this.#host;
     const { port } = host;
     try {
@@ -257,16 +331,21 @@ export class ScheduledJob {
           "the job's state in the store is older than this host saw it; the store lost data",
         );
       }
-      for (const skip of plan.skips) this.#skip(skip.slot, skip.reason, skip.detail, skip.count);
+      for (const skip of plan.skips) {
+        // A look for operator controls only is not this slot's business: nothing to count.
+        if (controlsOnly && skip.reason === 'done-elsewhere') continue;
+        this.#skip(skip.slot, skip.reason, skip.detail, skip.count);
+      }
       // Written with whatever this holder writes, so readers can show the next slot.
       plan.state.schedule = this.schedule.spec;
       let dirty = plan.dirty;
-      for (const [index, slot] of plan.run.entries()) {
+      const work = [...plan.run.map((slot) => ({ slot })), ...this.#operatorWork(plan.state)];
+      for (const [index, item] of work.entries()) {
         if (host.stopping) break;
         // Fused (at-least-once only): the mark names `due` and stands for the start of any
         // slot up to it — a start with no end is re-run — so no run writes a start record.
-        const how = { marked, last: index === plan.run.length - 1 };
-        const result = await this.#runner.run(lease, slot, plan.state, storeTime, how);
+        const how = { marked, last: index === work.length - 1, ...item };
+        const result = await this.#runner.run(lease, item.slot, plan.state, storeTime, how);
         dirty = false;
         if (result === 'lost') return;
       }

@@ -12,8 +12,8 @@ import type { JsonValue } from '../store.js';
 import { errorText, raceSignal } from '../store-kit/index.js';
 import type { ResolvedOptions } from './options.js';
 import type { SchedulerPort } from './port.js';
-import { isoOf, type JobState, MAX_RECORD_ERROR_LENGTH, withRun } from './state.js';
-import type { JobHandler, JobStats, RunEvent, RunOutcome, RunRecord } from './types.js';
+import { isoOf, type JobControl, type JobState, MAX_RECORD_ERROR_LENGTH, withRun } from './state.js';
+import type { JobHandler, JobStats, OperatorRun, RunEvent, RunOutcome, RunRecord } from './types.js';
 
 /** What a run needs of its scheduler. */
 export interface RunnerHost {
@@ -60,14 +60,15 @@ export class SlotRunner {
    * Runs one slot while holding the lease. Mutates `state` to the committed state.
    * `how.marked`: the acquire already wrote this run's start record (the fused acquire),
    * so none is written here. `how.last`: the end record goes with the release (the fused
-   * release), so the lease is released when this returns.
+   * release), so the lease is released when this returns. `how.operator`: an operator's
+   * trigger or backfill run, which settles its control instead of the schedule's slots.
    */
   async run(
     lease: Lease,
     slot: number,
     state: JobState,
     storeTime: number | undefined,
-    how: { marked: boolean; last: boolean },
+    how: { marked: boolean; last: boolean; operator?: OperatorRun },
   ): Promise<'ok' | 'lost'> {
     const host = this.#host;
     const { clock, holder } = host.port;
@@ -76,7 +77,14 @@ export class SlotRunner {
     if (early > 0) await sleep(clock, early, lease.signal).catch(() => {});
     if (!lease.held) return 'lost';
     const start = isoOf(Math.max(host.storeNow(), slot));
-    if (!how.marked) {
+    if (how.operator) {
+      // An operator's run marks no slot running (it must not settle the schedule's slots).
+      // At-most-once, its control is cleared before it runs, so it never runs twice.
+      if (this.#job.options.atMostOnce) {
+        settleOperatorRun(state, how.operator, slot);
+        if (!(await lease.writeState(state as unknown as JsonValue))) return 'lost';
+      }
+    } else if (!how.marked) {
       state.running = { slot: isoOf(slot), holder, token: lease.token, start };
       // Record the start before the handler runs: at-most-once depends on it, and others
       // read it to tell an overlap from a run of the current slot.
@@ -84,6 +92,7 @@ export class SlotRunner {
     }
 
     const base: RunEvent = { key: this.#job.key, slot: new Date(slot), token: lease.token, holder, attempt: 1 };
+    if (how.operator) base.operator = how.operator;
     this.#job.stats.runs++;
     const { attempt, result } = await this.#tries(lease, base);
     if (result.outcome === 'ok') this.#job.stats.succeeded++;
@@ -95,6 +104,22 @@ export class SlotRunner {
       return 'lost';
     }
     return this.#recordEnd(lease, base, state, { start, attempt, result, last: how.last });
+  }
+
+  /** Sets the end of a run into `state`: the schedule's bookkeeping, or an operator's control settled. */
+  #settle(state: JobState, base: RunEvent, record: RunRecord, outcome: RunOutcome, start: string): void {
+    state.runs = withRun(state, record);
+    if (base.operator) {
+      settleOperatorRun(state, base.operator, base.slot.getTime());
+    } else if (outcome !== 'aborted') {
+      state.lastSlot = record.slot;
+      state.lastOutcome = outcome;
+      state.running = null;
+    } else {
+      // Aborted by shutdown: a start record stays in the state (a state write clears the
+      // mark), so the slot is re-run elsewhere (at-least-once) or recorded as lost (at-most-once).
+      state.running = { slot: record.slot, holder: record.holder, token: record.token, start };
+    }
   }
 
   /** Tries the handler up to `attempts` times, pausing between tries; ends on success, loss or shutdown. */
@@ -192,16 +217,8 @@ export class SlotRunner {
       outcome,
     };
     if (outcome !== 'ok' && error !== undefined) record.error = errorText(error).slice(0, MAX_RECORD_ERROR_LENGTH);
-    state.runs = withRun(state, record);
-    if (outcome !== 'aborted') {
-      state.lastSlot = slot;
-      state.lastOutcome = outcome;
-      state.running = null;
-    } else {
-      // Aborted by shutdown: a start record stays in the state (a state write clears the
-      // mark), so the slot is re-run elsewhere (at-least-once) or recorded as lost (at-most-once).
-      state.running = { slot, holder: port.holder, token: lease.token, start: run.start };
-    }
+    if (base.operator) record.operator = base.operator;
+    this.#settle(state, base, record, outcome, run.start);
     const json = state as unknown as JsonValue;
     try {
       const written = run.last ? await lease.release({ state: json }) : await lease.writeState(json);
@@ -238,4 +255,22 @@ function childLogger(logger: Logger, fields: object): Logger {
     warn: (more, message) => safeLog(logger, 'warn', { ...fields, ...more }, message ?? ''),
     error: (more, message) => safeLog(logger, 'error', { ...fields, ...more }, message ?? ''),
   };
+}
+
+/**
+ * Clears what an operator's run settles: its trigger, or its slot from the backfill's list
+ * (the backfill ends with its last slot). A run of an older control id changes nothing.
+ */
+export function settleOperatorRun(state: JobState, operator: OperatorRun, slot: number): void {
+  const control = state.control;
+  if (!control) return;
+  const next: JobControl = { ...control };
+  if (operator.action === 'trigger' && control.trigger?.id === operator.id) delete next.trigger;
+  if (operator.action === 'backfill' && control.backfill?.id === operator.id) {
+    const slots = control.backfill.slots.filter((iso) => Date.parse(iso) !== slot);
+    if (slots.length > 0) next.backfill = { ...control.backfill, slots };
+    else delete next.backfill;
+  }
+  if (Object.keys(next).length > 0) state.control = next;
+  else delete state.control;
 }

@@ -32,6 +32,35 @@ export interface JobState {
    * show the next slot without the job's code. Absent in records of older versions.
    */
   schedule?: ScheduleSpec;
+  /** Operator controls in force or waiting for the job's next holder (docs/operating.md). */
+  control?: JobControl;
+  /** Every operator control asked for, newest first; at most {@link HISTORY_LENGTH}. */
+  audit?: AuditRecord[];
+}
+
+/** Who asked for a control, and when (ISO-8601 UTC, the asking host's estimate of store time). */
+export interface Asked {
+  by: string;
+  at: string;
+}
+
+/** Operator controls kept in a job's state; each is written under the job's lease. */
+export interface JobControl {
+  /** Slots are settled as skipped (`paused`) instead of run, until resumed. */
+  paused?: Asked;
+  /** The next slot that would run is settled as skipped (`skip-next`) instead. */
+  skipNext?: Asked;
+  /** Run once, now, under the job's lease (never alongside a scheduled run). */
+  trigger?: Asked & { id: string };
+  /** Run these missed slots (ISO-8601), oldest first, each recorded. */
+  backfill?: Asked & { id: string; slots: string[] };
+}
+
+/** One operator control in the job's audit trail. */
+export interface AuditRecord extends Asked {
+  action: 'pause' | 'resume' | 'trigger' | 'skip-next' | 'backfill';
+  /** What it did (e.g. the backfilled slots), or why it changed nothing. */
+  detail?: string;
 }
 
 /** A start record: which slot a holder started, and when (ISO-8601 UTC). */

@@ -63,8 +63,10 @@ export interface JobOptions {
 export interface JobContext {
   /** The job's key. */
   key: string;
-  /** The slot's scheduled instant. */
+  /** The slot's scheduled instant (a trigger: the instant it was run for). */
   slot: Date;
+  /** Set when an operator asked for this run (`trigger`, `backfill`) rather than the schedule. */
+  operator?: OperatorRun;
   /** Fencing token of this run: pass it to what you write to. */
   token: number;
   /** This process's holder identity. */
@@ -101,6 +103,8 @@ export interface RunRecord {
   outcome: RunOutcome;
   /** Error message of the last failed try, or why the slot was skipped (never a stack). */
   error?: string;
+  /** Set when an operator asked for this run (trigger, backfill): the control's id and who asked. */
+  operator?: OperatorRun;
 }
 
 /** Why a slot did not run here. */
@@ -114,7 +118,11 @@ export type SkipReason =
   /** The store could not be reached while the slot was open. */
   | 'store-unavailable'
   /** At-most-once: the run that started this slot died or lost its lease; it is not re-run. */
-  | 'lost';
+  | 'lost'
+  /** An operator paused the job (`leasehold pause`, `lh.admin.pause`); the slot is settled without a run. */
+  | 'paused'
+  /** An operator asked to skip the job's next slot (`leasehold skip-next`, `lh.admin.skipNext`). */
+  | 'skip-next';
 
 /** Counters of one job on this host. */
 export interface JobStats {
@@ -128,12 +136,24 @@ export interface JobStats {
   skipped: Record<SkipReason, number>;
 }
 
+/** Who asked for a run that is not a scheduled slot's: an operator's trigger or backfill. */
+export interface OperatorRun {
+  /** `trigger`: run once now; `backfill`: a missed slot run on request. */
+  action: 'trigger' | 'backfill';
+  /** The control's id (also in the run's history record). */
+  id: string;
+  /** Who asked (the operator's name). */
+  by: string;
+}
+
 /** Facts about one run of a scheduled job. */
 export interface RunEvent {
   /** The job's key. */
   key: string;
-  /** The slot's scheduled instant. */
+  /** The slot's scheduled instant (a trigger: the instant the run was due, i.e. now). */
   slot: Date;
+  /** Set when an operator asked for this run (trigger, backfill) rather than the schedule. */
+  operator?: OperatorRun;
   /** Fencing token of this run. */
   token: number;
   /** Who runs it. */
