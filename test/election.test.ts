@@ -83,6 +83,24 @@ describe('leader election (fake clock, memory store)', () => {
     assert.equal((await inner.inspect('leader'))?.holder ?? null, null, 'stop() leaves no leader');
   });
 
+  it('at a long TTL the default poll still hands over within 1 s of a resign (issue 17)', async () => {
+    const { clock, members } = fleet(2);
+    const [a, b] = members;
+    assert.ok(a && b);
+    const long = { ttl: '15s', onElected: () => {} };
+    const first = a.lh.elect('long', long);
+    await clock.advance(1);
+    const second = b.lh.elect('long', long);
+    await clock.advance(1);
+    assert.equal(first.isLeader, true);
+    const resignedAt = clock.now();
+    await first.resign();
+    // The pause is at most 500 ms × 1.25 (ttl/10 would be 1.5 s; defaultPoll's cap 1 s × 1.25).
+    assert.ok(await clock.advanceUntil(() => second.isLeader, 1000, 5), 'elected within 1 s of the resign');
+    assert.ok(clock.now() - resignedAt <= 630, `elected ${clock.now() - resignedAt}ms after the resign`);
+    await b.lh.stop();
+  });
+
   it('a leader whose renewals stall is told before its deadline, then another is elected and it campaigns again', async () => {
     const { clock, members } = fleet(2);
     const [a, b] = members;

@@ -1,9 +1,12 @@
-/** Leader election and semaphores across real processes, on private NATS and etcd servers. */
+/** Leader election and semaphores across real processes, on private NATS, etcd and dynalite servers. */
 import { randomUUID } from 'node:crypto';
 import { after, before, describe } from 'node:test';
 import { storeTests } from './helpers/coordination-fleet.js';
+import { type DynaliteServer, startDynalite } from './helpers/dynalite-server.js';
 import { startEtcdServer, type EtcdServer } from './helpers/etcd-server.js';
 import { startNatsServer, type NatsServer } from './helpers/nats-server.js';
+
+const fresh = () => randomUUID().slice(0, 8);
 
 describe('nats', () => {
   let server: NatsServer;
@@ -13,7 +16,7 @@ describe('nats', () => {
   after(async () => {
     await server?.stop();
   });
-  storeTests('nats', () => ({ url: `${server.url}/coord-${randomUUID().slice(0, 8)}` }), 2000);
+  storeTests('nats', () => ({ url: `${server.url}/coord-${fresh()}` }), { ttlMs: 2000 });
 });
 
 describe('etcd', () => {
@@ -25,5 +28,17 @@ describe('etcd', () => {
     await server?.stop();
   });
   // etcd TTLs are whole seconds, at least 2 s; it deletes an expired lease's keys up to about 500 ms late.
-  storeTests('etcd', () => ({ url: server.url }), 2000);
+  storeTests('etcd', () => ({ url: server.url }), { ttlMs: 2000 });
+});
+
+describe('dynamodb', () => {
+  let server: DynaliteServer;
+  before(async () => {
+    server = await startDynalite();
+  });
+  after(async () => {
+    await server?.stop();
+  });
+  // Every worker opens dynamodb://<table>?createTable=true on the private dynalite; a fresh table per run.
+  storeTests('dynamodb', () => ({ url: server.url(`coord-${fresh()}`) }), { ttlMs: 2000 });
 });

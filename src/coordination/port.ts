@@ -12,9 +12,16 @@ import type { AcquireAnswer, SchedulerPort } from '../scheduler/port.js';
 /** @internal The part of the facade's port that elections and semaphores use. */
 export type CoordinationPort = Pick<SchedulerPort, 'holder' | 'clock' | 'logger' | 'store' | 'attemptAcquire' | 'emit'>;
 
-/** @internal The poll base: the option when given, else the default for the TTL (src/defaults.ts). */
-export function pollBase(pollInterval: Duration | undefined, ttlMs: number): number {
-  return pollInterval === undefined ? defaultPoll(ttlMs) : parseDuration(pollInterval, 'pollInterval');
+/**
+ * @internal The poll base: the option when given, else `byDefault` of the TTL (src/defaults.ts:
+ * `defaultPoll` for semaphores, `electionPoll` for elections).
+ */
+export function pollBase(
+  pollInterval: Duration | undefined,
+  ttlMs: number,
+  byDefault: (ttlMs: number) => number = defaultPoll,
+): number {
+  return pollInterval === undefined ? byDefault(ttlMs) : parseDuration(pollInterval, 'pollInterval');
 }
 
 /**
