@@ -30,6 +30,7 @@ export type {
   SkipReason,
   SlotSkippedEvent,
   PlacementEvent,
+  OperatorRun,
 } from './scheduler/types.js';
 export {
   IntervalSchedule,
@@ -40,6 +41,7 @@ export {
   type ScheduleSpec,
 } from './schedule.js';
 export { Lease } from './lease.js';
+export { isTransactional, type TransactionalStore } from './transaction.js';
 export { Election, type ElectOptions, type LeaderContext, type Demotion } from './coordination/election.js';
 export {
   Semaphore,

@@ -51,6 +51,7 @@ import {
   type WithLeaseOptions,
 } from './leasehold-types.js';
 import type { JsonValue, LeaseStore } from './store.js';
+import { isTransactional } from './transaction.js';
 import { errorText } from './store-kit/index.js';
 
 export type {
@@ -298,6 +299,9 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
       },
       readRecords: (prefix, timeoutMs) => readRecords(store, clock, prefix, timeoutMs),
       readStoreClock: (signal) => store.now({ signal }),
+      ...(isTransactional(store)
+        ? { runInTransaction: (ref, work, endState, options) => store.runInTransaction(ref, work, endState, options) }
+        : {}),
       // PortEvents is a subset of LeaseholdEvents, which TypeScript cannot relate through a generic key.
       emit: (event, ...args) => this.emit(event, ...(args as LeaseholdEvents[typeof event])),
     };

@@ -7,7 +7,8 @@ import type { Clock } from '../clock.js';
 import type { Logger, StoreErrorEvent } from '../events.js';
 import type { Lease } from '../lease.js';
 import type { JsonValue, LeaseRecord, LeaseStore } from '../store.js';
-import type { SchedulerEvents } from './types.js';
+import type { TransactionalStore } from '../transaction.js';
+import type { RunEvent, RunOutcome, SchedulerEvents } from './types.js';
 
 /** What the scheduler may know of the store: its name (for messages) and its capabilities. */
 export type StoreFacts = Pick<LeaseStore, 'name' | 'capabilities'>;
@@ -28,6 +29,14 @@ export interface AcquireAnswer {
   mark?: JsonValue | null;
   /** Host wall clock when the reply arrived: the store read `storeTime` before this. */
   recvWall: number;
+}
+
+/** One try's span (telemetry): the handler runs in its context, and it ends with the try. */
+export interface RunSpan {
+  /** Calls `fn` with the span as the active context, so spans the handler starts are its children. */
+  within<T>(fn: () => T): T;
+  /** Ends the span with the try's outcome and, unless `ok`, its error. */
+  end(outcome: RunOutcome, error?: unknown): void;
 }
 
 /** The events the scheduler emits: its own, and store errors. */
@@ -57,8 +66,12 @@ export interface SchedulerPort {
   readState(key: string, timeoutMs: number): Promise<{ state: JsonValue | null; mark: JsonValue | null }>;
   /** Every record under `prefix` (one request where the store can), read within `timeoutMs`. */
   readRecords(prefix: string, timeoutMs: number): Promise<LeaseRecord[]>;
+  /** The store's transactional runs (T1), when it has them (src/transaction.ts). */
+  readonly runInTransaction?: TransactionalStore['runInTransaction'];
   /** The store's clock (epoch ms). */
   readStoreClock(signal: AbortSignal): Promise<number>;
+  /** Starts the span of one try of a handler (telemetry); undefined when there is no tracing. Never throws. */
+  startRunSpan?(event: RunEvent): RunSpan | undefined;
   /** Emits an event on the facade; never throws. */
   emit<K extends keyof PortEvents & string>(event: K, ...args: PortEvents[K]): void;
 }

@@ -5,7 +5,7 @@
  */
 import { sleep } from '../clock.js';
 import { retryBackoff } from '../defaults.js';
-import { LeaseholdError } from '../errors.js';
+import { ConfigError, LeaseholdError } from '../errors.js';
 import { safeLog, type Logger } from '../events.js';
 import type { Lease } from '../lease.js';
 import type { JsonValue } from '../store.js';
@@ -13,7 +13,7 @@ import { errorText, raceSignal } from '../store-kit/index.js';
 import type { ResolvedOptions } from './options.js';
 import type { SchedulerPort } from './port.js';
 import { isoOf, type JobControl, type JobState, MAX_RECORD_ERROR_LENGTH, withRun } from './state.js';
-import type { JobHandler, JobStats, OperatorRun, RunEvent, RunOutcome, RunRecord } from './types.js';
+import type { JobContext, JobHandler, JobStats, OperatorRun, RunEvent, RunOutcome, RunRecord } from './types.js';
 
 /** What a run needs of its scheduler. */
 export interface RunnerHost {
@@ -37,6 +37,14 @@ export interface RunnerJob {
   readonly handler: JobHandler;
   /** Remembers what a committed state says is settled. */
   learn(state: JobState): void;
+}
+
+/** One run's shared facts across its tries: the state it runs from, its start, and a committed transaction's end. */
+interface RunScope {
+  readonly state: JobState;
+  readonly start: string;
+  /** The end state a transaction committed (T1), once one did. */
+  committed?: JobState | undefined;
 }
 
 /** How one try ended. */
@@ -94,7 +102,8 @@ export class SlotRunner {
     const base: RunEvent = { key: this.#job.key, slot: new Date(slot), token: lease.token, holder, attempt: 1 };
     if (how.operator) base.operator = how.operator;
     this.#job.stats.runs++;
-    const { attempt, result } = await this.#tries(lease, base);
+    const scope: RunScope = { state, start };
+    const { attempt, result } = await this.#tries(lease, base, scope);
     if (result.outcome === 'ok') this.#job.stats.succeeded++;
     else this.#job.stats.failed++;
     if (result.outcome === 'lost') {
@@ -103,7 +112,82 @@ export class SlotRunner {
       safeLog(host.port.logger, 'warn', fields, 'lease lost during run');
       return 'lost';
     }
+    if (scope.committed) return this.#committedEnd(lease, base, scope.committed, { attempt, result, last: how.last });
     return this.#recordEnd(lease, base, state, { start, attempt, result, last: how.last });
+  }
+
+  /**
+   * The end of a run whose transaction committed (T1): its end record is already in the
+   * store, written in that commit. It stands whatever the handler did after the commit.
+   */
+  async #committedEnd(
+    lease: Lease,
+    base: RunEvent,
+    committed: JobState,
+    run: { attempt: number; result: TryResult; last: boolean },
+  ): Promise<'ok' | 'lost'> {
+    const { port } = this.#host;
+    if (run.result.outcome !== 'ok') {
+      const fields = { key: this.#job.key, slot: isoOf(base.slot.getTime()), err: errorText(run.result.error) };
+      safeLog(
+        port.logger,
+        'warn',
+        fields,
+        'run failed after its transaction committed; the committed end record stands',
+      );
+    }
+    this.#job.learn(committed);
+    if (run.last) await lease.release().catch(() => {});
+    return 'ok';
+  }
+
+  /**
+   * `ctx.transaction` for one try, when the store runs transactions (T1): the handler's
+   * writes and the slot's end record (outcome `ok`) commit together, after the store checks
+   * inside the transaction that this lease is still current. Once per try.
+   */
+  #transaction(lease: Lease, event: RunEvent, scope: RunScope, signal: AbortSignal): JobContext['transaction'] {
+    const runInTransaction = this.#host.port.runInTransaction;
+    if (!runInTransaction) return undefined;
+    let called = false;
+    return async <T, Client = unknown>(work: (client: Client) => Promise<T>): Promise<T> => {
+      if (typeof work !== 'function') {
+        throw new ConfigError(`ctx.transaction: expected a function (client) => …, got ${typeof work}`);
+      }
+      if (called || scope.committed) {
+        throw new ConfigError(
+          `ctx.transaction: already called in this run of "${event.key}" (one transaction per run: ` +
+            'it commits with the slot’s end record)',
+        );
+      }
+      called = true;
+      let committed: JobState | undefined;
+      const endState = (): JsonValue => {
+        committed = this.#endState(lease, event, scope, event.attempt);
+        return committed as unknown as JsonValue;
+      };
+      const ref = { key: lease.key, leaseId: lease.leaseId, token: lease.token };
+      const result = await runInTransaction(ref, work as (client: unknown) => Promise<T>, endState, { signal });
+      scope.committed = committed;
+      return result;
+    };
+  }
+
+  /** The state a successful run leaves: `scope.state` with the run's `ok` record and its slot settled. */
+  #endState(lease: Lease, event: RunEvent, scope: RunScope, attempt: number): JobState {
+    const record: RunRecord = {
+      slot: isoOf(event.slot.getTime()),
+      holder: this.#host.port.holder,
+      token: lease.token,
+      attempts: attempt,
+      start: scope.start,
+      end: isoOf(this.#host.storeNow()),
+      outcome: 'ok',
+    };
+    if (event.operator) record.operator = event.operator;
+    const next: JobState = { ...scope.state };
+    this.#settle(next, event, record, 'ok', scope.start);
+    return next;
   }
 
   /** Sets the end of a run into `state`: the schedule's bookkeeping, or an operator's control settled. */
@@ -123,14 +207,16 @@ export class SlotRunner {
   }
 
   /** Tries the handler up to `attempts` times, pausing between tries; ends on success, loss or shutdown. */
-  async #tries(lease: Lease, base: RunEvent): Promise<{ attempt: number; result: TryResult }> {
+  async #tries(lease: Lease, base: RunEvent, scope: RunScope): Promise<{ attempt: number; result: TryResult }> {
     const { options } = this.#job;
     const host = this.#host;
     let result: TryResult = { outcome: 'error' };
     let lastError: unknown;
     let attempt = 1;
     for (; attempt <= options.attempts; attempt++) {
-      result = await this.#try(lease, { ...base, attempt });
+      result = await this.#try(lease, { ...base, attempt }, scope);
+      // A committed transaction recorded the run's end: no retry may run it again.
+      if (scope.committed) break;
       if (result.outcome !== 'ok') lastError = result.error;
       if (result.outcome !== 'error' && result.outcome !== 'timeout') break;
       if (attempt >= options.attempts) break;
@@ -146,7 +232,7 @@ export class SlotRunner {
   }
 
   /** One try of the handler, with its own controller: aborted on lease loss, timeout or shutdown. */
-  async #try(lease: Lease, event: RunEvent): Promise<TryResult> {
+  async #try(lease: Lease, event: RunEvent, scope: RunScope): Promise<TryResult> {
     const host = this.#host;
     const { clock, logger } = host.port;
     const { key, options } = this.#job;
@@ -167,7 +253,10 @@ export class SlotRunner {
     safeLog(logger, 'info', { key, slot, token, attempt }, 'run started');
     try {
       const log = childLogger(logger, { key, slot, token });
-      await raceHandler(() => this.#job.handler({ ...event, signal: controller.signal, log }), controller.signal);
+      const context: JobContext = { ...event, signal: controller.signal, log };
+      const transaction = this.#transaction(lease, event, scope, controller.signal);
+      if (transaction) context.transaction = transaction;
+      await raceHandler(() => this.#job.handler(context), controller.signal);
       const durationMs = clock.now() - startedAt;
       host.port.emit('run:success', { ...event, durationMs });
       safeLog(logger, 'info', { key, slot, token, attempt, durationMs: Math.round(durationMs) }, 'run succeeded');

@@ -77,6 +77,18 @@ export interface JobContext {
   attempt: number;
   /** The Leasehold logger with key, slot and token added to every line. */
   log: Logger;
+  /**
+   * On the PostgreSQL and MySQL/MariaDB stores (and any store implementing
+   * `TransactionalStore`): runs `work(client)` in a transaction of the store's own database
+   * — `client` is that transaction's `pg` client or `mysql2` connection — and commits it
+   * together with this slot's end record, after checking inside the transaction that this
+   * run's lease is still current (T1). A lost lease rolls it back and rejects with a
+   * `LeaseLostError`; so does a death before commit (the slot is then re-run). Resolves to
+   * what `work` resolved to. Once per run; a second call is a `ConfigError`. Needs READ
+   * COMMITTED (the default of both engines) or stricter on your data; see docs/fencing.md.
+   * Undefined on other stores.
+   */
+  transaction?: <T, Client = unknown>(work: (client: Client) => Promise<T>) => Promise<T>;
 }
 
 /** A job's handler. Its result is ignored; a throw or rejection is a failed run (S8). */
@@ -198,12 +210,18 @@ export interface PlacementEvent {
 export interface SchedulerEvents {
   /** This host's view of the fleet changed (placement): who joined or left, which jobs moved here or away. */
   'placement:changed': [PlacementEvent];
-  /** A handler is about to run. */
-  'run:start': [RunEvent];
+  /**
+   * A handler is about to run. `lateMs`: how long after the slot's instant it starts, by
+   * the store's clock as this host estimates it.
+   */
+  'run:start': [RunEvent & { lateMs?: number }];
   /** A handler resolved. */
   'run:success': [RunEvent & { durationMs: number }];
-  /** A handler threw, timed out or was aborted (after its last retry when `final`). */
-  'run:error': [RunEvent & { durationMs: number; error: unknown; final: boolean }];
+  /**
+   * A handler threw, timed out or was aborted (after its last retry when `final`);
+   * `outcome` says which (`error`, `timeout`, `lost` or `aborted`).
+   */
+  'run:error': [RunEvent & { durationMs: number; error: unknown; final: boolean; outcome?: RunOutcome }];
   /** A slot was not run here, and why. */
   'slot:skipped': [SlotSkippedEvent];
   /** The lease of a running job was lost; its handler's signal has been aborted. */
