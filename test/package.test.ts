@@ -97,7 +97,8 @@ it('package.json exports, peers and docs agree with the store registry', async (
     peerDependenciesMeta: Record<string, { optional?: boolean }>;
   };
   const storeExports = Object.keys(pkg.exports).filter(
-    (k) => !['.', './testing', './store-kit', './nestjs', './node-cron', './fence', './package.json'].includes(k),
+    (k) =>
+      !['.', './testing', './store-kit', './nestjs', './node-cron', './fence', './ui', './package.json'].includes(k),
   );
   assert.deepEqual(storeExports.sort(), STORES.map((s) => `./${s.name}`).sort());
   for (const store of STORES) {

@@ -2,12 +2,16 @@
  * `leasehold status` and `leasehold break`: read and administer keys.
  * @module
  */
+import { systemClock } from '../clock.js';
+import { STATUS_READ_TIMEOUT_MS } from '../defaults.js';
 import { formatDuration } from '../duration.js';
 import { ConfigError } from '../errors.js';
-import { checkKey } from '../internal.js';
+import { WAITER_SUFFIX } from '../handoff.js';
+import { callStore, checkKey, readRecords } from '../internal.js';
 import { openStore } from '../open.js';
+import { HOSTS_PREFIX } from '../scheduler/placement.js';
 import type { JsonValue, LeaseRecord, LeaseStore } from '../store.js';
-import { isJobState, summarizeState, type RunSummary, type StateSummary } from './state.js';
+import { describeSchedule, isJobState, summarizeState, type RunSummary, type StateSummary } from './state.js';
 
 /** What `status` reports about one key. */
 export interface KeyStatus extends StateSummary {
@@ -28,47 +32,117 @@ export interface KeyStatus extends StateSummary {
   state?: JsonValue;
 }
 
+/**
+ * A key under leasehold's own names, shown apart from the user's keys: a host's entry in
+ * placement's roster (`leasehold#hosts/<n>`), a waiter's announcement (`<key>#leasehold-waiter`),
+ * or another `leasehold#…` key.
+ */
+export interface ReservedStatus {
+  /** The key. */
+  key: string;
+  /** What it is. */
+  kind: 'host' | 'waiter' | 'internal';
+  /** True when someone holds an unexpired lease on it (a live host, a waiting process). */
+  held: boolean;
+  /** The holder, or null when free. */
+  holder: string | null;
+  /** Time until the lease expires by the store's clock; null when free. */
+  expiresInMs: number | null;
+  /** Hosts: how many jobs the host runs, as its roster entry says. */
+  jobs?: number;
+}
+
 /** What `status --json` prints. */
 export interface StatusDocument {
   /** The store's name (never its URL, which may carry credentials). */
   store: string;
-  /** One entry per key, sorted by key. */
+  /** When the store was read, by the reader's clock, ISO-8601 UTC. */
+  readAt: string;
+  /** One entry per key, sorted by key (reserved keys apart, unless asked for by `--key`). */
   keys: KeyStatus[];
+  /** Keys under leasehold's reserved names, sorted by key. */
+  reserved: ReservedStatus[];
 }
 
-function keyStatus(key: string, rec: LeaseRecord | null): KeyStatus {
-  const state = rec?.state ?? null;
+function keyStatus(rec: LeaseRecord, now: number): KeyStatus {
+  const state = rec.state;
   const out: KeyStatus = {
-    key,
-    held: !!rec?.holder,
-    holder: rec?.holder ?? null,
-    token: rec?.token ?? 0,
-    expiresInMs: rec?.expiresInMs ?? null,
-    ...summarizeState(state, rec?.mark ?? null),
+    key: rec.key,
+    held: rec.holder !== null,
+    holder: rec.holder,
+    token: rec.token,
+    expiresInMs: rec.expiresInMs,
+    ...summarizeState(state, rec.mark, now),
   };
   if (state !== null && !isJobState(state)) out.state = state;
   return out;
 }
 
-/** Reads the status of one key, or of every key the store lists. */
+/** What kind of reserved key `key` is, or undefined for a user's key. */
+function reservedKind(key: string): ReservedStatus['kind'] | undefined {
+  if (key.startsWith(HOSTS_PREFIX)) return 'host';
+  if (key.endsWith(WAITER_SUFFIX)) return 'waiter';
+  return key.startsWith('leasehold#') ? 'internal' : undefined;
+}
+
+function reservedStatus(rec: LeaseRecord, kind: ReservedStatus['kind']): ReservedStatus {
+  const out: ReservedStatus = {
+    key: rec.key,
+    kind,
+    held: rec.holder !== null,
+    holder: rec.holder,
+    expiresInMs: rec.expiresInMs,
+  };
+  const mark = rec.mark;
+  if (kind === 'host' && mark && typeof mark === 'object' && !Array.isArray(mark) && typeof mark.jobs === 'number') {
+    out.jobs = mark.jobs;
+  }
+  return out;
+}
+
+/**
+ * Reads the status of one key, or of every key in the store: with the store's `inspectAll`
+ * one request, else a list and one read per key. Each read has {@link STATUS_READ_TIMEOUT_MS}.
+ */
 export async function readStatus(store: LeaseStore, key?: string): Promise<StatusDocument> {
-  const keys = key === undefined ? (await store.list()).sort() : [checkKey(key, '--key')];
-  const out: KeyStatus[] = [];
-  for (const k of keys) out.push(keyStatus(k, await store.inspect(k)));
-  return { store: store.name, keys: out };
+  const records = key === undefined ? await readEveryRecord(store) : [await readOne(store, checkKey(key, '--key'))];
+  const now = Date.now();
+  const keys: KeyStatus[] = [];
+  const reserved: ReservedStatus[] = [];
+  for (const rec of records.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))) {
+    const kind = key === undefined ? reservedKind(rec.key) : undefined;
+    if (kind) reserved.push(reservedStatus(rec, kind));
+    else keys.push(keyStatus(rec, now));
+  }
+  return { store: store.name, readAt: new Date(now).toISOString(), keys, reserved };
+}
+
+function readEveryRecord(store: LeaseStore): Promise<LeaseRecord[]> {
+  return readRecords(store, systemClock, '', STATUS_READ_TIMEOUT_MS);
+}
+
+async function readOne(store: LeaseStore, key: string): Promise<LeaseRecord> {
+  const what = `${store.name}: inspect "${key}"`;
+  const rec = await callStore(systemClock, what, STATUS_READ_TIMEOUT_MS, undefined, (signal) =>
+    store.inspect(key, { signal }),
+  );
+  // A key never acquired reads as null: shown as free, token 0.
+  return rec ?? { key, holder: null, token: 0, expiresInMs: null, state: null, mark: null };
 }
 
 /** Human rendering of a status document. */
 export function formatStatus(doc: StatusDocument): string {
-  if (doc.keys.length === 0) return `no keys in the ${doc.store} store\n`;
+  if (doc.keys.length === 0 && doc.reserved.length === 0) return `no keys in the ${doc.store} store\n`;
   const lines: string[] = [];
   for (const k of doc.keys) {
     lines.push(k.key);
     if (k.held)
       lines.push(`  holder        ${k.holder} (token ${k.token}, expires in ${formatDuration(k.expiresInMs ?? 0)})`);
     else lines.push(`  holder        none${k.token > 0 ? ` (last token ${k.token})` : ' (never acquired)'}`);
+    if (k.schedule) lines.push(`  schedule      ${describeSchedule(k.schedule)}`);
     if (k.lastSlot) lines.push(`  last slot     ${k.lastSlot}`);
     if (k.lastOutcome) lines.push(`  last outcome  ${k.lastOutcome}`);
+    if (k.nextSlot) lines.push(`  next slot     ${k.nextSlot}`);
     if (k.running) {
       // The scheduler clears `running` when a run ends; one left while the key is free
       // was cut short (holder died, lease lost, shutdown) and may be re-run.
@@ -87,7 +161,19 @@ export function formatStatus(doc: StatusDocument): string {
     }
     lines.push('');
   }
+  if (doc.reserved.length > 0) lines.push(...formatReserved(doc.reserved), '');
   return lines.join('\n');
+}
+
+/** The reserved keys, one line each, apart from the user's keys. */
+function formatReserved(reserved: readonly ReservedStatus[]): string[] {
+  const lines = ["leasehold's own keys (hosts, waiters)"];
+  for (const r of reserved) {
+    const who = r.held ? `${r.holder} (expires in ${formatDuration(r.expiresInMs ?? 0)})` : 'free';
+    const jobs = r.jobs === undefined ? '' : `, ${r.jobs} job${r.jobs === 1 ? '' : 's'}`;
+    lines.push(`  ${r.kind.padEnd(8)} ${r.key}  ${who}${jobs}`);
+  }
+  return lines;
 }
 
 /** Runs listed per key by the human `status` output. */

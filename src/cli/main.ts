@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * The `leasehold` command: a distributed flock (`run`) and cron (`cron`) for any
- * command, plus `status` and `break`. A thin front over the library's exports; see
+ * command, plus `status` (`--watch`), `ui` (the status page) and `break`. A thin front over the library's exports; see
  * docs/cli.md for the reference and exit codes.
  * @module
  */
@@ -12,6 +12,8 @@ import { DEFAULT_GRACE, cronCommand } from './cron.js';
 import { EXIT_OK, EXIT_USAGE, exitCodeFor } from './exit-codes.js';
 import { formatError, redact, watchOutput } from './output.js';
 import { DEFAULT_KILL_AFTER, DEFAULT_TTL, runCommand } from './run.js';
+import { DEFAULT_HOST_TEXT, DEFAULT_PORT_TEXT, uiCommand } from './ui.js';
+import { statusWatchCommand } from './watch.js';
 
 /** Store URL used when neither `--store` nor `$LEASEHOLD_STORE` is given. */
 export const DEFAULT_STORE = 'file:.leasehold';
@@ -186,10 +188,42 @@ export function buildProgram(done: (code: number) => void): Command {
         'Show each key (or one with --key): holder, token, expires in, last slot, last outcome, recent runs.',
       )
       .option('--key <key>', 'only this key (default: every key in the store)')
-      .option('--json', 'print one JSON document', false),
-  ).action(async (opts: Common & { key?: string; json: boolean }) => {
+      .option('--json', 'print one JSON document (with --watch: one per line)', false)
+      .option('--watch', 'read again every --interval and redraw, until Ctrl-C', false)
+      .option('--interval <duration>', 'with --watch: time between reads (default 2s)'),
+  ).action(async (opts: Common & { key?: string; json: boolean; watch: boolean; interval?: string }) => {
     const store = storeOf(opts);
-    await guard(opts, () => statusCommand({ store, key: opts.key, json: opts.json }, output.write))();
+    const input = { store, key: opts.key, json: opts.json, watch: opts.watch, interval: opts.interval };
+    const watching = opts.watch || opts.interval !== undefined;
+    await guard(opts, () =>
+      watching
+        ? statusWatchCommand(input, output, process.stdout.isTTY === true)
+        : statusCommand({ store, key: opts.key, json: opts.json }, output.write),
+    )();
+  });
+
+  withCommon(
+    program
+      .command('ui')
+      .summary('serve the status page (live holders, countdowns, run timelines; JSON and /metrics)')
+      .description(
+        'Serve the status page for the store: every key and job with its holder, token, a live countdown to ' +
+          'expiry, last and next slot, and a timeline of recent slots. Also status.json (as status --json), ' +
+          'server-sent events and Prometheus /metrics. Read-only; listens on 127.0.0.1 unless --host says ' +
+          'otherwise. SIGINT/SIGTERM: stops, exit 0.',
+      )
+      .option('--port <port>', 'port to listen on (0: any free port)', DEFAULT_PORT_TEXT)
+      .option('--host <address>', 'address to listen on; anything but loopback exposes the page', DEFAULT_HOST_TEXT)
+      .option('--refresh <duration>', 'how often open pages get a new read of the store (default 2s)'),
+  ).action(async (opts: Common & { port: string; host: string; refresh?: string }) => {
+    const store = storeOf(opts);
+    await guard(opts, () =>
+      uiCommand(
+        { store, host: opts.host, port: opts.port, refresh: opts.refresh },
+        (line) => output.write(`${line}\n`),
+        say(store),
+      ),
+    )();
   });
 
   withCommon(
