@@ -4,15 +4,8 @@
  * @module
  */
 import { randomUUID } from 'node:crypto';
-import { sleep, systemClock, type Clock } from './clock.js';
-import {
-  DEFAULT_GRACE_MS,
-  DEFAULT_PLACEMENT_TTL_MS,
-  defaultPoll,
-  EXPIRY_SLACK_MS,
-  POLL_JITTER,
-  requestTimeout,
-} from './defaults.js';
+import { systemClock, type Clock } from './clock.js';
+import { DEFAULT_GRACE_MS, DEFAULT_PLACEMENT_TTL_MS, defaultPoll, requestTimeout } from './defaults.js';
 import { parseDuration, type Duration } from './duration.js';
 import { AcquireTimeoutError, ConfigError, LeaseholdError, type LeaseLostError } from './errors.js';
 import { SafeEmitter, safeLog, silentLogger, type Logger } from './events.js';
@@ -23,16 +16,15 @@ import {
   checkKey,
   checkTtl,
   defaultHolder,
-  jitter,
   readRecords,
   shownValue,
 } from './internal.js';
 import { Election, type ElectOptions } from './coordination/election.js';
 import { Semaphore, type SemaphoreOptions } from './coordination/semaphore.js';
-import { Handoff } from './handoff.js';
+import { type AttemptFn, type CheckedAnswer, Handoff } from './handoff.js';
 import { Lease } from './lease.js';
 import { makeSchedule } from './scheduler/options.js';
-import type { AcquireAnswer, SchedulerPort } from './scheduler/port.js';
+import type { SchedulerPort } from './scheduler/port.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import type { ScheduledJob } from './scheduler/job.js';
 import type { JobHandler, JobOptions } from './scheduler/types.js';
@@ -50,7 +42,7 @@ import {
   type TryAcquireOptions,
   type WithLeaseOptions,
 } from './leasehold-types.js';
-import type { JsonValue, LeaseStore } from './store.js';
+import type { AcquireRequest, JsonValue, LeaseStore } from './store.js';
 import { isTransactional } from './transaction.js';
 import { errorText } from './store-kit/index.js';
 
@@ -128,14 +120,19 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
     checkKey(key);
     checkCallOptions('tryAcquire', options, TRY_ACQUIRE_OPTIONS, "{ ttl: '30s' }");
     const ttlMs = checkTtl(options?.ttl, this.store);
-    await this.#handoff().yieldToWaiters(key, defaultPoll(ttlMs), options.signal);
-    const res = await this.#attemptAcquire(key, ttlMs, options.signal);
+    const poll = defaultPoll(ttlMs);
+    const handoff = this.#handoff();
+    const attempt: AttemptFn = (unlessWaiter) =>
+      this.#attemptAcquire(key, ttlMs, options.signal, undefined, unlessWaiter);
+    const res = await handoff.attempt(key, poll, handoff.recentRelease(key, poll), false, options.signal, attempt);
     return res.lease;
   }
 
   /**
    * Acquires the key, waiting up to `wait` while someone else holds it (polling with
-   * jitter). Rejects with {@link AcquireTimeoutError} when the wait runs out.
+   * jitter). Rejects with {@link AcquireTimeoutError} when the wait runs out. Calls of
+   * this instance waiting for one key queue in arrival order: only the first polls, and a
+   * release by this instance hands the key to it at once (docs/guarantees.md, L11).
    */
   async acquire(key: string, options: AcquireOptions): Promise<Lease> {
     checkKey(key);
@@ -144,25 +141,30 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
     const waitMs = parseDuration(options.wait, 'wait', { allowZero: true });
     const poll =
       options.pollInterval === undefined ? defaultPoll(ttlMs) : parseDuration(options.pollInterval, 'pollInterval');
-    const start = this.clock.now();
-    // Bounded waiting (docs/guarantees.md): yield to announced waiters, announce while waiting.
-    await this.#handoff().yieldToWaiters(key, poll, options.signal);
-    const waiter = this.#handoff().waiter(key, poll);
+    const deadline = this.clock.now() + waitMs;
+    const handoff = this.#handoff();
+    const attempt: AttemptFn = (unlessWaiter) =>
+      this.#attemptAcquire(key, ttlMs, options.signal, undefined, unlessWaiter);
+    if (waitMs === 0) {
+      // One attempt, as tryAcquire makes it: no queue to join.
+      const res = await handoff.attempt(key, poll, handoff.recentRelease(key, poll), false, options.signal, attempt);
+      if (res.lease) return res.lease;
+      throw new AcquireTimeoutError(key, waitMs, res.holder);
+    }
+    const waiter = handoff.waiter(key, poll);
+    let lease: Lease | null = null;
     try {
       for (;;) {
-        const res = await this.#attemptAcquire(key, ttlMs, options.signal);
-        if (res.lease) return res.lease;
-        if (start + waitMs - this.clock.now() <= 0) throw new AcquireTimeoutError(key, waitMs, res.holder);
-        await waiter.announce(options.signal);
-        let pause = jitter(poll * POLL_JITTER[0], poll * POLL_JITTER[1]);
-        if (res.expiresInMs !== undefined && res.expiresInMs >= 0) {
-          pause = Math.min(pause, res.expiresInMs + jitter(...EXPIRY_SLACK_MS));
+        const res = await waiter.attempt(deadline, options.signal, attempt);
+        lease = res?.lease ?? null;
+        if (lease) return lease;
+        if (!res || deadline - this.clock.now() <= 0) {
+          throw new AcquireTimeoutError(key, waitMs, res?.holder ?? waiter.lastHolder);
         }
-        const left = Math.max(start + waitMs - this.clock.now(), 0);
-        await sleep(this.clock, Math.min(pause, left), options.signal);
+        await waiter.pause(res, deadline, options.signal);
       }
     } finally {
-      await waiter.withdraw();
+      await waiter.leave(lease !== null);
     }
   }
 
@@ -316,13 +318,18 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
     await Promise.allSettled([...this.#leases].map((l) => l.release()));
   }
 
-  /** One acquisition attempt with everything the store said (the scheduler gets it through its port). */
+  /**
+   * One acquisition attempt with everything the store said (the scheduler gets it through
+   * its port). With `unlessWaiter` (only for stores with `checksWaiters`), the store yields
+   * to another holder's waiter announced on that key: the answer then names it in `waiter`.
+   */
   async #attemptAcquire(
     key: string,
     ttlMs: number,
     signal: AbortSignal | undefined,
     mark?: JsonValue,
-  ): Promise<AcquireAnswer> {
+    unlessWaiter?: string,
+  ): Promise<CheckedAnswer> {
     // L9 across attempts: an attempt that got no answer may still have been granted. Its
     // lease id is kept for one TTL and reused (once) by the next attempt on the key, so
     // the store hands that lease back instead of it blocking the key until it expires.
@@ -335,21 +342,25 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
     for (let attempt = 1; ; attempt++) {
       const tSent = this.clock.now();
       try {
+        const request: { -readonly [K in keyof AcquireRequest]: AcquireRequest[K] } = {
+          key,
+          holder: this.holder,
+          leaseId,
+          ttlMs,
+        };
+        if (mark !== undefined) request.mark = mark;
+        if (unlessWaiter !== undefined) request.unlessWaiter = unlessWaiter;
         const res = await callStore(this.clock, `${this.store.name}: acquire "${key}"`, timeout, signal, (s) =>
-          this.store.acquire(
-            mark === undefined
-              ? { key, holder: this.holder, leaseId, ttlMs }
-              : { key, holder: this.holder, leaseId, ttlMs, mark },
-            { signal: s },
-          ),
+          this.store.acquire(request, { signal: s }),
         );
-        const out: AcquireAnswer = { lease: null, recvWall: this.clock.wallNow() };
+        const out: CheckedAnswer = { lease: null, recvWall: this.clock.wallNow() };
         if (res.storeTime !== undefined) out.storeTime = res.storeTime;
         if (res.state !== undefined) out.state = res.state;
         if (res.mark !== undefined) out.mark = res.mark;
         if (!res.acquired) {
           if (res.holder !== undefined) out.holder = res.holder;
           if (res.expiresInMs !== undefined) out.expiresInMs = res.expiresInMs;
+          if (res.waiter !== undefined) out.waiter = res.waiter;
           return out;
         }
         out.lease = this.#makeLease(key, leaseId, res.token, ttlMs, tSent, res.state, res.mark);
@@ -389,13 +400,12 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
         this.emit('renewed', ev(l));
       },
       onLost: (l, error) => {
-        this.#leases.delete(l);
+        if (this.#leases.delete(l)) this.#handoff().ended(l.key, false);
         safeLog(this.logger, 'warn', { ...ev(l), err: error.message }, 'lease lost');
         this.emit('lost', { ...ev(l), error });
       },
       onReleased: (l, wasHeld) => {
-        this.#leases.delete(l);
-        if (wasHeld) this.#handoff().released(l.key);
+        if (this.#leases.delete(l)) this.#handoff().ended(l.key, wasHeld);
         safeLog(this.logger, 'debug', { ...ev(l), wasHeld }, 'lease released');
         this.emit('released', { ...ev(l), wasHeld });
       },
@@ -405,6 +415,7 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
       },
     });
     this.#leases.add(lease);
+    this.#handoff().acquired(key);
     safeLog(this.logger, 'debug', ev(lease), 'lease acquired');
     this.emit('acquired', ev(lease));
     return lease;

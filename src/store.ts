@@ -63,6 +63,12 @@ export interface StoreCapabilities {
    * Default 1.
    */
   readonly clockResolutionMs?: number;
+  /**
+   * True when {@link AcquireRequest.unlessWaiter} is honoured: bounded waiting's check for
+   * an announced waiter (docs/guarantees.md, L11) rides in the acquire request itself.
+   * Without it the core reads the announcement first, one request more. Default false.
+   */
+  readonly checksWaiters?: boolean;
 }
 
 /** Input of {@link LeaseStore.acquire}. */
@@ -89,6 +95,15 @@ export interface AcquireRequest {
    * This is the fused acquire: the grant and its start record cost one request.
    */
   readonly mark?: JsonValue;
+  /**
+   * Only for stores with `capabilities.checksWaiters` (others never receive it): the key
+   * on which waiters for this key announce themselves (bounded waiting, L11). When that
+   * key has a current lease whose holder is not this request's `holder`, the store grants
+   * nothing, whether or not this key is free, and answers `acquired: false` with `waiter`
+   * set to that holder; it writes nothing. Checked in the same atomic step as the acquire,
+   * after the retry check: a key whose current lease has this `leaseId` is granted (L9).
+   */
+  readonly unlessWaiter?: string;
 }
 
 /** Result of {@link LeaseStore.acquire}. */
@@ -119,6 +134,11 @@ export type AcquireResult =
       readonly state?: JsonValue | null;
       /** The key's current mark (the holder's start record; null: none), when `capabilities.stateOnAcquire` is set. */
       readonly mark?: JsonValue | null;
+      /**
+       * Set only when the answer is a yield to an announced waiter ({@link AcquireRequest.unlessWaiter}):
+       * that waiter's holder. The key itself may be free.
+       */
+      readonly waiter?: string;
     };
 
 /** Identifies one lease: the key, the acquisition's `leaseId` and the token the store issued. */

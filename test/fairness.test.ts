@@ -8,8 +8,10 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { AcquireTimeoutError } from '../src/errors.js';
 import { Leasehold } from '../src/leasehold.js';
 import { waiterKey } from '../src/handoff.js';
+import type { LeaseStore } from '../src/store.js';
 import { MemoryStore } from '../src/stores/memory/index.js';
 import { assertSerial, FakeClock, type HammerSection, runHammer } from '../src/testing/index.js';
 
@@ -51,62 +53,189 @@ describe('bounded waiting, real processes', () => {
   });
 });
 
-/** A memory store that counts requests by method. */
-function counted(clock: FakeClock) {
-  const store = new MemoryStore({ clock });
+/**
+ * The memory store (a real store, in this process), with its requests counted by method and
+ * by key; with `checksWaiters: false` it is seen as a store without the waiter check, so
+ * the core reads announcements itself.
+ */
+function counted(clock: FakeClock, checksWaiters = true) {
+  const memory = new MemoryStore({ clock });
   const calls = { acquire: 0, inspect: 0, release: 0, renew: 0 };
-  for (const method of Object.keys(calls) as (keyof typeof calls)[]) {
-    const original = store[method].bind(store) as (...args: unknown[]) => Promise<unknown>;
-    (store as unknown as Record<string, unknown>)[method] = (...args: unknown[]) => {
-      calls[method]++;
-      return original(...args);
-    };
-  }
-  return { store, calls };
+  const byKey = new Map<string, number>();
+  const count = (method: keyof typeof calls, key: string) => {
+    calls[method]++;
+    byKey.set(key, (byKey.get(key) ?? 0) + 1);
+  };
+  const store: LeaseStore = {
+    name: memory.name,
+    capabilities: { ...memory.capabilities, checksWaiters },
+    acquire: (req, options) => {
+      count('acquire', req.key);
+      return memory.acquire(req, options);
+    },
+    renew: (req, options) => {
+      count('renew', req.key);
+      return memory.renew(req, options);
+    },
+    release: (req, options) => {
+      count('release', req.key);
+      return memory.release(req, options);
+    },
+    inspect: (key, options) => {
+      count('inspect', key);
+      return memory.inspect(key, options);
+    },
+    writeState: (req, options) => memory.writeState(req, options),
+    list: (options) => memory.list(options),
+    now: () => memory.now(),
+    forceRelease: (key, options) => memory.forceRelease(key, options),
+    close: () => memory.close(),
+  };
+  return { store, calls, byKey };
 }
 
-describe('bounded waiting, fake clock', () => {
-  it('a releaser that asks again at once yields one poll to an announced waiter, who gets the key', async () => {
-    const clock = new FakeClock(Date.UTC(2026, 0, 1));
-    const { store, calls } = counted(clock);
-    const releaser = new Leasehold({ store, clock, holder: 'releaser' });
-    const waiter = new Leasehold({ store, clock, holder: 'waiter' });
-    const options = { ttl: 5000, wait: 10_000, pollInterval: 100 };
-    const first = await releaser.acquire('k', options);
-    const waiting = waiter.acquire('k', options);
-    await clock.advance(1);
-    assert.equal((await store.inspect(waiterKey('k')))?.holder, 'waiter', 'the waiter announced itself');
-    await clock.advance(50);
-    await first.release();
-    const before = { ...calls };
-    const again = releaser.acquire('k', options);
-    await clock.advance(200);
-    const got = await waiting;
-    assert.equal(got.holder, 'waiter', 'the waiter got the key');
-    assert.equal(calls.inspect - before.inspect, 1, 'the releaser read the announcement once');
-    assert.equal((await store.inspect(waiterKey('k')))?.holder, 'releaser', 'the releaser now waits, announced');
-    await got.release();
-    await clock.advance(200);
-    const last = await again;
-    assert.equal(last.holder, 'releaser');
-    await last.release();
-    assert.equal((await store.inspect(waiterKey('k')))?.holder, null, 'announcements are withdrawn');
-    assert.equal(clock.pending, 0, 'no timers left');
-  });
+for (const checksWaiters of [true, false]) {
+  const how = checksWaiters ? 'checked in the acquire' : 'read before the acquire';
+  describe(`bounded waiting, fake clock, announcements ${how}`, () => {
+    it('a releaser that asks again at once yields one poll to an announced waiter, who gets the key', async () => {
+      const clock = new FakeClock(Date.UTC(2026, 0, 1));
+      const { store, calls } = counted(clock, checksWaiters);
+      const releaser = new Leasehold({ store, clock, holder: 'releaser' });
+      const waiter = new Leasehold({ store, clock, holder: 'waiter' });
+      const options = { ttl: 5000, wait: 10_000, pollInterval: 100 };
+      const first = await releaser.acquire('k', options);
+      const waiting = waiter.acquire('k', options);
+      await clock.advance(1);
+      assert.equal((await store.inspect(waiterKey('k')))?.holder, 'waiter', 'the waiter announced itself');
+      await clock.advance(50);
+      await first.release();
+      const before = { ...calls };
+      const again = releaser.acquire('k', options);
+      await clock.advance(200);
+      const got = await waiting;
+      assert.equal(got.holder, 'waiter', 'the waiter got the key');
+      const reads = checksWaiters ? 0 : 1;
+      assert.equal(calls.inspect - before.inspect, reads, `the releaser read the announcement ${reads} times`);
+      assert.equal((await store.inspect(waiterKey('k')))?.holder, 'releaser', 'the releaser now waits, announced');
+      await got.release();
+      await clock.advance(200);
+      const last = await again;
+      assert.equal(last.holder, 'releaser');
+      await last.release();
+      assert.equal((await store.inspect(waiterKey('k')))?.holder, null, 'announcements are withdrawn');
+      assert.equal(clock.pending, 0, 'no timers left');
+    });
 
-  it('with no waiter, a re-acquire at once costs one read and no wait; a later one costs nothing', async () => {
-    const clock = new FakeClock(Date.UTC(2026, 0, 1));
-    const { store, calls } = counted(clock);
-    const lh = new Leasehold({ store, clock, holder: 'alone' });
-    await (await lh.acquire('k', { ttl: 5000, wait: 0 })).release();
-    const before = { ...calls };
-    const soon = await lh.tryAcquire('k', { ttl: 5000 });
-    assert.ok(soon, 'acquired without advancing the clock');
-    assert.deepEqual([calls.inspect - before.inspect, calls.acquire - before.acquire], [1, 1]);
-    await soon.release();
-    await clock.advance(1000);
-    const later = { ...calls };
-    await (await lh.tryAcquire('k', { ttl: 5000 }))?.release();
-    assert.deepEqual([calls.inspect - later.inspect, calls.acquire - later.acquire], [0, 1]);
+    it('with no waiter, a re-acquire at once costs no wait (and one read without the check); later, nothing', async () => {
+      const clock = new FakeClock(Date.UTC(2026, 0, 1));
+      const { store, calls } = counted(clock, checksWaiters);
+      const lh = new Leasehold({ store, clock, holder: 'alone' });
+      await (await lh.acquire('k', { ttl: 5000, wait: 0 })).release();
+      const before = { ...calls };
+      const soon = await lh.tryAcquire('k', { ttl: 5000 });
+      assert.ok(soon, 'acquired without advancing the clock');
+      const reads = checksWaiters ? 0 : 1;
+      assert.deepEqual([calls.inspect - before.inspect, calls.acquire - before.acquire], [reads, 1]);
+      await soon.release();
+      await clock.advance(1000);
+      const later = { ...calls };
+      await (await lh.tryAcquire('k', { ttl: 5000 }))?.release();
+      assert.deepEqual([calls.inspect - later.inspect, calls.acquire - later.acquire], [0, 1]);
+    });
+
+    it("one instance's waiters queue in arrival order; each release hands the key on in one request", async () => {
+      const clock = new FakeClock(Date.UTC(2026, 0, 1));
+      const { store, byKey } = counted(clock, checksWaiters);
+      const lh = new Leasehold({ store, clock, holder: 'one' });
+      const options = { ttl: 5000, wait: 60_000, pollInterval: 100 };
+      const first = await lh.acquire('q', options);
+      const order: number[] = [];
+      const calls = [1, 2, 3, 4].map((n) =>
+        lh.acquire('q', options).then((lease) => {
+          order.push(n);
+          return lease;
+        }),
+      );
+      await clock.advance(1000);
+      // While this instance holds the key, its waiters do not ask the store at all.
+      assert.equal(byKey.get('q'), 1, 'only the first grant');
+      assert.equal(byKey.get(waiterKey('q')) ?? 0, 0, 'no announcement: the holder is this instance');
+      let lease = first;
+      for (let n = 1; n <= 4; n++) {
+        const sent = byKey.get('q') ?? 0;
+        await lease.release();
+        await clock.flush();
+        // The next one holds the key with no time passed: one acquire, and one release before it.
+        assert.deepEqual(order, [1, 2, 3, 4].slice(0, n));
+        assert.equal((byKey.get('q') ?? 0) - sent, 2, 'a release and one acquire per hand-off');
+        lease = (await calls[n - 1]) as typeof lease;
+      }
+      await lease.release();
+      assert.equal(clock.pending, 0, 'no timers left');
+    });
+
+    it('against a holder in another process only the head of the queue polls', async () => {
+      const clock = new FakeClock(Date.UTC(2026, 0, 1));
+      const { store, byKey } = counted(clock, checksWaiters);
+      const other = new Leasehold({ store, clock, holder: 'other' });
+      const lh = new Leasehold({ store, clock, holder: 'many' });
+      const held = await other.acquire('r', { ttl: 60_000, wait: 0 });
+      const options = { ttl: 5000, wait: 60_000, pollInterval: 100 };
+      const waiting = Array.from({ length: 10 }, () => lh.acquire('r', options));
+      await clock.advance(1000);
+      const polls = (byKey.get('r') ?? 0) - 1;
+      // One poll every 75–125 ms by the head: at most 14 in 1 s, whatever the queue's length.
+      assert.ok(polls >= 8 && polls <= 14, `${polls} polls in 1 s by 10 waiting calls`);
+      await held.release();
+      await clock.advance(200);
+      for (const call of waiting) {
+        const lease = await call;
+        await lease.release();
+      }
+      assert.equal(clock.pending, 0, 'no timers left');
+    });
+
+    it("a head handed the key by its own instance still yields to another process's announced waiter", async () => {
+      const clock = new FakeClock(Date.UTC(2026, 0, 1));
+      const { store } = counted(clock, checksWaiters);
+      const local = new Leasehold({ store, clock, holder: 'local' });
+      const remote = new Leasehold({ store, clock, holder: 'remote' });
+      const options = { ttl: 5000, wait: 10_000, pollInterval: 100 };
+      const first = await local.acquire('y', options);
+      const queued = local.acquire('y', options);
+      const waiting = remote.acquire('y', options);
+      await clock.advance(150);
+      assert.equal((await store.inspect(waiterKey('y')))?.holder, 'remote', 'the remote waiter announced itself');
+      await first.release();
+      await clock.advance(300);
+      const got = await waiting;
+      assert.equal(got.holder, 'remote', "the remote waiter got the key before the local queue's head");
+      await got.release();
+      await clock.advance(300);
+      await (await queued).release();
+      assert.equal(clock.pending, 0, 'no timers left');
+    });
+
+    it('a queued call whose wait runs out before its turn fails with AcquireTimeoutError', async () => {
+      const clock = new FakeClock(Date.UTC(2026, 0, 1));
+      const { store } = counted(clock, checksWaiters);
+      const other = new Leasehold({ store, clock, holder: 'other' });
+      const lh = new Leasehold({ store, clock, holder: 'q' });
+      const held = await other.acquire('t', { ttl: 60_000, wait: 0 });
+      const long = lh.acquire('t', { ttl: 5000, wait: 10_000, pollInterval: 100 });
+      const short = lh.acquire('t', { ttl: 5000, wait: 300, pollInterval: 100 });
+      const shortResult = short.then(
+        () => 'acquired',
+        (err: unknown) => err,
+      );
+      await clock.advance(400);
+      const err = await shortResult;
+      assert.ok(err instanceof AcquireTimeoutError, String(err));
+      assert.equal(err.currentHolder, 'other');
+      await held.release();
+      await clock.advance(200);
+      await (await long).release();
+      assert.equal(clock.pending, 0, 'no timers left');
+    });
   });
-});
+}

@@ -31,7 +31,12 @@ const shared = new Map<string, Map<string, Entry>>();
 /** An in-memory {@link LeaseStore}. Every method is synchronous inside, hence atomic. */
 export class MemoryStore implements contract.LeaseStore {
   readonly name = 'memory';
-  readonly capabilities: contract.StoreCapabilities = { clock: 'store', persistent: false, stateOnAcquire: true };
+  readonly capabilities: contract.StoreCapabilities = {
+    clock: 'store',
+    persistent: false,
+    stateOnAcquire: true,
+    checksWaiters: true,
+  };
   readonly #entries: Map<string, Entry>;
   readonly #clock: Pick<Clock, 'wallNow'>;
 
@@ -50,6 +55,14 @@ export class MemoryStore implements contract.LeaseStore {
     throwIfAborted(options?.signal, 'memory: acquire');
     const now = this.#clock.wallNow();
     let entry = this.#entries.get(req.key);
+    // A retry of this very acquisition (L9) is recognised before any waiter is yielded to.
+    const ours = !!entry && this.#live(entry, now) && entry.leaseId === req.leaseId;
+    const announced = req.unlessWaiter === undefined ? undefined : this.#entries.get(req.unlessWaiter);
+    if (!ours && announced && this.#live(announced, now) && announced.holder !== req.holder) {
+      const waiter = announced.holder ?? '';
+      const [state, mark] = [decodeState(entry?.state), decodeState(entry?.mark)];
+      return { acquired: false, waiter, storeTime: now, state, mark };
+    }
     if (entry && this.#live(entry, now) && entry.leaseId !== req.leaseId) {
       const expiresInMs = entry.expiresAt - now;
       const state = decodeState(entry.state);

@@ -21,8 +21,11 @@ export interface Eval<Args extends ScriptArgs, Reply> {
   readonly lua: string;
   /** SHA-1 of {@link lua}, the name `EVALSHA` knows it by. */
   readonly sha: string;
-  /** Runs the script on one lease key's Redis keys (none for `inspectAll`) and decodes its reply. */
-  run(client: RedisClientLike, keys: LeaseKeys | readonly [], args: Args): Promise<Reply>;
+  /**
+   * Runs the script on one lease key's Redis keys ({@link LeaseKeys}; plus the waiter
+   * announcement's for a checked acquire, none for `inspectAll`) and decodes its reply.
+   */
+  run(client: RedisClientLike, keys: readonly string[], args: Args): Promise<Reply>;
 }
 
 const NOSCRIPT = /^NOSCRIPT/;

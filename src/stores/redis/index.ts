@@ -125,13 +125,20 @@ function connectionOf(options: RedisStoreOptions, connectTimeoutMs: number): Red
   ]);
 }
 
-/** What this store can do (shared by every instance; frozen). */
+/** What this store can do on one server (shared by every instance; frozen). */
 const CAPABILITIES: StoreCapabilities = Object.freeze({
   clock: 'store',
   persistent: false,
   stateOnAcquire: true,
   minTtlMs: 1,
+  checksWaiters: true,
 });
+
+/**
+ * On a Cluster: no waiter check inside the acquire, since a key's waiter announcement
+ * hashes to another slot, which one script cannot read; the core reads it instead.
+ */
+const CLUSTER_CAPABILITIES: StoreCapabilities = Object.freeze({ ...CAPABILITIES, checksWaiters: false });
 
 /**
  * A {@link LeaseStore} on Redis. See docs/stores/redis.md for the key layout, the token
@@ -146,7 +153,7 @@ const CAPABILITIES: StoreCapabilities = Object.freeze({
  */
 export class RedisStore implements LeaseStore {
   readonly name = 'redis';
-  readonly capabilities: StoreCapabilities = CAPABILITIES;
+  readonly capabilities: StoreCapabilities;
   /** Prefix of every Redis key this store writes. */
   readonly prefix: string;
   readonly #requestTimeoutMs: number;
@@ -165,6 +172,7 @@ export class RedisStore implements LeaseStore {
     this.#scanCount = checkCount(named('scanCount'), options.scanCount, DEFAULTS.scanCount);
     this.#connection = connectionOf(options, connectTimeoutMs);
     this.#where = this.#connection.where;
+    this.capabilities = typeof options.client?.nodes === 'function' ? CLUSTER_CAPABILITIES : CAPABILITIES;
   }
 
   /**
@@ -202,14 +210,14 @@ export class RedisStore implements LeaseStore {
     }
   }
 
-  /** Runs `script` on `key`'s Redis keys as one request. */
+  /** Runs `script` on `key`'s Redis keys (or on `keys` when given) as one request. */
   #eval<Args extends ScriptArgs, Reply>(
     script: Eval<Args, Reply>,
     key: string,
     args: Args,
     signal: AbortSignal | undefined,
+    keys: readonly string[] = leaseKeys(this.prefix, key),
   ): Promise<Reply> {
-    const keys = leaseKeys(this.prefix, key);
     return this.#call(`${this.#where}: ${script.name} "${key}"`, signal, (client) => script.run(client, keys, args));
   }
 
@@ -218,7 +226,11 @@ export class RedisStore implements LeaseStore {
     // Encoded (and its size checked) before any request: a refused mark writes nothing.
     const args: AcquireArgs =
       req.mark === undefined ? [req.holder, req.leaseId, ttl] : [req.holder, req.leaseId, ttl, encodeMark(req.mark)];
-    return this.#eval(acquireScript, req.key, args, options?.signal);
+    const keys = leaseKeys(this.prefix, req.key);
+    // The waiter check's third key: only where the store offers it (one server).
+    const waiter = req.unlessWaiter !== undefined && this.capabilities.checksWaiters ? req.unlessWaiter : undefined;
+    const allKeys = waiter === undefined ? keys : [...keys, leaseKeys(this.prefix, waiter)[1]];
+    return this.#eval(acquireScript, req.key, args, options?.signal, allKeys);
   }
 
   async renew(req: RenewRequest, options?: StoreOpOptions): Promise<boolean> {

@@ -1,13 +1,17 @@
 /**
  * L1, mutual exclusion by the store's view: of concurrent contenders one wins, and a
- * held key is busy for everyone else.
+ * held key is busy for everyone else; and, for stores that check waiters in the acquire
+ * (`capabilities.checksWaiters`), the yield to an announced waiter (L11).
  * @module
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { suiteOf, type ConformanceOptions, type TestFn } from './shared.js';
+import { mustAcquire, suiteOf, type ConformanceOptions, type TestFn } from './shared.js';
 
-/** Registers the L1 tests: one winner among many contenders; a held key is busy and names its holder. */
+/**
+ * Registers the L1 tests (one winner among many contenders; a held key is busy and names
+ * its holder) and the waiter check of stores that have it.
+ */
 export function exclusionTests(it: TestFn, options: ConformanceOptions): void {
   const { key: newKey, request, withStore } = suiteOf(options);
 
@@ -35,5 +39,41 @@ export function exclusionTests(it: TestFn, options: ConformanceOptions): void {
         const left = bob.expiresInMs;
         if (left !== undefined) assert.ok(left > 0 && left <= ttl + 2500, `expiresInMs ${left}`);
       }
+    }));
+
+  it("L11, stores that check waiters: an acquire with unlessWaiter yields to another holder's announcement", () =>
+    withStore(async (store, ttl) => {
+      if (!store.capabilities.checksWaiters) return;
+      const key = newKey('yield');
+      const announcement = `${key}#leasehold-waiter`;
+      const checked = (holder: string, leaseId: string) => ({
+        ...request(key, holder, leaseId, ttl),
+        unlessWaiter: announcement,
+      });
+      // Nobody announced: a plain grant.
+      const firstId = randomUUID();
+      const first = await mustAcquire(store, checked('a', firstId));
+      assert.equal(await store.release({ key, leaseId: firstId, token: first.token }), true);
+
+      // Another holder announced: no grant though the key is free, and nothing written.
+      const waiterId = randomUUID();
+      const waiter = await mustAcquire(store, request(announcement, 'w', waiterId, ttl));
+      const yielded = await store.acquire({ ...checked('a', randomUUID()), mark: { m: 1 } });
+      assert.equal(yielded.acquired, false);
+      assert.equal(!yielded.acquired && yielded.waiter, 'w', 'the answer names the announced waiter');
+      const untouched = await store.inspect(key);
+      assert.deepEqual([untouched?.holder, untouched?.token, untouched?.mark], [null, first.token, null]);
+
+      // The announcer itself is not yielded to; and a retry of its grant (L9) is granted again.
+      const ownId = randomUUID();
+      const own = await mustAcquire(store, checked('w', ownId));
+      const retry = await mustAcquire(store, checked('w', ownId));
+      assert.equal(retry.token, own.token);
+      assert.equal(await store.release({ key, leaseId: ownId, token: own.token }), true);
+
+      // A withdrawn announcement yields to nobody.
+      assert.equal(await store.release({ key: announcement, leaseId: waiterId, token: waiter.token }), true);
+      const last = await mustAcquire(store, checked('a', randomUUID()));
+      assert.ok(last.token > own.token);
     }));
 }

@@ -2,7 +2,9 @@
  * Acquire: grant a free key (a new token, L2) and write the grant's mark with it (the
  * fused acquire), recognise a retry by the same lease id (L9), or answer busy with the
  * holder and the time left; the fenced state and the mark come with every answer
- * (`stateOnAcquire`). Token design: docs/stores/redis.md ("Tokens across data loss").
+ * (`stateOnAcquire`). With a third key (`unlessWaiter`: the lease hash of the key's
+ * waiter announcement), yield to another holder's announced waiter instead of granting.
+ * Token design: docs/stores/redis.md ("Tokens across data loss").
  * @module
  */
 import { decodeState, toToken } from '../../../store-kit/index.js';
@@ -10,8 +12,10 @@ import type { AcquireResult } from '../../../store.js';
 import { createEval } from '../eval.js';
 import { array, number, text } from '../replies.js';
 
-// ARGV: holder, leaseId, ttlMs[, mark]. Replies: granted {1, token, nowMs, state, mark before
-// this grant}; busy {0, holder, pttl, nowMs, state, mark}.
+// KEYS: state hash, lease hash[, the waiter announcement's lease hash]. ARGV: holder, leaseId,
+// ttlMs[, mark]. Replies: granted {1, token, nowMs, state, mark before this grant}; busy {0,
+// holder, pttl, nowMs, state, mark}; yielded to an announced waiter {2, its holder, nowMs,
+// state, mark}.
 // A new token is max(last + 1, TIME in µs), so it stays above every earlier token even
 // after the server lost its data. redis.replicate_commands() lets Redis 3.2–4 replicate
 // writes made after TIME; newer servers always do. Only integers and strings are
@@ -27,6 +31,10 @@ local cur = redis.call('HMGET', KEYS[2], 'id', 'holder', 'token')
 local m = redis.call('HMGET', KEYS[1], 'token', 'state', 'mark')
 local state = m[2] or ''
 local mark = m[3] or ''
+if KEYS[3] and cur[1] ~= ARGV[2] then
+  local waiter = redis.call('HGET', KEYS[3], 'holder')
+  if waiter and waiter ~= ARGV[1] then return {2, waiter, nowMs, state, mark} end
+end
 if cur[1] then
   if cur[1] ~= ARGV[2] then
     return {0, cur[2] or '', redis.call('PTTL', KEYS[2]), nowMs, state, mark}
@@ -52,7 +60,11 @@ function decodeAcquire(reply: unknown): AcquireResult {
   const fields = array(reply, 'acquire');
   const state = decodeState(text(fields[fields.length - 2]));
   const mark = decodeState(text(fields[fields.length - 1]));
-  if (number(fields[0], 'acquire') === 1) {
+  const outcome = number(fields[0], 'acquire');
+  if (outcome === 2) {
+    return { acquired: false, waiter: text(fields[1]), storeTime: number(fields[2], 'acquire time'), state, mark };
+  }
+  if (outcome === 1) {
     const [, token, nowMs] = fields;
     const storeTime = number(nowMs, 'acquire time');
     return { acquired: true, token: toToken(text(token), 'acquire'), storeTime, state, mark };
