@@ -54,8 +54,7 @@ export interface LeaseInit {
   state?: JsonValue | null | undefined;
   /** The mark the acquire replaced, when the store returns it. */
   mark?: JsonValue | null | undefined;
-  /** `latencyMs`: the renewal's round trip. */
-  onRenewed(lease: Lease, latencyMs: number): void;
+  onRenewed(lease: Lease): void;
   onLost(lease: Lease, error: LeaseLostError): void;
   onReleased(lease: Lease, wasHeld: boolean): void;
   onRenewError(lease: Lease, error: unknown): void;
@@ -305,7 +304,7 @@ export class Lease implements AsyncDisposable {
       this.#deadline = holderDeadline(tSent, this.ttlMs);
       this.#armLossTimer();
       this.#scheduleRenew(tSent + renewInterval(this.ttlMs));
-      this.#init.onRenewed(this, clock.now() - tSent);
+      this.#init.onRenewed(this);
     } catch (err) {
       if (this.#status !== 'held') return;
       this.#lastError = err;

@@ -45,8 +45,6 @@ import {
 import type { AcquireRequest, JsonValue, LeaseStore } from './store.js';
 import { isTransactional } from './transaction.js';
 import { errorText } from './store-kit/index.js';
-import { checkTelemetryOption, Telemetry } from './telemetry/telemetry.js';
-import type { LeaseholdTelemetry } from './telemetry/types.js';
 
 export type {
   AcquireOptions,
@@ -78,12 +76,6 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
   readonly logger: Logger;
   /** @internal */
   readonly clock: Clock;
-  /**
-   * This instance's metrics and run spans (docs/operating.md): `prometheus()` gives the
-   * metrics as Prometheus text, for the status server's `metrics` hook.
-   */
-  readonly telemetry: LeaseholdTelemetry;
-  readonly #telemetry: Telemetry;
   readonly #leases = new Set<Lease>();
   /** Per key, the lease id of the last acquire that got no answer, and until when it may be live. */
   readonly #unanswered = new Map<string, { leaseId: string; until: number }>();
@@ -112,13 +104,6 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
     this.logger = logger;
     this.clock = options.clock ?? systemClock;
     this.#placementTtlMs = placementTtl(options.placement, store);
-    this.#telemetry = new Telemetry(checkTelemetryOption(options.telemetry), {
-      events: this,
-      jobs: () => this.#scheduler?.jobs.values() ?? [],
-      isJob: (key) => this.#scheduler?.jobs.has(key) ?? false,
-      storeClockOffsetMs: () => this.#scheduler?.storeClockOffsetMs,
-    });
-    this.telemetry = this.#telemetry;
   }
 
   /** Leases this instance currently holds. */
@@ -232,8 +217,6 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
 
   /** Starts the scheduled jobs. Reads the store's clock once to place slots by it (S3). */
   async start(): Promise<void> {
-    // Runs get their spans from the first slot on: the OpenTelemetry API is loaded first.
-    await this.#telemetry.ready;
     await this.#sched().start();
   }
 
@@ -318,7 +301,6 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
       },
       readRecords: (prefix, timeoutMs) => readRecords(store, clock, prefix, timeoutMs),
       readStoreClock: (signal) => store.now({ signal }),
-      startRunSpan: (event) => this.#telemetry.startRunSpan(event),
       ...(isTransactional(store)
         ? { runInTransaction: (ref, work, endState, options) => store.runInTransaction(ref, work, endState, options) }
         : {}),
@@ -413,9 +395,9 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
       tSent,
       state,
       mark,
-      onRenewed: (l, latencyMs) => {
+      onRenewed: (l) => {
         safeLog(this.logger, 'debug', ev(l), 'lease renewed');
-        this.emit('renewed', { ...ev(l), latencyMs });
+        this.emit('renewed', ev(l));
       },
       onLost: (l, error) => {
         if (this.#leases.delete(l)) this.#handoff().ended(l.key, false);
