@@ -41,6 +41,12 @@ export {
   type ScheduleSpec,
 } from './schedule.js';
 export { Lease } from './lease.js';
+export type {
+  LeaseholdTelemetry,
+  MeterProviderLike,
+  TelemetryOptions,
+  TracerProviderLike,
+} from './telemetry/types.js';
 export { isTransactional, type TransactionalStore } from './transaction.js';
 export { Election, type ElectOptions, type LeaderContext, type Demotion } from './coordination/election.js';
 export {

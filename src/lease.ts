@@ -54,7 +54,8 @@ export interface LeaseInit {
   state?: JsonValue | null | undefined;
   /** The mark the acquire replaced, when the store returns it. */
   mark?: JsonValue | null | undefined;
-  onRenewed(lease: Lease): void;
+  /** `latencyMs`: the renewal's round trip. */
+  onRenewed(lease: Lease, latencyMs: number): void;
   onLost(lease: Lease, error: LeaseLostError): void;
   onReleased(lease: Lease, wasHeld: boolean): void;
   onRenewError(lease: Lease, error: unknown): void;
@@ -304,7 +305,7 @@ export class Lease implements AsyncDisposable {
       this.#deadline = holderDeadline(tSent, this.ttlMs);
       this.#armLossTimer();
       this.#scheduleRenew(tSent + renewInterval(this.ttlMs));
-      this.#init.onRenewed(this);
+      this.#init.onRenewed(this, clock.now() - tSent);
     } catch (err) {
       if (this.#status !== 'held') return;
       this.#lastError = err;

@@ -8,6 +8,7 @@ import type { LeaseLostError } from './errors.js';
 import type { Logger, StoreErrorEvent } from './events.js';
 import type { SchedulerEvents } from './scheduler/types.js';
 import type { LeaseStore } from './store.js';
+import type { TelemetryOptions } from './telemetry/types.js';
 
 /** Options of {@link Leasehold}. */
 export interface LeaseholdOptions {
@@ -41,6 +42,15 @@ export interface LeaseholdOptions {
    * @defaultValue `true`, with a 15 s liveness TTL (clamped into the store's TTL bounds)
    */
   placement?: boolean | PlacementOptions;
+  /**
+   * Metrics and run spans (docs/operating.md): through `@opentelemetry/api`, an optional
+   * peer dependency — without it, or without an SDK registered, they go nowhere at next to
+   * no cost — and as Prometheus text from `lh.telemetry.prometheus()`, which needs no
+   * package. `{ meterProvider, tracerProvider }` sends them to those providers instead of
+   * the global ones; `false` records nothing.
+   * @defaultValue `true`: the global meter and tracer providers
+   */
+  telemetry?: boolean | TelemetryOptions;
 }
 
 /** Options of placement (see {@link LeaseholdOptions.placement}). */
@@ -88,6 +98,7 @@ export const LEASEHOLD_OPTIONS = [
   'logger',
   'clock',
   'placement',
+  'telemetry',
 ] as const satisfies readonly (keyof LeaseholdOptions)[];
 /** Option names of `tryAcquire`. */
 export const TRY_ACQUIRE_OPTIONS = ['ttl', 'signal'] as const satisfies readonly (keyof TryAcquireOptions)[];
@@ -111,8 +122,8 @@ export interface LeaseEvent {
 export interface LeaseholdEvents extends SchedulerEvents {
   /** A lease was acquired. */
   acquired: [LeaseEvent];
-  /** A lease was renewed. */
-  renewed: [LeaseEvent];
+  /** A lease was renewed; `latencyMs` is the renewal's round trip. */
+  renewed: [LeaseEvent & { latencyMs?: number }];
   /** A lease was lost: its signal has just been aborted. */
   lost: [LeaseEvent & { error: LeaseLostError }];
   /** A lease was released; `wasHeld` is false when it had already been lost or the release failed. */

@@ -19,6 +19,7 @@ import {
   readRecords,
   shownValue,
 } from './internal.js';
+import { Admin } from './admin/admin.js';
 import { Election, type ElectOptions } from './coordination/election.js';
 import { Semaphore, type SemaphoreOptions } from './coordination/semaphore.js';
 import { type AttemptFn, type CheckedAnswer, Handoff } from './handoff.js';
@@ -45,6 +46,8 @@ import {
 import type { AcquireRequest, JsonValue, LeaseStore } from './store.js';
 import { isTransactional } from './transaction.js';
 import { errorText } from './store-kit/index.js';
+import { checkTelemetryOption, Telemetry } from './telemetry/telemetry.js';
+import type { LeaseholdTelemetry } from './telemetry/types.js';
 
 export type {
   AcquireOptions,
@@ -76,6 +79,12 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
   readonly logger: Logger;
   /** @internal */
   readonly clock: Clock;
+  /**
+   * This instance's metrics and run spans (docs/operating.md): `prometheus()` gives the
+   * metrics as Prometheus text, for the status server's `metrics` hook.
+   */
+  readonly telemetry: LeaseholdTelemetry;
+  readonly #telemetry: Telemetry;
   readonly #leases = new Set<Lease>();
   /** Per key, the lease id of the last acquire that got no answer, and until when it may be live. */
   readonly #unanswered = new Map<string, { leaseId: string; until: number }>();
@@ -84,6 +93,7 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
   #handoffs: Handoff | undefined;
   /** Campaigns not yet resigned: `stop()` resigns them. */
   readonly #elections = new Set<Election>();
+  #admin: Admin | undefined;
   /** Placement's liveness TTL; undefined when placement is off. */
   readonly #placementTtlMs: number | undefined;
 
@@ -104,6 +114,13 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
     this.logger = logger;
     this.clock = options.clock ?? systemClock;
     this.#placementTtlMs = placementTtl(options.placement, store);
+    this.#telemetry = new Telemetry(checkTelemetryOption(options.telemetry), {
+      events: this,
+      jobs: () => this.#scheduler?.jobs.values() ?? [],
+      isJob: (key) => this.#scheduler?.jobs.has(key) ?? false,
+      storeClockOffsetMs: () => this.#scheduler?.storeClockOffsetMs,
+    });
+    this.telemetry = this.#telemetry;
   }
 
   /** Leases this instance currently holds. */
@@ -210,6 +227,16 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
     return this.#sched().add(key, makeSchedule('cron', expression, options), handler, options);
   }
 
+  /**
+   * Operator controls on scheduled jobs, fleet-wide through the store: pause, resume,
+   * trigger, skip the next slot, backfill missed slots. Each is written under the job's
+   * lease and recorded in the job's audit trail. See docs/operating.md.
+   */
+  get admin(): Admin {
+    this.#admin ??= new Admin(this);
+    return this.#admin;
+  }
+
   /** The jobs scheduled on this instance. */
   get jobs(): readonly ScheduledJob[] {
     return [...(this.#scheduler?.jobs.values() ?? [])];
@@ -217,6 +244,8 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
 
   /** Starts the scheduled jobs. Reads the store's clock once to place slots by it (S3). */
   async start(): Promise<void> {
+    // Runs get their spans from the first slot on: the OpenTelemetry API is loaded first.
+    await this.#telemetry.ready;
     await this.#sched().start();
   }
 
@@ -301,6 +330,7 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
       },
       readRecords: (prefix, timeoutMs) => readRecords(store, clock, prefix, timeoutMs),
       readStoreClock: (signal) => store.now({ signal }),
+      startRunSpan: (event) => this.#telemetry.startRunSpan(event),
       ...(isTransactional(store)
         ? { runInTransaction: (ref, work, endState, options) => store.runInTransaction(ref, work, endState, options) }
         : {}),
@@ -395,9 +425,9 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
       tSent,
       state,
       mark,
-      onRenewed: (l) => {
+      onRenewed: (l, latencyMs) => {
         safeLog(this.logger, 'debug', ev(l), 'lease renewed');
-        this.emit('renewed', ev(l));
+        this.emit('renewed', { ...ev(l), latencyMs });
       },
       onLost: (l, error) => {
         if (this.#leases.delete(l)) this.#handoff().ended(l.key, false);

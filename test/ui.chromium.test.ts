@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { after, before, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Browser } from 'playwright-core';
-import type { StatusDocument } from '../src/ui/index.js';
+import { type ControlRequest, type StatusDocument, startStatusServer } from '../src/ui/index.js';
 import { launchChromium } from './helpers/chromium.js';
 import { createPostgresDatabase, type TestDatabase } from './helpers/sql-databases.js';
 
@@ -109,7 +109,7 @@ after(async () => {
   await db?.drop();
 });
 
-it('the page in Chromium: holder, last run, a skipped slot and its reason, a moving countdown, live updates', async () => {
+it('in Chromium: holder, last run, a skipped slot and its reason, a moving countdown, live updates', async () => {
   const page = await (browser as Browser).newPage({ viewport: { width: 1280, height: 900 } });
   await page.goto(pageUrl);
   await page.locator('#live', { hasText: 'live' }).waitFor({ timeout: 10_000 });
@@ -179,6 +179,41 @@ it('with JavaScript off: the server-rendered page has the holder and the runs', 
   assert.ok((await page.locator('[data-key="ui/reindex"] .run').count()) > 0);
   assert.match((await page.locator('[data-key="ui/migration-lock"] .countdown').textContent()) ?? '', /^expires in /);
   await context.close();
+});
+
+it('controls, when enabled: the form sends with fetch and shows the answer; a wrong secret is refused', async () => {
+  const secret = `s-${randomBytes(12).toString('hex')}`;
+  const asked: ControlRequest[] = [];
+  const server = await startStatusServer({
+    store: 'memory:',
+    port: 0,
+    controls: {
+      secret,
+      perform: async (request) => {
+        asked.push(request);
+        return `paused ${request.key}`;
+      },
+    },
+  });
+  const page = await (browser as Browser).newPage();
+  try {
+    await page.goto(server.url);
+    const form = page.locator('form.controls');
+    await form.locator('input[name="key"]').fill('billing/sync');
+    await form.locator('select[name="action"]').selectOption('pause');
+    await form.locator('input[name="by"]').fill('ann');
+    await form.locator('input[name="secret"]').fill(`${secret}-wrong`);
+    await form.locator('button[type="submit"]').click();
+    await page.locator('#control-answer.alert', { hasText: 'controls: wrong secret' }).waitFor({ timeout: 5000 });
+    await form.locator('input[name="secret"]').fill(secret);
+    await form.locator('button[type="submit"]').click();
+    await page.locator('#control-answer.answer', { hasText: 'paused billing/sync' }).waitFor({ timeout: 5000 });
+    assert.equal(page.url(), server.url, 'answered in place, no navigation');
+    assert.deepEqual(asked, [{ action: 'pause', key: 'billing/sync', by: 'ann' }]);
+  } finally {
+    await page.close();
+    await server.close();
+  }
 });
 
 it('no credential in the page, the JSON, the metrics, the event stream or any output (B2)', async () => {

@@ -159,7 +159,7 @@ async function readEvents(url: string, count: number, ms = 5000): Promise<string
 }
 
 describe('the page', () => {
-  it('is rendered on the server: holder, token, countdown, schedule, last and next slot, runs, a skip and its reason', async () => {
+  it('is rendered on the server: holder, token, countdown, schedule, last and next slot, runs, a skip', async () => {
     const base = await pageServer({ store: await seededStore() });
     const { status, text, headers } = await get(base);
     assert.equal(status, 200);
@@ -402,7 +402,7 @@ describe('controls', () => {
 });
 
 describe('options', () => {
-  it('are checked before any request: unknown names, bad refresh, a short secret (never echoed), a bad base path', () => {
+  it('are checked first: unknown names, bad refresh, a short secret (never echoed), a bad base path', () => {
     const store = new MemoryStore();
     assert.throws(
       () => statusHandler({ store, refesh: '1s' } as never),
@@ -453,7 +453,7 @@ describe('the standalone server', () => {
     }
   });
 
-  it('a store it cannot reach: the page says so in one line, status.json 503, up 0 — and no credential anywhere (B2)', async () => {
+  it('a store it cannot reach: one line on the page, status.json 503, up 0, no credential anywhere (B2)', async () => {
     const secret = `pw-${randomBytes(8).toString('hex')}`;
     const server = await startStatusServer({
       store: `postgres://app:${secret}@127.0.0.1:1/app`,

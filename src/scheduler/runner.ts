@@ -45,6 +45,8 @@ interface RunScope {
   readonly start: string;
   /** The end state a transaction committed (T1), once one did. */
   committed?: JobState | undefined;
+  /** Settles when the last transaction settles: a try abandoned mid-COMMIT (timeout) may still commit. */
+  pending?: Promise<void>;
 }
 
 /** How one try ended. */
@@ -167,9 +169,17 @@ export class SlotRunner {
         return committed as unknown as JsonValue;
       };
       const ref = { key: lease.key, leaseId: lease.leaseId, token: lease.token };
-      const result = await runInTransaction(ref, work as (client: unknown) => Promise<T>, endState, { signal });
-      scope.committed = committed;
-      return result;
+      const running = runInTransaction(ref, work as (client: unknown) => Promise<T>, endState, { signal }).then(
+        (result) => {
+          scope.committed = committed;
+          return result;
+        },
+      );
+      scope.pending = running.then(
+        () => {},
+        () => {},
+      );
+      return running;
     };
   }
 
@@ -215,7 +225,9 @@ export class SlotRunner {
     let attempt = 1;
     for (; attempt <= options.attempts; attempt++) {
       result = await this.#try(lease, { ...base, attempt }, scope);
-      // A committed transaction recorded the run's end: no retry may run it again.
+      // A committed transaction recorded the run's end: no retry may run it again. A try
+      // abandoned while its COMMIT was in flight is judged once that COMMIT settles.
+      await scope.pending;
       if (scope.committed) break;
       if (result.outcome !== 'ok') lastError = result.error;
       if (result.outcome !== 'error' && result.outcome !== 'timeout') break;
@@ -249,15 +261,19 @@ export class SlotRunner {
       timer = clock.setTimeout(timedOut, timeoutMs);
     }
     const startedAt = clock.now();
-    host.port.emit('run:start', event);
+    host.port.emit('run:start', { ...event, lateMs: Math.max(0, host.storeNow() - event.slot.getTime()) });
     safeLog(logger, 'info', { key, slot, token, attempt }, 'run started');
+    // The try's span (telemetry): the handler runs in its context, so the handler's own spans are children.
+    const span = host.port.startRunSpan?.(event);
     try {
       const log = childLogger(logger, { key, slot, token });
       const context: JobContext = { ...event, signal: controller.signal, log };
       const transaction = this.#transaction(lease, event, scope, controller.signal);
       if (transaction) context.transaction = transaction;
-      await raceHandler(() => this.#job.handler(context), controller.signal);
+      const call = () => this.#job.handler(context);
+      await raceHandler(span ? () => span.within(call) : call, controller.signal);
       const durationMs = clock.now() - startedAt;
+      span?.end('ok');
       host.port.emit('run:success', { ...event, durationMs });
       safeLog(logger, 'info', { key, slot, token, attempt, durationMs: Math.round(durationMs) }, 'run succeeded');
       return { outcome: 'ok' };
@@ -272,7 +288,8 @@ export class SlotRunner {
             : 'error';
       const final = outcome !== 'error' && outcome !== 'timeout' ? true : attempt >= options.attempts;
       const durationMs = clock.now() - startedAt;
-      host.port.emit('run:error', { ...event, durationMs, error: err, final });
+      span?.end(outcome, err);
+      host.port.emit('run:error', { ...event, durationMs, error: err, final, outcome });
       const fields = { key, slot, token, holder: host.port.holder, attempt, outcome, err: errorText(err) };
       safeLog(logger, 'error', fields, 'run failed');
       return { outcome, error: err };

@@ -65,6 +65,11 @@ export class Scheduler implements JobHost {
     return this.#storeClock.now();
   }
 
+  /** The estimated offset of the store's clock (ms, store minus host); undefined before the first sample. */
+  get storeClockOffsetMs(): number | undefined {
+    return this.#storeClock.offsetMs;
+  }
+
   /** Records a store time sample; see {@link StoreClock.observe}. */
   observe(storeTime: number, recvWall: number, force = false): void {
     this.#storeClock.observe(storeTime, recvWall, force);

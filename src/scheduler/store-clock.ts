@@ -45,6 +45,14 @@ export class StoreClock {
     return this.#port.clock.wallNow() + this.#currentSkew();
   }
 
+  /**
+   * The estimated offset of the store's clock from the host's wall clock (ms, store minus
+   * host: a lower bound, lowered with its age); undefined until the first sample.
+   */
+  get offsetMs(): number | undefined {
+    return this.#lowerSkewMs === undefined ? undefined : this.#currentSkew();
+  }
+
   #currentSkew(): number {
     if (this.#lowerSkewMs === undefined) return 0;
     // Clocks drift apart: an old bound is lowered with its age, so it stays a bound;

@@ -104,7 +104,8 @@ function plural(count: number, noun: string): string {
 
 function section(title: string, cards: string, intro = ''): string {
   const id = title.toLowerCase().replace(/\W+/g, '-');
-  return `<section aria-labelledby="h-${id}"><h2 id="h-${id}">${esc(title)}</h2>${intro}<div class="cards">${cards}</div></section>`;
+  const heading = `<h2 id="h-${id}">${esc(title)}</h2>`;
+  return `<section aria-labelledby="h-${id}">${heading}${intro}<div class="cards">${cards}</div></section>`;
 }
 
 /**
@@ -224,27 +225,29 @@ function renderRun(run: RunSummary, now: number): string {
   const skipped = run.outcome === 'skipped';
   const duration = !skipped && run.durationMs !== undefined ? formatDuration(run.durationMs) : '';
   const attempts = run.attempts > 1 ? ` · ${run.attempts} tries` : '';
-  const by = skipped ? '' : `<span class="by mono">${esc(run.holder)}</span>`;
-  const note = run.error ? `<span class="reason">${esc(run.error)}</span>` : '';
-  return `<li class="run" data-outcome="${esc(run.outcome)}" data-slot="${esc(run.slot)}">${timeTag(run.slot, now)} ${outcomeBadge(
-    run.outcome,
-  )}<span class="dur">${esc(duration)}${attempts}</span>${by}${note}</li>`;
+  const parts = [
+    timeTag(run.slot, now),
+    outcomeBadge(run.outcome),
+    `<span class="dur">${esc(duration)}${attempts}</span>`,
+  ];
+  if (!skipped) parts.push(`<span class="by mono">${esc(run.holder)}</span>`);
+  if (run.error) parts.push(`<span class="reason">${esc(run.error)}</span>`);
+  const data = `data-outcome="${esc(run.outcome)}" data-slot="${esc(run.slot)}"`;
+  return `<li class="run" ${data}>${parts.join(' ')}</li>`;
 }
 
 /** Placement's hosts, waiters and other keys of leasehold's own, apart from the user's keys. */
 function renderReserved(reserved: readonly ReservedStatus[]): string {
   const rows = reserved.map((r) => {
-    const who = r.held
-      ? `<span class="mono">${esc(r.holder)}</span>${
-          r.expiresInMs === null ? '' : ` · ${countdown(r.expiresInMs, 'expiring', 'expires in ')}`
-        }`
-      : '<span class="none">free</span>';
+    const expiry = r.expiresInMs === null ? '' : ` · ${countdown(r.expiresInMs, 'expiring', 'expires in ')}`;
+    const who = r.held ? `<span class="mono">${esc(r.holder)}</span>${expiry}` : '<span class="none">free</span>';
     const jobs = r.jobs === undefined ? '' : ` · ${plural(r.jobs, 'job')}`;
-    return `<li class="reserved ${esc(r.kind)}"><span class="badge kind">${esc(r.kind)}</span> ${who}${jobs} <span class="rkey mono">${esc(
-      r.key,
-    )}</span></li>`;
+    const kind = `<span class="badge kind">${esc(r.kind)}</span>`;
+    const key = `<span class="rkey mono">${esc(r.key)}</span>`;
+    return `<li class="reserved ${esc(r.kind)}">${kind} ${who}${jobs} ${key}</li>`;
   });
-  return `<section aria-labelledby="h-own"><h2 id="h-own">Hosts and waiters</h2><ul class="own">${rows.join('')}</ul></section>`;
+  const heading = '<h2 id="h-own">Hosts and waiters</h2>';
+  return `<section aria-labelledby="h-own">${heading}<ul class="own">${rows.join('')}</ul></section>`;
 }
 
 /**

@@ -7,6 +7,8 @@
 import { createHash } from 'node:crypto';
 import type { Metadata } from '@azure/storage-blob';
 import { ConfigError } from '../../errors.js';
+import { decodeState } from '../../store-kit/index.js';
+import type { JsonValue } from '../../store.js';
 
 /** Metadata names (lower case, as the service returns them). */
 export const META = {
@@ -15,7 +17,11 @@ export const META = {
   holder: 'leaseholdholder',
   ttl: 'leaseholdttl',
   key: 'leaseholdkey',
+  mark: 'leaseholdmark',
 } as const;
+
+/** Azure's limit on a blob's metadata, names and values together, in bytes. */
+export const MAX_METADATA_BYTES = 8 * 1024;
 
 /** Prefix of lease blob names when none is given. */
 export const DEFAULT_PREFIX = 'leasehold/';
@@ -76,6 +82,77 @@ export function leaseMetadata(key: string, token: number, leaseId: string, holde
   };
   if (keyToBlobName(key).includes('~')) meta[META.key] = encodeURIComponent(key);
   return meta;
+}
+
+/**
+ * A metadata value for a mark's JSON text: percent-encoded, `!'()*~` included, so the
+ * value is plain ASCII that every HTTP stack and Azurite's listings carry unchanged
+ * (Azurite re-escapes quotes and backslashes in listed metadata).
+ */
+export function encodeMarkMeta(markText: string): string {
+  return encodeURIComponent(markText).replace(/[!'()*~]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+/** The mark's JSON text in metadata; undefined when there is none (or it is not one this store wrote). */
+export function markTextOf(meta: Metadata): string | undefined {
+  const value = meta[META.mark];
+  if (value === undefined || value === '') return undefined;
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The mark in metadata; null when there is none, or it is not JSON this store wrote. */
+export function markOf(meta: Metadata): JsonValue | null {
+  try {
+    return decodeState(markTextOf(meta));
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The metadata of the grant's version of the blob: `lease`'s fields, and the mark —
+ * the new one when given, else the one `previous` carries (a grant without a mark
+ * keeps it).
+ */
+export function grantMetadata(lease: Metadata, previous: Metadata, markText: string | undefined): Metadata {
+  const mark = markText === undefined ? previous[META.mark] : encodeMarkMeta(markText);
+  return mark === undefined || mark === '' ? lease : { ...lease, [META.mark]: mark };
+}
+
+/**
+ * Checks, before any request, that a grant's metadata with this mark stays within
+ * Azure's 8 KiB: the mark's escaped JSON, beside the escaped holder (and, for a hashed
+ * name, the escaped key). @throws ConfigError naming the sizes
+ */
+export function checkMarkFits(
+  req: { key: string; leaseId: string; holder: string; ttlMs: number },
+  markText: string,
+): void {
+  const lease = leaseMetadata(req.key, Number.MAX_SAFE_INTEGER, req.leaseId, req.holder, req.ttlMs);
+  const bytes = metadataBytes(grantMetadata(lease, {}, markText));
+  if (bytes > MAX_METADATA_BYTES) {
+    throw new ConfigError(
+      `mark: the blob's metadata would be ${bytes} bytes with this mark, holder and key (escaped); ` +
+        `Azure allows ${MAX_METADATA_BYTES}`,
+    );
+  }
+}
+
+/** Metadata with the mark removed (a state write clears it). */
+export function withoutMark(meta: Metadata): Metadata {
+  const { [META.mark]: _mark, ...rest } = meta;
+  return rest;
+}
+
+/** Bytes of metadata as Azure counts them (names and values). */
+export function metadataBytes(meta: Metadata): number {
+  let bytes = 0;
+  for (const [name, value] of Object.entries(meta)) bytes += Buffer.byteLength(name) + Buffer.byteLength(value);
+  return bytes;
 }
 
 /** The token recorded in metadata; 0 when none (or not one this store wrote). */

@@ -3,10 +3,10 @@
  * costs: docs/stores/azure-blob.md.
  * @module
  */
-import type { BlobDownloadResponseParsed, BlobGetPropertiesResponse, ContainerClient } from '@azure/storage-blob';
+import type { BlobGetPropertiesResponse, BlockBlobClient, ContainerClient } from '@azure/storage-blob';
 import { ConfigError, type LeaseholdError } from '../../errors.js';
 import {
-  decodeState,
+  encodeMark,
   encodeState,
   once,
   type Once,
@@ -15,11 +15,12 @@ import {
   throwIfAborted,
 } from '../../store-kit/index.js';
 import type * as contract from '../../store.js';
-import { acquireBlob, readBody } from './acquire.js';
+import { acquireBlob, readVersion } from './acquire.js';
+import { breakBlob } from './break.js';
 import { checkConnectionString, connectionStringClient, pipelineOptions } from './credentials.js';
 import { abortedLoading, dateOf, restInfo, storeFailure } from './errors.js';
-import { type KnownLease, KnownLeases } from './known.js';
-import { blobNameToKey, checkContainerName, decodeMeta, keyToBlobName, META, parseToken } from './naming.js';
+import { BlobVersions, type KnownLease, KnownLeases } from './known.js';
+import { checkContainerName, checkMarkFits, keyToBlobName, META, parseToken, withoutMark } from './naming.js';
 import {
   type AzureBlobStoreOptions,
   checkLeaseId,
@@ -28,6 +29,7 @@ import {
   MAX_TTL_MS,
   MIN_TTL_MS,
 } from './options.js';
+import { leaseBlobs, recordOf, recordsOf } from './reading.js';
 
 /** What this store can do (shared by every instance; frozen). */
 const CAPABILITIES: contract.StoreCapabilities = Object.freeze({
@@ -62,6 +64,7 @@ export class AzureBlobStore implements contract.LeaseStore {
   readonly #secrets: string[];
   readonly #timeoutMs: number;
   readonly #known = new KnownLeases();
+  readonly #versions = new BlobVersions();
   /** The container client: the user's, or built once from the connection string (again after `close`). */
   readonly #container: Once<ContainerClient>;
   readonly #builds: boolean;
@@ -130,6 +133,8 @@ export class AzureBlobStore implements contract.LeaseStore {
     const seconds = checkStoreTtl(req.ttlMs);
     checkLeaseId(req.leaseId);
     const blobName = this.prefix + keyToBlobName(req.key);
+    const markText = req.mark === undefined ? undefined : encodeMark(req.mark);
+    if (markText !== undefined) checkMarkFits(req, markText);
     const signal = options?.signal;
     try {
       throwIfAborted(signal, `azure-blob store: acquire "${req.key}"`);
@@ -138,8 +143,10 @@ export class AzureBlobStore implements contract.LeaseStore {
         requestOptions: (s: AbortSignal | undefined) => this.#requestOptions(s),
         ensureContainer: (s: AbortSignal | undefined) => this.#ensureContainer(container, s),
         known: this.#known,
+        versions: this.#versions,
       };
-      return await acquireBlob(context, container.getBlockBlobClient(blobName), req, seconds, signal);
+      const acquisition = { req, seconds, markText };
+      return await acquireBlob(context, container.getBlockBlobClient(blobName), acquisition, signal);
     } catch (err) {
       throw this.#fail('acquire', req.key, err);
     }
@@ -233,14 +240,25 @@ export class AzureBlobStore implements contract.LeaseStore {
     return this.#owned('renew', req, signal, renew, { ttlMs: req.ttlMs });
   }
 
-  async release(ref: contract.LeaseRef, options?: contract.StoreOpOptions): Promise<boolean> {
+  /**
+   * Ends the lease. With `state` (the fused release) it takes two requests, the fewest
+   * Azure allows — no write ends a lease: Put Blob of the state (the mark dropped from
+   * the metadata) under the lease on top of the lease's ETag, then Release Lease.
+   */
+  async release(req: contract.ReleaseRequest, options?: contract.StoreOpOptions): Promise<boolean> {
+    const text = req.state === undefined ? undefined : encodeState(req.state);
     const signal = options?.signal;
-    const container = await this.#clientOrFail('release', ref.key, signal);
-    const lease = this.#blob(container, ref.key).getBlobLeaseClient(ref.leaseId);
-    const release = async (known: KnownLease) =>
-      (await lease.releaseLease({ ...this.#requestOptions(signal), conditions: { ifMatch: known.etag } })).etag;
+    const container = await this.#clientOrFail('release', req.key, signal);
+    const blob = this.#blob(container, req.key);
+    const lease = blob.getBlobLeaseClient(req.leaseId);
+    const release = async (known: KnownLease) => {
+      const etag = text === undefined ? known.etag : await this.#putState(blob, req.leaseId, known, text, signal);
+      const conditions = etag ? { ifMatch: etag } : {};
+      return (await lease.releaseLease({ ...this.#requestOptions(signal), conditions })).etag;
+    };
+    const ref = { key: req.key, leaseId: req.leaseId, token: req.token };
     const ok = await this.#owned('release', ref, signal, release, { needLeased: true });
-    this.#known.forget(ref.leaseId);
+    this.#known.forget(req.leaseId);
     return ok;
   }
 
@@ -249,15 +267,29 @@ export class AzureBlobStore implements contract.LeaseStore {
     const signal = options?.signal;
     const container = await this.#clientOrFail('writeState', req.key, signal);
     const blob = this.#blob(container, req.key);
-    return this.#owned('writeState', req, signal, async (known) => {
-      const response = await blob.upload(text, Buffer.byteLength(text), {
-        ...this.#requestOptions(signal),
-        metadata: known.meta,
-        blobHTTPHeaders: { blobContentType: 'application/json' },
-        conditions: { leaseId: req.leaseId, ifMatch: known.etag },
-      });
-      return response.etag;
+    return this.#owned('writeState', req, signal, (known) => this.#putState(blob, req.leaseId, known, text, signal));
+  }
+
+  /**
+   * Writes the state as the blob's content under the lease, on top of the lease's ETag,
+   * keeping the metadata but the mark (a state write clears it). Answers the new ETag.
+   */
+  async #putState(
+    blob: BlockBlobClient,
+    leaseId: string,
+    known: KnownLease,
+    text: string,
+    signal: AbortSignal | undefined,
+  ): Promise<string | undefined> {
+    const meta = withoutMark(known.meta);
+    const response = await blob.upload(text, Buffer.byteLength(text), {
+      ...this.#requestOptions(signal),
+      metadata: meta,
+      blobHTTPHeaders: { blobContentType: 'application/json' },
+      conditions: { leaseId, ifMatch: known.etag },
     });
+    if (response.etag) this.#versions.remember(blob.name, { etag: response.etag, meta, body: text });
+    return response.etag;
   }
 
   async #clientOrFail(what: string, key: string, signal: AbortSignal | undefined): Promise<ContainerClient> {
@@ -270,62 +302,61 @@ export class AzureBlobStore implements contract.LeaseStore {
 
   async inspect(key: string, options?: contract.StoreOpOptions): Promise<contract.LeaseRecord | null> {
     const signal = options?.signal;
-    const blobName = this.prefix + keyToBlobName(key);
     try {
       throwIfAborted(signal, `azure-blob store: inspect "${key}"`);
       const container = await this.#client(signal);
-      let read: BlobDownloadResponseParsed;
-      try {
-        read = await container.getBlockBlobClient(blobName).download(0, undefined, { ...this.#requestOptions(signal) });
-      } catch (err) {
-        if (restInfo(err).status === 404) return null;
-        throw err;
-      }
-      const body = await readBody(read.readableStreamBody);
-      const meta = read.metadata ?? {};
-      const token = parseToken(meta[META.token]);
-      if (token === 0) return null;
-      const held = read.leaseState === 'leased';
-      const ttl = Number(meta[META.ttl]);
-      return {
-        key,
-        holder: held ? decodeMeta(meta[META.holder]) : null,
-        token,
-        expiresInMs: held ? (Number.isFinite(ttl) && ttl > 0 ? ttl : MAX_TTL_MS) : null,
-        state: decodeState(body),
-      };
+      return await this.#readRecord(container, key, this.prefix + keyToBlobName(key), signal);
     } catch (err) {
       throw this.#fail('inspect', key, err);
     }
   }
 
+  /** One blob's record from one Get Blob (content, metadata, lease state); null when it does not exist. */
+  async #readRecord(
+    container: ContainerClient,
+    key: string,
+    blobName: string,
+    signal: AbortSignal | undefined,
+  ): Promise<contract.LeaseRecord | null> {
+    const blob = container.getBlockBlobClient(blobName);
+    let read: Awaited<ReturnType<typeof readVersion>>;
+    try {
+      read = await readVersion(blob, this.#requestOptions(signal));
+    } catch (err) {
+      if (restInfo(err).status === 404) return null;
+      throw err;
+    }
+    this.#versions.remember(blobName, read);
+    return recordOf(key, read.meta, read.leaseState, read.body);
+  }
+
+  /**
+   * Every record under `prefix`: one List Blobs with metadata (per 1000 blobs) carries
+   * each blob's token, holder, TTL, mark and lease state; only a blob with content (a
+   * state was written) is read as well, for its state (one Get Blob each, from which
+   * its whole record is taken, so each record is consistent in itself). Keys that never
+   * had a state — placement's host keys — cost nothing beyond the listing.
+   */
+  async inspectAll(options: contract.StoreOpOptions & { prefix: string }): Promise<contract.LeaseRecord[]> {
+    const { prefix, signal } = options;
+    try {
+      throwIfAborted(signal, 'azure-blob store: inspectAll');
+      const container = await this.#client(signal);
+      const listing = leaseBlobs(container, this.prefix, prefix, this.#requestOptions(signal));
+      return await recordsOf(listing, ({ key, name }) => this.#readRecord(container, key, name, signal));
+    } catch (err) {
+      throw this.#fail('inspectAll', prefix, err);
+    }
+  }
+
   async list(options?: contract.StoreOpOptions & { prefix?: string }): Promise<string[]> {
     const signal = options?.signal;
-    const want = options?.prefix ?? '';
     try {
       throwIfAborted(signal, 'azure-blob store: list');
       const container = await this.#client(signal);
-      // Characters that are never escaped map to themselves: narrow the listing by them.
-      const plain = /^[A-Za-z0-9_-]*/.exec(want)?.[0] ?? '';
-      const listing = { prefix: this.prefix + plain, includeMetadata: true, ...this.#requestOptions(signal) };
       const keys: string[] = [];
-      try {
-        for await (const page of container.listBlobsFlat(listing).byPage({ maxPageSize: 1000 })) {
-          for (const item of page.segment.blobItems) {
-            const meta = item.metadata ?? {};
-            if (parseToken(meta[META.token]) === 0) continue;
-            const key =
-              meta[META.key] !== undefined
-                ? decodeMeta(meta[META.key])
-                : blobNameToKey(item.name.slice(this.prefix.length));
-            if (key?.startsWith(want)) keys.push(key);
-          }
-        }
-      } catch (err) {
-        const { status, code } = restInfo(err);
-        if (status === 404 && code === 'ContainerNotFound') return [];
-        throw err;
-      }
+      const listing = leaseBlobs(container, this.prefix, options?.prefix ?? '', this.#requestOptions(signal));
+      for await (const listed of listing) keys.push(listed.key);
       return keys;
     } catch (err) {
       throw this.#fail('list', undefined, err);
@@ -360,32 +391,9 @@ export class AzureBlobStore implements contract.LeaseStore {
     try {
       throwIfAborted(signal, `azure-blob store: forceRelease "${key}"`);
       const blob = this.#blob(await this.#client(signal), key);
-      let props: BlobGetPropertiesResponse;
-      try {
-        props = await blob.getProperties({ ...this.#requestOptions(signal) });
-      } catch (err) {
-        if (restInfo(err).status === 404) return false;
-        throw err;
-      }
-      if (props.leaseState !== 'leased') return false;
-      try {
-        await blob.getBlobLeaseClient().breakLease(0, { ...this.#requestOptions(signal) });
-      } catch (err) {
-        if (restInfo(err).status === 409) return false; // it ended by itself meanwhile
-        throw err;
-      }
-      // Change the ETag and forget the lease id, so the broken lease's holder can no longer
-      // act even where the service would let a lease id release a broken lease.
-      const meta = { ...(props.metadata ?? {}), [META.lease]: 'broken', [META.holder]: '' };
-      try {
-        const conditions = props.etag ? { conditions: { ifMatch: props.etag } } : {};
-        await blob.setMetadata(meta, { ...this.#requestOptions(signal), ...conditions });
-      } catch (err) {
-        // Someone acquired the key right after the break: their token write moved the ETag
-        // already, which is all we wanted.
-        if (restInfo(err).status !== 412) throw err;
-      }
+      if (!(await breakBlob(blob, () => this.#requestOptions(signal)))) return false;
       this.#known.forgetKey(key);
+      this.#versions.forget(blob.name);
       return true;
     } catch (err) {
       throw this.#fail('forceRelease', key, err);
@@ -399,6 +407,7 @@ export class AzureBlobStore implements contract.LeaseStore {
    */
   async close(): Promise<void> {
     this.#known.clear();
+    this.#versions.clear();
     if (this.#builds) this.#container.reset();
   }
 }

@@ -4,9 +4,9 @@
  * docs/stores/mysql.md, "Store down").
  * @module
  */
-import { StoreUnavailableError } from '../../errors.js';
+import { ConfigError, StoreUnavailableError } from '../../errors.js';
 import { importPeer, raceSignal } from '../../store-kit/index.js';
-import type { SqlRunner } from '../sql/base.js';
+import type { SqlRunner, SqlSession } from '../sql/base.js';
 import { LazyPool } from '../sql/common.js';
 
 /**
@@ -27,6 +27,8 @@ interface RawConnection {
   on(event: 'error' | 'end', listener: (err?: Error) => void): unknown;
   removeListener(event: string, listener: (...args: never[]) => void): unknown;
   stream?: { ref?(): void; unref?(): void; destroy?(): void };
+  /** The same connection with mysql2's promise API (what a transaction's work gets). */
+  promise(): unknown;
 }
 
 type Mysql2 = { createConnection(config: Record<string, unknown>): RawConnection };
@@ -190,12 +192,42 @@ class ConnectionPool {
   }
 }
 
+/** A connection of a `mysql2/promise` pool, as `getConnection` gives it. */
+interface PromisePoolConnection extends MysqlQueryable {
+  release(): void;
+  destroy(): void;
+}
+
 /** Sends on a pool the user passed; an aborted request is abandoned, not cancelled. */
 export class PassedMysqlRunner implements SqlRunner<unknown> {
   constructor(readonly pool: MysqlQueryable) {}
 
   async run(label: string, text: string, values: unknown[], signal: AbortSignal | undefined): Promise<unknown> {
     return (await raceSignal(this.pool.query(text, values), signal, label))[0];
+  }
+
+  /** A connection of the pool you passed; it must be a pool (a single connection cannot give a transaction its own). */
+  async session(label: string, signal: AbortSignal | undefined): Promise<SqlSession<unknown>> {
+    const pool = this.pool as Partial<{ getConnection(): Promise<PromisePoolConnection> }>;
+    if (typeof pool.getConnection !== 'function') {
+      throw new ConfigError(
+        `${label}: transactional runs need the store's pool to be a mysql2 pool (a transaction takes a ` +
+          'connection of its own); the pool given to the store is not one',
+      );
+    }
+    const getting = pool.getConnection();
+    const connection = await raceSignal(getting, signal, label, {
+      onAbort: () =>
+        void getting.then(
+          (c) => c.release(),
+          () => {},
+        ),
+    });
+    return {
+      client: connection,
+      run: async (text, values) => (await connection.query(text, values))[0],
+      release: (broken) => (broken ? connection.destroy() : connection.release()),
+    };
   }
 
   async end(): Promise<void> {}
@@ -223,9 +255,7 @@ export class OwnMysqlRunner implements SqlRunner<unknown> {
   async run(label: string, text: string, values: unknown[], signal: AbortSignal | undefined): Promise<unknown> {
     const pool = await this.#pool.get();
     const connection = await pool.get(signal, label);
-    const sent = new Promise<unknown>((resolve, reject) => {
-      connection.raw.query(text, values, (err, result) => (err ? reject(err) : resolve(result)));
-    });
+    const sent = send(connection.raw, text, values);
     let aborted = false;
     try {
       // A request still unanswered when the signal fires (a black-holed server) has its
@@ -248,7 +278,25 @@ export class OwnMysqlRunner implements SqlRunner<unknown> {
     }
   }
 
+  /** A connection of the store's own pool, for a transaction; its work gets mysql2's promise API on it. */
+  async session(label: string, signal: AbortSignal | undefined): Promise<SqlSession<unknown>> {
+    const pool = await this.#pool.get();
+    const connection = await pool.get(signal, label);
+    return {
+      client: connection.raw.promise(),
+      run: (text, values) => send(connection.raw, text, values),
+      release: (broken) => (broken || connection.dead ? pool.destroy(connection) : pool.release(connection)),
+    };
+  }
+
   end(): Promise<void> {
     return this.#pool.end();
   }
+}
+
+/** One request on a callback-style connection. */
+function send(raw: RawConnection, text: string, values: unknown[]): Promise<unknown> {
+  return new Promise<unknown>((resolve, reject) => {
+    raw.query(text, values, (err, result) => (err ? reject(err) : resolve(result)));
+  });
 }

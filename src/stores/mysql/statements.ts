@@ -132,6 +132,8 @@ ON DUPLICATE KEY UPDATE
       values: (pattern) => [b(pattern)],
     },
     now: { text: `SELECT ${NOW} AS now_ms`, values: () => [] },
+    // LOCK IN SHARE MODE: MySQL 8 and MariaDB both take it (MariaDB has no FOR SHARE before 10.6).
+    settledState: { text: `SELECT state FROM ${t} WHERE \`key\` = ? LOCK IN SHARE MODE`, values: (key) => [key] },
   };
 }
 
@@ -149,6 +151,12 @@ function errorKind(err: unknown): SqlErrorKind | undefined {
   // InnoDB rolled the statement back as a deadlock victim (possible when several clients
   // insert the same new key at once): it changed nothing.
   return errno === ER_LOCK_DEADLOCK ? 'retryable' : undefined;
+}
+
+/** A server error (SQLSTATE) that did not end the connection. */
+export function answered(err: unknown): boolean {
+  const error = err as { fatal?: boolean; sqlState?: string } | undefined;
+  return typeof error?.sqlState === 'string' && error.fatal !== true;
 }
 
 function storedKey(fullKey: string, key: string): Buffer {
@@ -215,6 +223,8 @@ export function mysqlDialect(tableSql: string, multi: boolean): SqlDialect<unkno
     rows: (result) => result as SqlRow[],
     affected: (result) => Number((result as { affectedRows?: unknown }).affectedRows ?? 0),
     text: (value) => Buffer.from(value as Uint8Array).toString('utf8'),
+    transaction: { begin: 'START TRANSACTION', commit: 'COMMIT', rollback: 'ROLLBACK' },
+    answered,
     acquired: (result, what) => acquired(result, what, multi),
   };
 }

@@ -5,8 +5,9 @@
  * @module
  */
 import { createHash } from 'node:crypto';
+import { ConfigError } from '../../errors.js';
 import { importPeer, raceSignal } from '../../store-kit/index.js';
-import type { SqlRunner, SqlStatements } from '../sql/base.js';
+import type { SqlRunner, SqlSession, SqlStatements } from '../sql/base.js';
 import { LazyPool } from '../sql/common.js';
 
 /** The result shape of `pg`'s `query`, as far as this store reads it. */
@@ -68,6 +69,29 @@ export function statementNames(statements: SqlStatements<string>): Map<string, s
 const ignore = () => {};
 const giveBack = (client: OwnedClient) => client.release();
 
+/** A client checked out for a transaction: named statements where the store uses them. */
+function pgSession(client: OwnedClient, names: ReadonlyMap<string, string> | undefined): SqlSession<PgQueryResult> {
+  return {
+    client,
+    run: (text, values) => {
+      const name = names?.get(text);
+      return name ? client.query({ name, text, values }) : client.query(text, values);
+    },
+    // pg destroys a client released with an error instead of pooling it.
+    release: (broken) => client.release(broken ? new Error('transaction abandoned') : undefined),
+  };
+}
+
+/** Checks a client out of `pool`, returning it at once if the signal aborted first. */
+async function checkOut(
+  pool: { connect(): Promise<OwnedClient> },
+  label: string,
+  signal: AbortSignal | undefined,
+): Promise<OwnedClient> {
+  const connecting = pool.connect();
+  return raceSignal(connecting, signal, label, { onAbort: () => void connecting.then(giveBack, ignore) });
+}
+
 /** Sends on a pool the user passed, named when `names` is given (`pg.Pool` and `pg.Client` take names). */
 export class PassedPgRunner implements SqlRunner<PgQueryResult> {
   constructor(
@@ -81,6 +105,18 @@ export class PassedPgRunner implements SqlRunner<PgQueryResult> {
       ? (this.pool as unknown as { query(config: NamedQuery): Promise<PgQueryResult> }).query({ name, text, values })
       : this.pool.query(text, values);
     return raceSignal(query, signal, label);
+  }
+
+  /** A client of the pool you passed; it must be a `pg.Pool` (a single client cannot give a transaction its own). */
+  async session(label: string, signal: AbortSignal | undefined): Promise<SqlSession<PgQueryResult>> {
+    const pool = this.pool as Partial<{ connect(): Promise<OwnedClient>; totalCount: number }>;
+    if (typeof pool.connect !== 'function' || typeof pool.totalCount !== 'number') {
+      throw new ConfigError(
+        `${label}: transactional runs need the store's pool to be a pg.Pool (a transaction takes a client ` +
+          'of its own); the pool given to the store is not one',
+      );
+    }
+    return pgSession(await checkOut(pool as { connect(): Promise<OwnedClient> }, label, signal), this.names);
   }
 
   async end(): Promise<void> {}
@@ -134,11 +170,7 @@ export class OwnPgRunner implements SqlRunner<PgQueryResult> {
 
   async run(label: string, text: string, values: unknown[], signal: AbortSignal | undefined, prepared: boolean) {
     const name = prepared ? this.names?.get(text) : undefined;
-    const pool = await this.#pool.get();
-    const connecting = pool.connect();
-    const client = await raceSignal(connecting, signal, label, {
-      onAbort: () => void connecting.then(giveBack, ignore),
-    });
+    const client = await checkOut(await this.#pool.get(), label, signal);
     let aborted = false;
     try {
       const query = name ? client.query({ name, text, values }) : client.query(text, values);
@@ -156,6 +188,11 @@ export class OwnPgRunner implements SqlRunner<PgQueryResult> {
       if (!aborted) client.release(serverError ? undefined : err instanceof Error ? err : new Error(String(err)));
       throw err;
     }
+  }
+
+  /** A client of the store's own pool, for a transaction. */
+  async session(label: string, signal: AbortSignal | undefined): Promise<SqlSession<PgQueryResult>> {
+    return pgSession(await checkOut(await this.#pool.get(), label, signal), this.names);
   }
 
   end(): Promise<void> {

@@ -117,6 +117,7 @@ WHERE key = $1 AND lease_id IS NOT NULL AND expires_at > clock_timestamp()`,
       values: (pattern) => [pattern],
     },
     now: { text: `SELECT ${ms('clock_timestamp()')} AS now_ms`, values: () => [] },
+    settledState: { text: `SELECT state FROM ${t} WHERE key = $1 FOR SHARE`, values: (key) => [key] },
   };
 }
 
@@ -168,6 +169,10 @@ export function postgresDialect(schema: string, table: string): SqlDialect<PgQue
     rows: (result) => result.rows,
     affected: (result) => result.rowCount ?? 0,
     text: (value) => value as string,
+    // Plain BEGIN keeps the database's default isolation (READ COMMITTED unless changed).
+    transaction: { begin: 'BEGIN', commit: 'COMMIT', rollback: 'ROLLBACK' },
+    // pg gives server errors a severity; a broken connection's errors have none.
+    answered: (err) => typeof (err as { severity?: unknown } | undefined)?.severity === 'string',
     acquired,
   };
 }

@@ -12,7 +12,11 @@ import { decodeState, encodeMark, encodeState, throwIfAborted, toToken, unavaila
 import type { AcquireRequest, AcquireResult, JsonValue, LeaseRecord, LeaseRef, LeaseStore } from '../../store.js';
 import type { ReleaseRequest, RenewRequest, StoreCapabilities, StoreOpOptions } from '../../store.js';
 import type { WriteStateRequest } from '../../store.js';
+import type { TransactionalStore } from '../../transaction.js';
 import { likePrefix } from './common.js';
+import { runTransaction, type SqlSession, type TransactionHost, type TransactionStatements } from './transaction.js';
+
+export type { SqlSession, TransactionStatements } from './transaction.js';
 
 /** A row of a reply, by column name. */
 export type SqlRow = Record<string, unknown>;
@@ -50,6 +54,11 @@ export interface SqlStatements<Key> {
   readonly inspectAll: Statement<[pattern: string]>;
   /** Reads the database clock as `now_ms`. */
   readonly now: Statement<[]>;
+  /**
+   * Reads a key's `state` with a share lock (waiting for a transaction that holds the
+   * row): how a transactional run whose COMMIT was cut off learns whether it committed.
+   */
+  readonly settledState: Statement<[key: Key]>;
 }
 
 /**
@@ -98,6 +107,10 @@ export interface SqlDialect<Result, Key> {
   affected(result: Result): number;
   /** A stored key as a string. */
   text(value: unknown): string;
+  /** BEGIN, COMMIT and ROLLBACK, for transactional runs. */
+  readonly transaction: TransactionStatements;
+  /** True when the server itself answered `err` (an SQL error): the connection is still usable. */
+  answered(err: unknown): boolean;
   /**
    * The outcome in acquire's reply, or undefined when the reply does not say who holds
    * the key (the store then reads the row). `what` names the request in errors.
@@ -118,6 +131,12 @@ export interface SqlRunner<Result> {
     signal: AbortSignal | undefined,
     prepared: boolean,
   ): Promise<Result>;
+  /**
+   * Checks one connection out of the pool for a transaction, giving up as soon as
+   * `signal` aborts. @throws ConfigError when the pool cannot give one (a pool the user
+   * passed that is a single connection)
+   */
+  session(label: string, signal: AbortSignal | undefined): Promise<SqlSession<Result>>;
   /** Ends what the runner opened itself; a pool the user passed is left alone. */
   end(): Promise<void>;
 }
@@ -185,7 +204,7 @@ export function checkSqlOptions(
  * (see {@link SqlStatements}), sent by the runner. Subclasses only check their options and
  * pick the dialect and runner.
  */
-export class SqlStore<Result, Key> implements LeaseStore {
+export class SqlStore<Result, Key> implements LeaseStore, TransactionalStore {
   /** The dialect's name (`'postgres'`, `'mysql'`). */
   readonly name: string;
   /** What the store can do. */
@@ -198,6 +217,7 @@ export class SqlStore<Result, Key> implements LeaseStore {
   readonly #createTable: boolean;
   readonly #prefix: string;
   readonly #secrets: readonly string[];
+  readonly #transactionHost: TransactionHost<Result>;
   #closed = false;
   /** The request that starts the DDL: the first caller's label and signal bound it. */
   #ddlRequest: { label: string; signal: AbortSignal | undefined } = { label: '', signal: undefined };
@@ -217,6 +237,7 @@ export class SqlStore<Result, Key> implements LeaseStore {
     this.#createTable = settings.createTable;
     this.#prefix = settings.prefix;
     this.#secrets = settings.secrets;
+    this.#transactionHost = this.#newTransactionHost();
   }
 
   /** Sends one statement: one round trip. Creates the table on first use when allowed. */
@@ -362,6 +383,46 @@ export class SqlStore<Result, Key> implements LeaseStore {
     const statement = this.#sql.now;
     const result = await this.#query('read clock', statement.text, statement.values(), options?.signal);
     return Number(this.#dialect.rows(result)[0]?.now_ms);
+  }
+
+  /**
+   * Transactional runs (T1): `work(client)` in a transaction on a connection of this
+   * store's pool (`client`: a `pg` client or a `mysql2/promise` connection), then the
+   * fenced write of `endState()` as the last statement, then COMMIT. Requests: one
+   * connection checkout, BEGIN, the work's own statements, the check, COMMIT. See
+   * `TransactionalStore` and docs/fencing.md ("Transactional runs").
+   * @throws LeaseLostError when `ref` is no longer the current lease (rolled back)
+   */
+  runInTransaction<T>(
+    ref: LeaseRef,
+    work: (client: unknown) => Promise<T>,
+    endState: () => JsonValue,
+    options?: StoreOpOptions,
+  ): Promise<T> {
+    if (this.#closed) return Promise.reject(new StoreUnavailableError(`${this.name}: the store is closed`));
+    return runTransaction(this.#transactionHost, ref, work, endState, options?.signal);
+  }
+
+  /** What {@link runTransaction} needs of this store. */
+  #newTransactionHost(): TransactionHost<Result> {
+    const dialect = this.#dialect;
+    const write = this.#sql.writeState;
+    const settled = this.#sql.settledState;
+    return {
+      name: this.name,
+      secrets: this.#secrets,
+      statements: dialect.transaction,
+      open: (label, signal) => this.#runner.session(label, signal),
+      check: (ref, state) => ({ text: write.text, values: write.values(this.#key(ref.key), ref, state) }),
+      affected: (result) => dialect.affected(result),
+      answered: (err) => dialect.answered(err),
+      rolledBack: (err) => dialect.errorKind(err) === 'retryable',
+      settledState: async (key, signal) => {
+        const result = await this.#query(`read "${key}"`, settled.text, settled.values(this.#key(key)), signal);
+        const state = dialect.rows(result)[0]?.state;
+        return state === undefined || state === null ? null : String(state);
+      },
+    };
   }
 
   /** Ends the pool opened from a URL. A pool you passed is left alone. */

@@ -25,7 +25,11 @@ export function fusedTests(it: TestFn, options: ConformanceOptions): void {
 
       const busy = await store.acquire({ ...request(key, 'b', randomUUID(), ttl), mark: { slot: 'other' } });
       assert.equal(busy.acquired, false);
-      if (withState && !busy.acquired) assert.deepEqual(busy.mark, markA, "a busy answer shows the holder's mark");
+      // A busy answer that carries the key's record (its state) carries the mark with it. Azure's
+      // busy answer carries neither: its one request (a refused Acquire Lease) says nothing more.
+      if (withState && !busy.acquired && busy.state !== undefined) {
+        assert.deepEqual(busy.mark, markA, "a busy answer shows the holder's mark");
+      }
       assert.deepEqual((await store.inspect(key))?.mark, markA, 'a busy acquire wrote nothing');
 
       // L9: a retry of the same acquisition writes the same mark again and keeps the token.
