@@ -110,6 +110,13 @@ export const DEFAULT_TTL_MS = 30_000;
  */
 export const DEFAULT_PLACEMENT_TTL_MS = 15_000;
 
+/**
+ * TTL of the lease an operator control takes on a job's key: 10 s (clamped into the
+ * store's bounds). It is held for a read and one write; a crashed admin blocks the job
+ * for no longer than this.
+ */
+export const ADMIN_LEASE_TTL_MS = 10_000;
+
 /** Default pause before a job's second try, doubled per further try. */
 export const DEFAULT_RETRY_BACKOFF_MS = 1000;
 

@@ -325,3 +325,37 @@ describe('job state format', () => {
     assert.deepEqual(parseJobState({ v: 1, lastSlot: 'x', runs: 'bad' }), { ...emptyJobState(), lastSlot: 'x' });
   });
 });
+
+describe('operator controls in the plan', () => {
+  const asked = { by: 'alice', at: iso(t(0)) };
+
+  it('a paused job settles every slot it owes as paused, runs none, and the plan must be written', () => {
+    const state = stateWith({ lastSlot: iso(t(1)), lastOutcome: 'ok', control: { paused: asked } });
+    const plan = planPending(policy({ catchUpMs: 5000 }), input({ state, due: t(3), now: t(3) + 10 }));
+    assert.deepEqual(plan.run, []);
+    assert.equal(plan.dirty, true);
+    assert.deepEqual(
+      plan.skips.map((skip) => [skip.slot, skip.reason]),
+      [
+        [t(2), 'paused'],
+        [t(3), 'paused'],
+      ],
+    );
+    assert.equal(plan.state.lastSlot, iso(t(3)));
+    assert.match(plan.state.runs[0]?.error ?? '', /paused by alice/);
+    assert.deepEqual(plan.state.control, { paused: asked }, 'a pause stays until resumed');
+  });
+
+  it('skip-next settles the first slot it would run, runs the rest, and clears itself', () => {
+    const state = stateWith({ lastSlot: iso(t(1)), lastOutcome: 'ok', control: { skipNext: asked } });
+    const plan = planPending(policy({ catchUpMs: 5000 }), input({ state, due: t(3), now: t(3) + 10 }));
+    assert.deepEqual(plan.run, [t(3)]);
+    assert.equal(plan.dirty, true);
+    assert.deepEqual(
+      plan.skips.map((skip) => [skip.slot, skip.reason]),
+      [[t(2), 'skip-next']],
+    );
+    assert.equal(plan.state.control, undefined);
+    assert.equal(state.control?.skipNext, asked, 'the input state is not changed');
+  });
+});

@@ -285,7 +285,9 @@ export function planPending(policy: SlotPolicy, input: PendingInput): PendingPla
     settleSkipped(state, time, `overlap: ${detail}`, input.holder, now);
     out.dirty = true;
   }
-  return { ...out, state, run: applyOperatorSkips(state, run, input, out) };
+  // Before the spread below: the operator's skips make the plan dirty.
+  const toRun = applyOperatorSkips(state, run, input, out);
+  return { ...out, state, run: toRun };
 }
 
 /**

@@ -20,6 +20,18 @@ import type { PlacementEvent } from './types.js';
 /** Where hosts hold their liveness leases: `leasehold#hosts/<n>`, n = 0, 1, … (slots are reused). */
 export const HOSTS_PREFIX = 'leasehold#hosts/';
 
+/**
+ * Where operator controls that must act at once (trigger, backfill) are announced: under
+ * the roster's prefix, so every host reads it with the roster, at no extra request.
+ */
+export const NOTICES_KEY = `${HOSTS_PREFIX}notices`;
+
+/** The notice key's state: a sequence number and the latest notices, newest first. */
+export interface Notices {
+  seq: number;
+  items: { seq: number; key: string; action: string }[];
+}
+
 /** What a host's liveness lease carries as its mark: the job set it runs. */
 interface HostMark {
   v: 1;
@@ -47,6 +59,8 @@ export interface PlacementHost {
   readonly stopping: boolean;
   /** Wakes the loops of these jobs (they may have become ours). */
   wake(keys: readonly string[]): void;
+  /** An operator control waits on these jobs: their loops look at it at once. */
+  poke(keys: readonly string[]): void;
 }
 
 /** One host's membership in the fleet, and its view of who owns which job. */
@@ -63,6 +77,8 @@ export class Placement {
   #timer: unknown;
   #tick: Promise<void> = Promise.resolve();
   #stopped = false;
+  /** The last notice sequence number seen; undefined until the first roster read (old notices are not replayed). */
+  #noticeSeq: number | undefined;
 
   /** Placement with liveness leases of `ttlMs`, heartbeats every ttl/3. */
   constructor(host: PlacementHost, ttlMs: number) {
@@ -122,9 +138,10 @@ export class Placement {
       .then(async () => {
         if (this.#stopped || this.#host.stopping) return;
         try {
-          const records = await this.#readRoster();
-          if (!this.#lease?.held) this.#lease = await this.#join(records);
-          this.#update(records);
+          const { hosts, notices } = await this.#readRoster();
+          if (!this.#lease?.held) this.#lease = await this.#join(hosts);
+          this.#update(hosts);
+          this.#notice(notices);
         } catch (err) {
           const fields = { err: errorText(err) };
           safeLog(this.#host.port.logger, 'warn', fields, 'placement: roster not read; keeping the last view');
@@ -143,9 +160,31 @@ export class Placement {
     this.#timer = clock.setTimeout(() => void this.#beat(), delay, { unref: true });
   }
 
-  async #readRoster(): Promise<LeaseRecord[]> {
+  async #readRoster(): Promise<{ hosts: LeaseRecord[]; notices: LeaseRecord | undefined }> {
     const records = await this.#host.port.readRecords(HOSTS_PREFIX, requestTimeout(this.#ttlMs));
-    return records.filter((record) => /^\d+$/.test(record.key.slice(HOSTS_PREFIX.length)));
+    const hosts = records.filter((record) => /^\d+$/.test(record.key.slice(HOSTS_PREFIX.length)));
+    return { hosts, notices: records.find((record) => record.key === NOTICES_KEY) };
+  }
+
+  /** Pokes the jobs this host owns that have a control announced since the last read. */
+  #notice(record: LeaseRecord | undefined): void {
+    const state = record?.state;
+    const seq = state && typeof state === 'object' && !Array.isArray(state) ? state.seq : undefined;
+    if (typeof seq !== 'number') {
+      this.#noticeSeq ??= 0;
+      return;
+    }
+    const seen = this.#noticeSeq;
+    this.#noticeSeq = seq;
+    if (seen === undefined || seq <= seen) return;
+    const items = (state as { items?: unknown }).items;
+    const keys = new Set<string>();
+    for (const item of Array.isArray(items) ? (items as { seq?: unknown; key?: unknown }[]) : []) {
+      if (typeof item?.key === 'string' && typeof item.seq === 'number' && item.seq > seen && this.owns(item.key)) {
+        keys.add(item.key);
+      }
+    }
+    if (keys.size > 0) this.#host.poke([...keys]);
   }
 
   /** Takes a free host slot (the lowest few, at random, so slots stay few); undefined if none was had. */
@@ -168,7 +207,7 @@ export class Placement {
         safeLog(port.logger, 'info', { slot: index, jobs: this.#jobs.length }, 'placement: joined the fleet');
         return lease;
       }
-      seen = await this.#readRoster();
+      seen = (await this.#readRoster()).hosts;
     }
     return undefined;
   }

@@ -52,6 +52,12 @@ export class Scheduler implements JobHost {
     for (const key of keys) this.#jobSleepers.get(key)?.();
   }
 
+  /** An operator control waits on these jobs (trigger, backfill): their loops look at it at once. */
+  poke(keys: readonly string[]): void {
+    for (const key of keys) this.jobs.get(key)?.poke();
+    this.wake(keys);
+  }
+
   /** Aborts when `stop()` begins. */
   get stopSignal(): AbortSignal {
     return this.#stop.signal;
