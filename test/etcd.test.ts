@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { promisify } from 'node:util';
 import { Etcd3 } from 'etcd3';
 import { ConfigError, LeaseLostError, StoreUnavailableError } from '../src/errors.js';
 import { Leasehold } from '../src/leasehold.js';
@@ -182,13 +180,19 @@ describe('lost leases and auth', () => {
   it('with etcd auth: a wrong password fails in one line without the password; the right one works', async () => {
     const secure = await startEtcdServer();
     const endpoint = secure.url.replace('etcd://', '');
-    const ctl = (...args: string[]) =>
-      promisify(execFile)('etcdctl', ['--endpoints', endpoint, ...args], { env: { ...process.env, ETCDCTL_API: '3' } });
-    await ctl('user', 'add', 'root:right-pass-9');
-    await ctl('auth', 'enable');
     const wrong = new EtcdStore({ url: `etcd://root:wrong-pass-7@${endpoint}`, prefix: prefix() });
     const right = new EtcdStore({ url: `etcd://root:right-pass-9@${endpoint}`, prefix: prefix() });
     try {
+      // What `etcdctl user add root` and `etcdctl auth enable` do, through the client (no etcdctl needed).
+      const admin = new Etcd3({ hosts: `http://${endpoint}` });
+      try {
+        await admin.role('root').create();
+        await admin.user('root').create('right-pass-9');
+        await admin.user('root').addRole('root');
+        await admin.auth.authEnable();
+      } finally {
+        admin.close();
+      }
       await assert.rejects(wrong.acquire(req('k')), oneLineUnavailable('wrong-pass-7'));
       assert.equal((await right.acquire(req('k'))).acquired, true);
     } finally {
@@ -222,28 +226,120 @@ describe('tokens and layout', () => {
     }
   });
 
-  it('the state key is not attached to the lease; a busy acquire leaves no etcd lease behind for long', async () => {
+  it('state and mark keys are not attached to the lease; no etcd lease outlives its use for long', async () => {
     const p = prefix();
     const store = new EtcdStore({ url: server.url, prefix: p });
     const raw = new Etcd3({ hosts: server.url.replace('etcd://', 'http://') });
+    const leaseCount = async () => (await raw.leaseClient.leaseLeases()).leases.length;
     try {
       const id = randomUUID();
-      const a = await store.acquire(req('k', 'a', id));
+      const a = await store.acquire({ ...req('k', 'a', id), mark: { slot: 's1' } });
       assert.ok(a.acquired);
       assert.equal(await store.writeState({ key: 'k', leaseId: id, token: a.token, state: { v: 1 } }), true);
-      const before = (await raw.leaseClient.leaseLeases()).leases.length;
+      const before = await leaseCount();
       assert.equal((await store.acquire(req('k', 'b'))).acquired, false);
       await sleep(300); // the busy attempt's lease is revoked in the background
-      assert.equal((await raw.leaseClient.leaseLeases()).leases.length, before);
+      assert.equal(await leaseCount(), before);
       const lease = await raw.get(`${p}lease/k`).exec();
       const state = await raw.get(`${p}state/k`).exec();
       assert.notEqual(lease.kvs[0]?.lease, '0');
       assert.equal(state.kvs[0]?.lease, '0');
-      assert.equal(await store.release({ key: 'k', leaseId: id, token: a.token }), true);
-      assert.equal((await raw.leaseClient.leaseLeases()).leases.length, before - 1, 'release revokes the etcd lease');
+      const b = await store.acquire({ ...req('j', 'a'), mark: { slot: 's2' } });
+      assert.ok(b.acquired);
+      assert.equal((await raw.get(`${p}mark/j`).exec()).kvs[0]?.lease, '0', 'the mark outlives the lease');
+      // Release leaves the etcd lease without a key: the renewal check fails at once and
+      // etcd lets the lease run out by itself (TTL 2 s) instead of a revoke request.
+      const released = lease.kvs[0]?.lease as string;
+      assert.equal(await store.release({ key: 'k', leaseId: id, token: a.token, state: { v: 2 } }), true);
+      assert.equal(await store.renew({ key: 'k', leaseId: id, token: a.token, ttlMs: 2000 }), false);
+      const ttl = async () => Number((await raw.leaseClient.leaseTimeToLive({ ID: released })).TTL);
+      assert.ok((await ttl()) > 0, 'the released lease is still there, with no key');
+      await sleep(2000 + 1000);
+      assert.equal(await ttl(), -1, 'it ran out by itself');
+      assert.deepEqual((await store.inspect('j'))?.mark, { slot: 's2' }, 'a mark outlives its lease');
     } finally {
       raw.close();
       await store.close();
+    }
+  });
+
+  it('a retried acquire (L9) writes its mark again, in the same transaction', async () => {
+    const store = new EtcdStore({ url: server.url, prefix: prefix() });
+    try {
+      const id = randomUUID();
+      const first = await store.acquire({ ...req('k', 'a', id), mark: { try: 1 } });
+      assert.ok(first.acquired);
+      const retry = await store.acquire({ ...req('k', 'a', id), mark: { try: 2 } });
+      assert.ok(retry.acquired && retry.token === first.token);
+      assert.deepEqual(retry.mark, { try: 1 }, 'the answer carries the mark the retry replaced');
+      assert.deepEqual((await store.inspect('k'))?.mark, { try: 2 });
+      const busy = await store.acquire({ ...req('k', 'b'), mark: { try: 3 } });
+      assert.ok(!busy.acquired);
+      assert.deepEqual((await store.inspect('k'))?.mark, { try: 2 }, 'a busy acquire wrote nothing');
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('requests per operation, counted at the client', async () => {
+    const client = new Etcd3({ hosts: server.url.replace('etcd://', 'http://') });
+    let sent = 0;
+    const counted = <T extends object>(target: T): T =>
+      new Proxy(target, {
+        get: (object, method) => {
+          const value = Reflect.get(object, method) as unknown;
+          if (typeof value !== 'function') return value;
+          return (...args: unknown[]) => {
+            sent++;
+            return (value as (...a: unknown[]) => unknown).apply(object, args);
+          };
+        },
+      });
+    const kv = counted(client.kv);
+    const leaseClient = counted(client.leaseClient);
+    const store = new EtcdStore({ url: server.url, client: { kv, leaseClient, close: () => {} }, prefix: prefix() });
+    const take = async (work: () => Promise<unknown>) => {
+      sent = 0;
+      await work();
+      return sent;
+    };
+    try {
+      const id = randomUUID();
+      let token = 0;
+      const counts = {
+        'acquire with mark': await take(async () => {
+          const granted = await store.acquire({ ...req('k', 'a', id), mark: { slot: 's' } });
+          token = granted.acquired ? granted.token : 0;
+        }),
+        'acquire, busy (+ background revoke)': await take(() => store.acquire(req('k', 'b')).then(() => sleep(100))),
+        renew: await take(() => store.renew({ key: 'k', leaseId: id, token, ttlMs: 2000 })),
+        writeState: await take(() => store.writeState({ key: 'k', leaseId: id, token, state: { n: 1 } })),
+        'inspect, held': await take(() => store.inspect('k')),
+        'inspectAll, 1 held of 2': await take(async () => {
+          const otherId = randomUUID();
+          const other = await store.acquire(req('k2', 'c', otherId));
+          assert.ok(other.acquired);
+          assert.ok(await store.release({ key: 'k2', leaseId: otherId, token: other.token }));
+          sent = 0;
+          assert.equal((await store.inspectAll({ prefix: 'k' })).length, 2);
+        }),
+        'release with state': await take(() => store.release({ key: 'k', leaseId: id, token, state: { n: 2 } })),
+        'inspect, free': await take(() => store.inspect('k')),
+      };
+      console.log('etcd requests per operation:', counts);
+      assert.deepEqual(counts, {
+        'acquire with mark': 2,
+        'acquire, busy (+ background revoke)': 3,
+        renew: 2,
+        writeState: 1,
+        'inspect, held': 2,
+        'inspectAll, 1 held of 2': 2,
+        'release with state': 1,
+        'inspect, free': 1,
+      });
+    } finally {
+      await store.close();
+      client.close();
     }
   });
 

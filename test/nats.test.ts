@@ -144,10 +144,10 @@ it('requests per operation, counted on the server side', async () => {
   await other.now();
   const count = await counter(bucket);
   const lease = { key: 'counted', leaseId: randomUUID() };
-  const granted = await store.acquire({ ...lease, holder: 'a', ttlMs: 5000 });
+  const granted = await store.acquire({ ...lease, holder: 'a', ttlMs: 5000, mark: { slot: 's1' } });
   assert.ok(granted.acquired);
   const ref = { ...lease, token: granted.acquired ? granted.token : 0 };
-  const counts: Record<string, number> = { 'acquire (free key)': await count.take() };
+  const counts: Record<string, number> = { 'acquire with mark (free key)': await count.take() };
   assert.equal((await other.acquire(request('counted', 'b'))).acquired, false);
   counts['acquire (busy, recent clock reading)'] = await count.take();
   assert.equal(await store.renew({ ...ref, ttlMs: 5000 }), true);
@@ -158,19 +158,28 @@ it('requests per operation, counted on the server side', async () => {
   counts['renew after writeState'] = await count.take();
   assert.equal(await store.release(ref), true);
   counts.release = await count.take();
-  assert.ok((await store.acquire({ ...request('counted', 'a'), ttlMs: 5000 })).acquired);
-  counts['acquire (released by this store)'] = await count.take();
+  const next = { ...request('counted', 'a'), ttlMs: 5000, mark: { slot: 's2' } };
+  const again = await store.acquire(next);
+  assert.ok(again.acquired);
+  counts['acquire with mark (released by this store)'] = await count.take();
+  const nextRef = { key: next.key, leaseId: next.leaseId, token: again.acquired ? again.token : 0 };
+  assert.equal(await store.release({ ...nextRef, state: { n: 2 } }), true);
+  counts['release with state'] = await count.take();
+  assert.equal((await store.inspectAll({ prefix: 'count' })).length, 1);
+  counts.inspectAll = await count.take();
   await store.now();
   counts.now = await count.take();
   console.log('nats requests per operation:', counts);
   assert.deepEqual(counts, {
-    'acquire (free key)': 2,
+    'acquire with mark (free key)': 2,
     'acquire (busy, recent clock reading)': 1,
     renew: 1,
     writeState: 2,
     'renew after writeState': 1,
     release: 1,
-    'acquire (released by this store)': 1,
+    'acquire with mark (released by this store)': 1,
+    'release with state': 1,
+    inspectAll: 2,
     now: 2,
   });
   await Promise.all([store.close(), other.close(), count.connection.close()]);
@@ -209,6 +218,45 @@ it('L2: tokens keep increasing after the key is deleted, the stream purged and t
     tokens.every((token, i) => i === 0 || token > (tokens[i - 1] as number)),
     `tokens ${tokens}`,
   );
+});
+
+it('records of the previous version (no mark) read as no mark; inspectAll judges expiry on server time', async () => {
+  const bucket = bucketName();
+  const store = new NatsKvStore({ url: `${server.url}/${bucket}`, prefix: 'p.' });
+  await store.now(); // creates the bucket
+  const admin = await connect({ servers: `127.0.0.1:${server.port}` });
+  try {
+    const kv = await new Kvm(admin).open(bucket);
+    const old = { v: 1, holder: null, lease: null, token: 0, ttl: 0, since: 0, state: { lastSlot: 'x' } };
+    const revision = await kv.put('p.old', JSON.stringify(old));
+    const record = await store.inspect('old');
+    assert.deepEqual(record, {
+      key: 'old',
+      holder: null,
+      token: revision,
+      expiresInMs: null,
+      state: old.state,
+      mark: null,
+    });
+    const granted = await store.acquire({ ...request('old', 'a', 1000), mark: { slot: 'y' } });
+    assert.ok(granted.acquired && granted.mark === null && granted.token > revision);
+    assert.ok((await store.acquire(request('held', 'b', 60_000))).acquired);
+    const before = await store.inspectAll({ prefix: '' });
+    assert.deepEqual(before.map((r) => [r.key, r.holder]).sort(), [
+      ['held', 'b'],
+      ['old', 'a'],
+    ]);
+    await new Promise((resolve) => setTimeout(resolve, 1300)); // past the 1 s TTL by the server's clock
+    const after = new Map((await store.inspectAll({ prefix: '' })).map((r) => [r.key, r]));
+    assert.equal(after.get('old')?.holder, null, 'expired by the server time the read carries');
+    assert.deepEqual(after.get('old')?.mark, { slot: 'y' });
+    assert.equal(after.get('held')?.holder, 'b');
+    const left = after.get('held')?.expiresInMs ?? 0;
+    assert.ok(left > 55_000 && left <= 60_000, `held: ${left} ms left`);
+  } finally {
+    await admin.close();
+    await store.close();
+  }
 });
 
 it('a bucket on memory storage or with a TTL is refused: tokens and state must outlive restarts and time', async () => {

@@ -15,16 +15,13 @@
  * await etcd.stop();
  * ```
  */
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { freePort } from './ports.js';
 import { SupervisedServer } from './supervisor.js';
 
 const ETCD = existsSync('/usr/bin/etcd') ? '/usr/bin/etcd' : 'etcd';
-const ETCDCTL = existsSync('/usr/bin/etcdctl') ? '/usr/bin/etcdctl' : 'etcdctl';
 
 /** Options of {@link startEtcdServer}. */
 export interface EtcdServerOptions {
@@ -166,23 +163,27 @@ export async function startEtcdServer(options: EtcdServerOptions = {}): Promise<
   };
 }
 
-/** Asks the running members (`etcdctl endpoint status`) which one leads. */
+/**
+ * Asks the running members which one leads (the Maintenance Status RPC, what `etcdctl
+ * endpoint status` shows), through `etcd3`, so the tests need no `etcdctl`.
+ */
 async function leaderOf(all: readonly Ports[], servers: readonly SupervisedServer[]): Promise<number> {
-  const running = all.filter((_, index) => servers[index]?.running);
-  const endpoints = running.map((ports) => `127.0.0.1:${ports.client}`).join(',');
-  const { stdout } = await promisify(execFile)(
-    ETCDCTL,
-    ['endpoint', 'status', '-w', 'json', '--endpoints', endpoints],
-    {
-      env: { ...process.env, ETCDCTL_API: '3' },
-    },
+  const { Etcd3 } = await import('etcd3');
+  const answers = await Promise.all(
+    all.map(async (ports, index) => {
+      if (!servers[index]?.running) return undefined;
+      const client = new Etcd3({ hosts: `http://127.0.0.1:${ports.client}`, dialTimeout: 2000 });
+      try {
+        const status = await client.maintenance.status({ deadline: Date.now() + 3000 });
+        return { index, member: status.header.member_id, leader: status.leader };
+      } catch {
+        return undefined; // a member that does not answer does not lead
+      } finally {
+        client.close();
+      }
+    }),
   );
-  const statuses = JSON.parse(stdout) as {
-    Endpoint: string;
-    Status: { header: { member_id: number }; leader: number };
-  }[];
-  const leading = statuses.find((status) => status.Status.header.member_id === status.Status.leader);
-  const index = all.findIndex((ports) => leading?.Endpoint === `127.0.0.1:${ports.client}`);
-  if (index < 0) throw new Error(`no etcd member leads now: ${stdout}`);
-  return index;
+  const leading = answers.find((answer) => answer !== undefined && answer.member === answer.leader);
+  if (!leading) throw new Error(`no etcd member leads now: ${JSON.stringify(answers)}`);
+  return leading.index;
 }

@@ -12,6 +12,7 @@ import {
   checkMs,
   requireOptions,
   checkPrefix,
+  encodeMark,
   encodeState,
   redactUrl,
   secretsOf,
@@ -22,7 +23,19 @@ import { EtcdConnection, type EtcdSource, loadEtcd } from './client.js';
 import { memberTime } from './clock.js';
 import { etcdKeys, etcdLeaseId, keyOfMarker, markerPrefix, rangeEnd } from './keys.js';
 import { grant, keepAliveOnce, revoke, timeLeft } from './leases.js';
-import { acquireTxn, breakTxn, checkTxn, readKeys, readTxn, releaseTxn, stateAt, writeStateTxn } from './txn.js';
+import {
+  acquireTxn,
+  breakTxn,
+  checkTxn,
+  type FoundKeys,
+  foundKeys,
+  inspectAllTxn,
+  readKeys,
+  readTxn,
+  releaseTxn,
+  stateAt,
+  writeStateTxn,
+} from './txn.js';
 import type { EtcdClientLike } from './rpc.js';
 import { parseEtcdUrl, type ParsedEtcdUrl } from './url.js';
 
@@ -165,34 +178,41 @@ export class EtcdStore implements contract.LeaseStore {
   }
 
   /**
-   * Two requests: a grant of the acquisition's etcd lease, then the transaction. On a busy
-   * key the unused lease is revoked in the background (left alone, it would expire anyway).
+   * Two requests: a grant of the acquisition's etcd lease, then the transaction, which
+   * writes the mark with the grant. On a busy key the unused lease is revoked in the
+   * background (left alone, it would expire anyway).
    */
   async acquire(req: contract.AcquireRequest, options?: contract.StoreOpOptions): Promise<contract.AcquireResult> {
+    const mark = req.mark === undefined ? undefined : encodeMark(req.mark);
     const keys = etcdKeys(this.prefix, req.key);
-    const leaseId = etcdLeaseId(req.leaseId);
+    const etcdLease = etcdLeaseId(req.leaseId);
     const label = this.#label('acquire', req.key);
     const signal = options?.signal;
     const call = this.#connection.call.bind(this.#connection);
-    await call(label, signal, (client, callOptions) => grant(client, leaseId, req.ttlMs, callOptions));
+    await call(label, signal, (client, callOptions) => grant(client, etcdLease, req.ttlMs, callOptions));
+    const acquisition = { holder: req.holder, leaseId: req.leaseId, etcdLease, mark };
     const answer = await call(label, signal, (client, callOptions) =>
-      client.kv.txn(acquireTxn(keys, req.holder, req.leaseId, leaseId), callOptions),
+      client.kv.txn(acquireTxn(keys, acquisition), callOptions),
     );
     if (answer.succeeded) {
-      // The branch's third operation read the state.
-      return { acquired: true, token: toToken(answer.header.revision, label), state: stateAt(answer, 2) };
+      // The branch's third and fourth operations read the state and the mark before it was written.
+      const token = toToken(answer.header.revision, label);
+      return { acquired: true, token, state: stateAt(answer, 2), mark: stateAt(answer, 3) };
     }
     const found = readKeys(answer);
     const lease = found.lease;
-    if (lease && lease.value.toString('utf8') === req.leaseId && lease.lease === leaseId) {
-      // A retry whose first attempt landed (L9): extend that lease, same token.
-      const extended = await call(label, signal, (client, callOptions) => keepAliveOnce(client, leaseId, callOptions));
-      if (extended) return { acquired: true, token: toToken(lease.create_revision, label), state: found.state };
+    if (lease && lease.value.toString('utf8') === req.leaseId && lease.lease === etcdLease) {
+      // A retry whose first attempt landed (L9): the nested transaction wrote the mark again; extend that lease.
+      const extended = await call(label, signal, (client, callOptions) =>
+        keepAliveOnce(client, etcdLease, callOptions),
+      );
+      const token = toToken(lease.create_revision, label);
+      if (extended) return { acquired: true, token, state: found.state, mark: found.mark };
     } else {
-      void call(label, undefined, (client, callOptions) => revoke(client, leaseId, callOptions)).catch(() => {});
+      void call(label, undefined, (client, callOptions) => revoke(client, etcdLease, callOptions)).catch(() => {});
     }
     const holder = found.marker?.value.toString('utf8');
-    return { acquired: false, ...(holder === undefined ? {} : { holder }), state: found.state };
+    return { acquired: false, ...(holder === undefined ? {} : { holder }), state: found.state, mark: found.mark };
   }
 
   /**
@@ -212,25 +232,28 @@ export class EtcdStore implements contract.LeaseStore {
     return this.#connection.call(label, signal, (client, callOptions) => keepAliveOnce(client, leaseId, callOptions));
   }
 
-  /** One transaction, then a revoke of the etcd lease left without its key (its failure is harmless). */
-  async release(ref: contract.LeaseRef, options?: contract.StoreOpOptions): Promise<boolean> {
-    const keys = etcdKeys(this.prefix, ref.key);
-    const label = this.#label('release', ref.key);
-    const answer = await this.#connection.call(label, options?.signal, (client, callOptions) =>
-      client.kv.txn(releaseTxn(keys, ref), callOptions),
+  /**
+   * One transaction: the lease key deleted and, with `state` (the fused release), the state
+   * written and the mark cleared. The etcd lease, left without a key, is not revoked: it
+   * runs out by itself within its TTL, and its renewal check fails from now on (the key is
+   * gone). An explicit revoke would cost a request and the same Raft entry etcd's leader
+   * writes when the lease runs out.
+   */
+  async release(req: contract.ReleaseRequest, options?: contract.StoreOpOptions): Promise<boolean> {
+    const state = req.state === undefined ? undefined : encodeState(req.state);
+    const keys = etcdKeys(this.prefix, req.key);
+    const answer = await this.#connection.call(
+      this.#label('release', req.key),
+      options?.signal,
+      (client, callOptions) => client.kv.txn(releaseTxn(keys, req, state), callOptions),
     );
-    if (!answer.succeeded) return false;
-    const leaseId = etcdLeaseId(ref.leaseId);
-    await this.#connection
-      .call(label, options?.signal, (client, callOptions) => revoke(client, leaseId, callOptions))
-      .catch(() => {});
-    return true;
+    return answer.succeeded;
   }
 
-  /** One transaction, guarded like release. */
+  /** One transaction, guarded like release: the state written, the mark cleared. */
   async writeState(req: contract.WriteStateRequest, options?: contract.StoreOpOptions): Promise<boolean> {
-    const keys = etcdKeys(this.prefix, req.key);
     const state = encodeState(req.state);
+    const keys = etcdKeys(this.prefix, req.key);
     const answer = await this.#connection.call(
       this.#label('write state', req.key),
       options?.signal,
@@ -259,26 +282,45 @@ export class EtcdStore implements contract.LeaseStore {
     return true;
   }
 
-  /** One read of the three keys; when held, one more for the etcd lease's time left. */
+  /** One read of the four keys; when held, one more for the etcd lease's time left. */
   async inspect(key: string, options?: contract.StoreOpOptions): Promise<contract.LeaseRecord | null> {
     const keys = etcdKeys(this.prefix, key);
     const label = this.#label('inspect', key);
-    const call = this.#connection.call.bind(this.#connection);
     const found = readKeys(
-      await call(label, options?.signal, (client, callOptions) => client.kv.txn(readTxn(keys), callOptions)),
+      await this.#connection.call(label, options?.signal, (client, callOptions) =>
+        client.kv.txn(readTxn(keys), callOptions),
+      ),
     );
-    if (!found.marker) return null;
-    const lease = found.lease;
+    return found.marker ? this.#record({ ...found, key }, label, options?.signal) : null;
+  }
+
+  /**
+   * One transaction reading the four namespaces' ranges under `prefix`, then one lease
+   * time-to-live per held key (sent together): etcd reports a lease's time left only
+   * through that call, never with a key.
+   */
+  async inspectAll(options: contract.StoreOpOptions & { prefix: string }): Promise<contract.LeaseRecord[]> {
+    const label = this.#label('inspect all', options.prefix);
+    const answer = await this.#connection.call(label, options.signal, (client, callOptions) =>
+      client.kv.txn(inspectAllTxn(this.prefix, options.prefix), callOptions),
+    );
+    return Promise.all(foundKeys(this.prefix, answer).map((found) => this.#record(found, label, options.signal)));
+  }
+
+  /** The record of a key read with its marker; asks for the etcd lease's time left when its lease key exists. */
+  async #record(found: FoundKeys, label: string, signal: AbortSignal | undefined): Promise<contract.LeaseRecord> {
+    const { key, lease, marker, state, mark } = found;
     const left =
       lease &&
-      (await call(label, options?.signal, (client, callOptions) => timeLeft(client, lease.lease, callOptions)));
+      (await this.#connection.call(label, signal, (client, callOptions) => timeLeft(client, lease.lease, callOptions)));
     const held = lease !== undefined && left !== null && left !== undefined;
     return {
       key,
-      holder: held ? found.marker.value.toString('utf8') : null,
-      token: toToken(held ? lease.create_revision : found.marker.mod_revision, label),
+      holder: held ? (marker?.value.toString('utf8') ?? null) : null,
+      token: toToken(held ? lease.create_revision : marker?.mod_revision, label),
       expiresInMs: held ? left : null,
-      state: found.state,
+      state,
+      mark,
     };
   }
 

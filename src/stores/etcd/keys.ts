@@ -1,5 +1,5 @@
 /**
- * Naming: the three etcd keys of one lease key, and the etcd lease id of one acquisition.
+ * Naming: the four etcd keys of one lease key, and the etcd lease id of one acquisition.
  * Layout and why: docs/stores/etcd.md ("Key layout").
  * @module
  */
@@ -15,7 +15,12 @@ export interface EtcdKeys {
   readonly marker: Buffer;
   /** `<prefix>state/<key>`: the fenced state, never expires. */
   readonly state: Buffer;
+  /** `<prefix>mark/<key>`: the last grant's mark (its start record), never expires; a state write deletes it. */
+  readonly mark: Buffer;
 }
+
+/** The namespaces of a lease key's etcd keys, in the order {@link EtcdKeys} lists them. */
+export const NAMESPACES = ['lease/', 'key/', 'state/', 'mark/'] as const;
 
 /** The namespace of marker keys: one per key ever acquired, what `list()` reads. */
 export function markerPrefix(prefix: string, keyPrefix = ''): Buffer {
@@ -24,7 +29,7 @@ export function markerPrefix(prefix: string, keyPrefix = ''): Buffer {
 
 /**
  * The etcd keys of `key`. No escaping is needed: etcd keys are any bytes, and the
- * namespace (`lease/`, `key/`, `state/`) comes before the key.
+ * namespace (`lease/`, `key/`, `state/`, `mark/`) comes before the key.
  * @throws ConfigError for a key with a lone surrogate (it has no UTF-8 form, so two keys could become one).
  */
 export function etcdKeys(prefix: string, key: string): EtcdKeys {
@@ -33,12 +38,18 @@ export function etcdKeys(prefix: string, key: string): EtcdKeys {
     lease: Buffer.from(`${prefix}lease/${key}`),
     marker: markerPrefix(prefix, key),
     state: Buffer.from(`${prefix}state/${key}`),
+    mark: Buffer.from(`${prefix}mark/${key}`),
   };
 }
 
 /** The lease key a listed marker key names. */
 export function keyOfMarker(prefix: string, name: Buffer): string {
-  return name.toString('utf8').slice(markerPrefix(prefix).toString('utf8').length);
+  return keyIn(prefix, 'key/', name);
+}
+
+/** The lease key that etcd key `name`, in namespace `namespace` under `prefix`, belongs to. */
+export function keyIn(prefix: string, namespace: (typeof NAMESPACES)[number], name: Buffer): string {
+  return name.toString('utf8').slice(`${prefix}${namespace}`.length);
 }
 
 /** The end of the range of every key starting with `start` (etcd's `range_end`: the prefix plus one). */

@@ -42,11 +42,12 @@ export interface RangeResponse {
   more: boolean;
 }
 
-/** One operation of a transaction. */
+/** One operation of a transaction; `request_txn` nests a transaction (etcd 3.3 and later). */
 export interface RequestOp {
   request_range?: RangeRequest;
   request_put?: { key: Buffer; value: Buffer; lease?: string };
   request_delete_range?: { key: Buffer };
+  request_txn?: TxnRequest;
 }
 
 /** One comparison of a transaction's guard. */
@@ -70,7 +71,7 @@ export interface TxnRequest {
 export interface TxnResponse {
   header: ResponseHeader;
   succeeded: boolean;
-  responses: { response_range?: RangeResponse }[];
+  responses: { response_range?: RangeResponse; response_txn?: TxnResponse }[];
 }
 
 /** A keep-alive (lease renewal) answer: `TTL` '0' when the lease is gone. */

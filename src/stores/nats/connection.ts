@@ -24,6 +24,38 @@ export interface KvLike {
   keys(filter?: string): Promise<AsyncIterable<string> & { stop(): void }>;
 }
 
+/** One message an ordered push consumer delivers, as the store reads it. */
+interface ConsumedLike {
+  readonly subject: string;
+  readonly seq: number;
+  /** Server time the message was stored at. */
+  readonly time: Date;
+  readonly info: { readonly pending: number };
+  readonly headers?: { get(name: string): string } | undefined;
+  string(): string;
+}
+
+interface PushConsumerLike {
+  info(cached: true): Promise<{ readonly num_pending: number; readonly created: string }>;
+  consume(options: { callback: (message: ConsumedLike) => void }): Promise<{ stop(): void }>;
+  delete(): Promise<unknown>;
+}
+
+interface JetStreamLike {
+  consumers: { getPushConsumer(stream: string, options: Record<string, unknown>): Promise<PushConsumerLike> };
+}
+
+/** The last revision of one KV key, as {@link NatsConnection.lastValues} reads it. */
+export interface LastValue {
+  /** The KV key. */
+  readonly key: string;
+  readonly revision: number;
+  /** Server time (epoch ms) the revision was stored at. */
+  readonly created: number;
+  readonly operation: 'PUT' | 'DEL' | 'PURGE';
+  readonly value: string;
+}
+
 interface ConnectionLike {
   close(): Promise<void>;
   closed(): Promise<undefined | Error>;
@@ -39,7 +71,7 @@ interface ManagerLike {
 
 interface Sdk {
   connect(options: Record<string, unknown>): Promise<ConnectionLike>;
-  jetstream(connection: ConnectionLike, options: Record<string, unknown>): unknown;
+  jetstream(connection: ConnectionLike, options: Record<string, unknown>): JetStreamLike;
   jetstreamManager(connection: ConnectionLike, options: Record<string, unknown>): Promise<ManagerLike>;
   Kvm: new (
     client: unknown,
@@ -92,6 +124,7 @@ export interface NatsSettings {
 interface Session {
   readonly connection: ConnectionLike;
   readonly kv: KvLike;
+  readonly js: JetStreamLike;
 }
 
 /** True for the server's answer to a CAS write whose expected revision is not the entry's. */
@@ -156,7 +189,7 @@ export class NatsConnection {
       }
       // Reads go to the stream's leader (no direct get), so they never return a stale revision.
       const kv = await new sdk.Kvm(js).open(url.bucket, { allow_direct: false });
-      const session = { connection, kv };
+      const session = { connection, kv, js };
       // Opened again on the next request after the connection closes for good.
       void connection.closed().then(() => {
         if (this.#session.value === session) this.#session.reset();
@@ -182,9 +215,77 @@ export class NatsConnection {
 
   /** The bucket, connecting on first use. @throws StoreUnavailableError after {@link close}. */
   async kv(): Promise<KvLike> {
-    if (this.#closed) throw new StoreUnavailableError(`${this.where}: the store is closed`);
+    return (await this.#current()).kv;
+  }
+
+  /** The session, opening it on first use. @throws StoreUnavailableError after {@link close}. */
+  #current(): Promise<Session> {
+    if (this.#closed) return Promise.reject(new StoreUnavailableError(`${this.where}: the store is closed`));
     this.#opening = this.#session();
-    return (await this.#opening).kv;
+    return this.#opening;
+  }
+
+  /**
+   * The last revision of every KV key matching `filter` (a KV key pattern, `>` for all),
+   * through one short-lived ordered push consumer: one request creates it, the server
+   * pushes the values, a request in the background deletes it. `serverTime` is a reading
+   * of the server's clock no later than the answer: the consumer's creation time, or the
+   * newest value's timestamp when later.
+   * @throws StoreUnavailableError when the values do not all arrive within the request timeout.
+   */
+  async lastValues(filter: string): Promise<{ values: LastValue[]; serverTime: number }> {
+    const session = await this.#current();
+    const { bucket } = this.#settings.url;
+    const subjects = `$KV.${bucket}.`;
+    const consumer = await session.js.consumers.getPushConsumer(`KV_${bucket}`, {
+      filter_subjects: `${subjects}${filter}`,
+      deliver_policy: 'last_per_subject',
+    });
+    const info = await consumer.info(true);
+    const values: LastValue[] = [];
+    let serverTime = Date.parse(info.created);
+    try {
+      if (info.num_pending > 0) {
+        await this.#consumeAll(consumer, (message) => {
+          const operation = (message.headers?.get('KV-Operation') || 'PUT') as LastValue['operation'];
+          const created = message.time.getTime();
+          serverTime = Math.max(serverTime, created);
+          const key = message.subject.slice(subjects.length);
+          values.push({ key, revision: message.seq, created, operation, value: message.string() });
+        });
+      }
+    } finally {
+      void consumer.delete().catch(() => {});
+    }
+    return { values, serverTime };
+  }
+
+  /** Feeds every pushed message to `take` until the consumer has none pending; bounded by the request timeout. */
+  async #consumeAll(consumer: PushConsumerLike, take: (message: ConsumedLike) => void): Promise<void> {
+    const { requestTimeoutMs } = this.#settings;
+    let done: () => void = () => {};
+    const drained = new Promise<void>((resolve) => {
+      done = resolve;
+    });
+    const messages = await consumer.consume({
+      callback: (message) => {
+        take(message);
+        if (message.info.pending === 0) done();
+      },
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new StoreUnavailableError(`no answer within ${requestTimeoutMs}ms`)),
+        requestTimeoutMs,
+      );
+    });
+    try {
+      await Promise.race([drained, late]);
+    } finally {
+      clearTimeout(timer);
+      messages.stop();
+    }
   }
 
   /** A failed request as one line with every secret masked; Leasehold errors pass through. */

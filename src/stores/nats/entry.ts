@@ -1,11 +1,11 @@
 /**
  * What one KV entry holds and how it is named: the lease record's JSON form (holder,
- * lease id, token, TTL, lease start, fenced state) and the escaping of lease keys into
+ * lease id, token, TTL, lease start, fenced state, mark) and the escaping of lease keys into
  * KV keys. Why the record has these fields: docs/stores/nats.md ("How it keeps the contract").
  * @module
  */
 import { ConfigError, StoreUnavailableError } from '../../errors.js';
-import { checkPrefix, encodeState, hasLoneSurrogate } from '../../store-kit/index.js';
+import { checkPrefix, encodeMark, encodeState, hasLoneSurrogate } from '../../store-kit/index.js';
 import type { JsonValue } from '../../store.js';
 
 /**
@@ -26,6 +26,11 @@ export interface LeaseEntry {
   readonly since: number;
   /** The fenced state; null when none was written. */
   readonly state: JsonValue | null;
+  /**
+   * The last grant's mark (its start record); null when none, or a state write cleared it.
+   * Records written before marks existed have no `mark` field: read as null.
+   */
+  readonly mark: JsonValue | null;
 }
 
 /** An entry as read: its record, revision (stream sequence) and server timestamp. */
@@ -48,10 +53,10 @@ export function expiryOf(read: ReadEntry & { entry: LeaseEntry }): number {
   return (read.entry.since || read.created) + read.entry.ttl;
 }
 
-/** The record's JSON text; the state must already have passed `encodeState` (64 KiB). */
+/** The record's JSON text; the state and mark must already have passed `encodeState` (64 KiB) and `encodeMark`. */
 export function encodeEntry(entry: LeaseEntry): string {
-  const { state, ...rest } = entry;
-  return `${JSON.stringify({ v: 1, ...rest }).slice(0, -1)},"state":${encodeState(state)}}`;
+  const { state, mark, ...rest } = entry;
+  return `${JSON.stringify({ v: 1, ...rest }).slice(0, -1)},"state":${encodeState(state)},"mark":${encodeMark(mark)}}`;
 }
 
 /** Parses an entry's value. @throws StoreUnavailableError when it is not a record this store wrote. */
@@ -62,7 +67,7 @@ export function decodeEntry(text: string, key: string): LeaseEntry {
   } catch {
     value = {};
   }
-  const { holder, lease, token, ttl, since, state } = value;
+  const { holder, lease, token, ttl, since, state, mark } = value;
   const nullableString = (field: unknown) => field === null || typeof field === 'string';
   const count = (field: unknown) => typeof field === 'number' && Number.isSafeInteger(field) && field >= 0;
   if (value.v !== 1 || !nullableString(holder) || !nullableString(lease) || !count(token) || !count(ttl)) {
@@ -76,6 +81,7 @@ export function decodeEntry(text: string, key: string): LeaseEntry {
     ttl: ttl as number,
     since: since as number,
     state: (state ?? null) as JsonValue | null,
+    mark: (mark ?? null) as JsonValue | null,
   };
 }
 

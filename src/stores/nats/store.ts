@@ -7,13 +7,15 @@
  */
 import { CLOCK_DRIFT } from '../../defaults.js';
 import { StoreUnavailableError } from '../../errors.js';
-import { checkMs, requireOptions, encodeState, raceSignal, throwIfAborted } from '../../store-kit/index.js';
+import { checkMs, encodeMark, encodeState, raceSignal, requireOptions, throwIfAborted } from '../../store-kit/index.js';
 import type {
   AcquireRequest,
   AcquireResult,
+  JsonValue,
   LeaseRecord,
   LeaseRef,
   LeaseStore,
+  ReleaseRequest,
   RenewRequest,
   StoreCapabilities,
   StoreOpOptions,
@@ -233,23 +235,26 @@ export class NatsKvStore implements LeaseStore {
     });
   }
 
+  /** Writes the mark in the record the grant's CAS writes: the fused acquire costs no more than a plain one. */
   async acquire(req: AcquireRequest, options?: StoreOpOptions): Promise<AcquireResult> {
+    if (req.mark !== undefined) encodeMark(req.mark); // a bad mark fails before any request
     const ttl = Math.max(1, Math.ceil(req.ttlMs));
     return this.#change('acquire', req.key, options?.signal, async (read, kv, known): Promise<Step<AcquireResult>> => {
       const { entry } = read;
       const state = entry?.state ?? null;
-      const lease = { holder: req.holder, lease: req.leaseId, ttl, since: 0, state };
+      const mark = entry?.mark ?? null;
+      const lease = { holder: req.holder, lease: req.leaseId, ttl, since: 0, state, mark: req.mark ?? mark };
       const grant = (token: number): Step<AcquireResult> => ({
         write: { ...lease, token },
         startsTtl: true,
-        result: (revision) => ({ acquired: true, token: token || revision, state }),
+        result: (revision) => ({ acquired: true, token: token || revision, state, mark }),
       });
       if (!entry || entry.holder === null) return grant(0);
       if (entry.lease === req.leaseId) return grant(tokenOf({ ...read, entry }));
       if (known) return 'read';
       const judged = await this.#judge(kv, { ...read, entry });
       if (judged.expired) return grant(0);
-      const busy = { acquired: false, holder: entry.holder, expiresInMs: judged.remainingMs, state } as const;
+      const busy = { acquired: false, holder: entry.holder, expiresInMs: judged.remainingMs, state, mark } as const;
       return { answer: judged.storeTime === undefined ? busy : { ...busy, storeTime: judged.storeTime } };
     });
   }
@@ -263,9 +268,15 @@ export class NatsKvStore implements LeaseStore {
     });
   }
 
-  async release(ref: LeaseRef, options?: StoreOpOptions): Promise<boolean> {
-    return this.#change('release', ref.key, options?.signal, async (read, kv, known): Promise<Step<boolean>> => {
-      const entry = ownEntry(read, ref);
+  /**
+   * One CAS writing the free record (with `state`, the final state and no mark) when this
+   * store wrote the last revision and the lease is unexpired by the monotonic bound.
+   */
+  async release(req: ReleaseRequest, options?: StoreOpOptions): Promise<boolean> {
+    const final = req.state === undefined ? undefined : { state: req.state };
+    if (final) encodeState(final.state); // a bad state fails before any request
+    return this.#change('release', req.key, options?.signal, async (read, kv, known): Promise<Step<boolean>> => {
+      const entry = ownEntry(read, req);
       if (!entry) return { answer: false };
       if (known) {
         // Unexpired by the monotonic time since this store sent the write that started the TTL.
@@ -274,10 +285,11 @@ export class NatsKvStore implements LeaseStore {
       } else if ((await this.#judge(kv, { ...read, entry })).expired) {
         return { answer: false };
       }
-      return { write: freed(entry, ref.token), startsTtl: false, result: () => true };
+      return { write: freed(entry, req.token, final), startsTtl: false, result: () => true };
     });
   }
 
+  /** A read and a CAS: the state replaced, the mark cleared, the lease's start copied from the revision read. */
   async writeState(req: WriteStateRequest, options?: StoreOpOptions): Promise<boolean> {
     encodeState(req.state); // a bad state fails before any request
     return this.#change('write state', req.key, options?.signal, (read, _kv, known): Step<boolean> => {
@@ -285,7 +297,8 @@ export class NatsKvStore implements LeaseStore {
       if (known) return 'read';
       const entry = ownEntry(read, req);
       if (!entry) return { answer: false };
-      const write = { ...entry, token: req.token, since: entry.since || read.created, state: req.state };
+      const since = entry.since || read.created;
+      const write = { ...entry, token: req.token, since, state: req.state, mark: null };
       return { write, startsTtl: false, result: () => true };
     });
   }
@@ -305,12 +318,38 @@ export class NatsKvStore implements LeaseStore {
       const read = await this.#read(kv, kvKeyOf(this.prefix, key), key);
       const { entry } = read;
       if (!entry) return null;
-      const token = tokenOf({ ...read, entry });
-      const free: LeaseRecord = { key, holder: null, token, expiresInMs: null, state: entry.state };
-      if (entry.holder === null) return free;
-      const judged = await this.#judge(kv, { ...read, entry });
-      return judged.expired ? free : { ...free, holder: entry.holder, expiresInMs: judged.remainingMs };
+      if (entry.holder === null) return recordOf(key, { ...read, entry }, undefined);
+      return recordOf(key, { ...read, entry }, await this.#judge(kv, { ...read, entry }));
     });
+  }
+
+  /**
+   * The last revision of every key under the store's prefix (filtered by the server when
+   * the prefix ends with `.`), through one ordered consumer: one request on the way
+   * (its creation), values pushed, one deletion in the background. Expiry is judged on
+   * the server time the read itself carries (the consumer's creation time), so no clock
+   * reading is needed.
+   */
+  async inspectAll(options: StoreOpOptions & { prefix: string }): Promise<LeaseRecord[]> {
+    const wanted = options.prefix;
+    return this.#call(`inspect all "${wanted}"`, options.signal, async () => {
+      const { values, serverTime } = await this.#connection.lastValues(this.#filter());
+      const records: LeaseRecord[] = [];
+      for (const value of values) {
+        const key = keyOfKvKey(this.prefix, value.key);
+        if (key === undefined || !key.startsWith(wanted) || value.operation !== 'PUT') continue;
+        const read = { entry: decodeEntry(value.value, key), revision: value.revision, created: value.created };
+        const expiry = expiryOf(read);
+        const judged = { expired: serverTime >= expiry, remainingMs: Math.max(0, expiry - serverTime) };
+        records.push(recordOf(key, read, read.entry.holder === null ? undefined : judged));
+      }
+      return records;
+    });
+  }
+
+  /** The KV key pattern of every key this store names: its prefix's subjects when it ends with `.`, else all. */
+  #filter(): string {
+    return this.prefix === '' || !this.prefix.endsWith('.') ? '>' : `${this.prefix}>`;
   }
 
   /**
@@ -320,8 +359,7 @@ export class NatsKvStore implements LeaseStore {
   async list(options?: StoreOpOptions & { prefix?: string }): Promise<string[]> {
     const wanted = options?.prefix ?? '';
     return this.#call('list', options?.signal, async (kv) => {
-      const filter = this.prefix === '' || !this.prefix.endsWith('.') ? '>' : `${this.prefix}>`;
-      const names = await kv.keys(filter);
+      const names = await kv.keys(this.#filter());
       const found = new Set<string>();
       try {
         for await (const name of names) {
@@ -347,6 +385,18 @@ export class NatsKvStore implements LeaseStore {
   }
 }
 
+/** What {@link LeaseRecord} a read entry makes: free, or held unless `judged` says it expired. */
+function recordOf(
+  key: string,
+  read: ReadEntry & { entry: LeaseEntry },
+  judged: { expired: boolean; remainingMs: number } | undefined,
+): LeaseRecord {
+  const { entry } = read;
+  const free = { key, holder: null, token: tokenOf(read), expiresInMs: null, state: entry.state, mark: entry.mark };
+  if (entry.holder === null || !judged || judged.expired) return free;
+  return { ...free, holder: entry.holder, expiresInMs: judged.remainingMs };
+}
+
 /** The entry when it is `ref`'s lease (same lease id and token), else undefined. */
 function ownEntry(read: ReadEntry, ref: LeaseRef): LeaseEntry | undefined {
   const { entry } = read;
@@ -354,7 +404,11 @@ function ownEntry(read: ReadEntry, ref: LeaseRef): LeaseEntry | undefined {
   return entry;
 }
 
-/** The record of a key whose lease ended: no holder, the last token and the state kept. */
-function freed(entry: LeaseEntry, token: number): LeaseEntry {
-  return { holder: null, lease: null, token, ttl: 0, since: 0, state: entry.state };
+/**
+ * The record of a key whose lease ended: no holder, the last token kept, and the state and
+ * mark kept — or, with `final` (the fused release), the final state and no mark.
+ */
+function freed(entry: LeaseEntry, token: number, final?: { state: JsonValue }): LeaseEntry {
+  const kept = final ? { state: final.state, mark: null } : { state: entry.state, mark: entry.mark };
+  return { holder: null, lease: null, token, ttl: 0, since: 0, ...kept };
 }
