@@ -1,13 +1,16 @@
 #!/usr/bin/env node
 /**
  * The `leasehold` command: a distributed flock (`run`) and cron (`cron`) for any
- * command, plus `status` (`--watch`), `ui` (the status page) and `break`. A thin front over the library's exports; see
+ * command, plus `status` (`--watch`), `ui` (the status page), `break`, and the operator controls
+ * `pause`, `resume`, `trigger`, `skip-next` and `backfill`. A thin front over the library's exports; see
  * docs/cli.md for the reference and exit codes.
  * @module
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
+import type { ControlAction } from '../admin/controls.js';
 import { breakCommand, statusCommand } from './admin.js';
+import { controlCommand } from './control.js';
 import { DEFAULT_GRACE, cronCommand } from './cron.js';
 import { EXIT_OK, EXIT_USAGE, exitCodeFor } from './exit-codes.js';
 import { formatError, redact, watchOutput } from './output.js';
@@ -225,6 +228,60 @@ export function buildProgram(done: (code: number) => void): Command {
       ),
     )();
   });
+
+  const controls: [ControlAction, string, string][] = [
+    [
+      'pause',
+      'pause a scheduled job fleet-wide',
+      'From its next slot the job runs nowhere; its slots are recorded as skipped (paused) until resumed.',
+    ],
+    [
+      'resume',
+      'resume a paused job',
+      'The job runs again from its next slot; slots skipped while paused are not run (see backfill).',
+    ],
+    [
+      'trigger',
+      'run a scheduled job once, now',
+      'The host that owns the job runs it once (its own token) within one placement heartbeat, or at the next slot without placement; never alongside a scheduled run.',
+    ],
+    [
+      'skip-next',
+      "skip a scheduled job's next slot",
+      'The next slot that would run is recorded as skipped (skip-next) instead.',
+    ],
+    [
+      'backfill',
+      'run the missed slots of a range',
+      "Runs exactly the slots of [--from, --to] that never ran, oldest first, each recorded (at most 20; the range must be in the job's run history).",
+    ],
+  ];
+  for (const [action, summary, description] of controls) {
+    const command = program
+      .command(action)
+      .summary(summary)
+      .description(
+        `${description}\nWritten under the job's lease and recorded in its audit trail with --by and the time. ` +
+          'Exit code: 0 done; 64 bad input (unknown key, not a job, bad range); 75 the lease stayed busy past --wait; ' +
+          '69 store unreachable.',
+      )
+      .requiredOption('--key <key>', "the job's key")
+      .option('--by <name>', 'who asks (default: your login@host)')
+      .option('--wait <duration>', "how long to wait for the job's lease if a run holds it (default 30s)")
+      .option('--json', 'print the result as JSON', false);
+    if (action === 'backfill') {
+      command
+        .requiredOption('--from <instant>', 'first slot of the range (ISO-8601, e.g. 2026-12-06T10:00:00Z)')
+        .requiredOption('--to <instant>', 'last slot of the range, inclusive');
+    }
+    withCommon(command).action(
+      async (opts: Common & { key: string; by?: string; wait?: string; from?: string; to?: string; json: boolean }) => {
+        const store = storeOf(opts);
+        const input = { store, action, key: opts.key, by: opts.by, wait: opts.wait, from: opts.from, to: opts.to };
+        await guard(opts, () => controlCommand({ ...input, json: opts.json }, output.write))();
+      },
+    );
+  }
 
   withCommon(
     program

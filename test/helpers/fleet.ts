@@ -7,12 +7,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { openStore } from '../../src/open.js';
 import { parseJobState } from '../../src/scheduler/state.js';
 
-interface Line {
+export interface Line {
   pid: number;
   t: bigint;
   ev: 'start' | 'end' | 'skip' | 'ready' | 'stopped';
   /** The job (sched-worker writes it; other workers run one job). */
   key?: string;
+  /** A start an operator asked for: `trigger` or `backfill` (sched-worker). */
+  operator?: string;
   slot?: string;
   token?: number;
   reason?: string;
@@ -40,6 +42,8 @@ export interface FleetOptions {
   placement?: string | false;
   /** Kill -9 this process (by pid) at `killAtMs` instead of one that is mid-run. */
   pickVictim?: (lines: Line[]) => number | undefined;
+  /** Runs once every process is ready (e.g. operator commands); the run lasts at least until it resolves. */
+  act?: (job: { key: string; events: () => Line[] }) => Promise<void>;
 }
 
 export interface FleetResult {
@@ -125,6 +129,7 @@ export async function runFleet(o: FleetOptions): Promise<FleetResult> {
     }
     assert.ok(killed, 'found a run in progress to kill');
   }
+  if (o.act) await o.act({ key, events: () => readLines(out) });
   const elapsed = Date.now() - startedWall;
   await sleep(Math.max(0, o.durationMs - elapsed));
   const endedWall = Date.now();
