@@ -145,6 +145,8 @@ it('summarizeState: reads the scheduler state, ignores foreign state', () => {
     lastOutcome: 'error',
     running: null,
     recentRuns: [{ ...run, durationMs: 1500 }],
+    schedule: null,
+    nextSlot: null,
   });
   assert.ok(!isJobState({ mine: true }));
   assert.deepEqual(summarizeState({ mine: true }), {
@@ -152,6 +154,8 @@ it('summarizeState: reads the scheduler state, ignores foreign state', () => {
     lastOutcome: null,
     running: null,
     recentRuns: [],
+    schedule: null,
+    nextSlot: null,
   });
   assert.deepEqual(summarizeState(null).recentRuns, []);
 });

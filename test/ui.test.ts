@@ -17,6 +17,7 @@ import { after, describe, it } from 'node:test';
 import express from 'express';
 import Fastify from 'fastify';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
+import { describeSchedule, summarizeState } from '../src/cli/state.js';
 import { openStore } from '../src/open.js';
 import type { JobState } from '../src/scheduler/state.js';
 import type { JsonValue, LeaseStore } from '../src/store.js';
@@ -573,6 +574,35 @@ describe('readStatus', () => {
     );
     const one = await readStatus(await seededStore(), 'leasehold#hosts/0');
     assert.deepEqual([one.keys.map((k) => k.key), one.reserved], [['leasehold#hosts/0'], []]);
+  });
+});
+
+describe('the schedule in the status', () => {
+  const at = Date.parse('2026-11-23T10:05:30.000Z');
+  const withSchedule = (schedule: unknown) => ({ ...jobState(), schedule }) as unknown as JsonValue;
+
+  it('the next slot comes from the stored schedule: interval with offset, cron in a timezone', () => {
+    const every = summarizeState(withSchedule({ every: 60_000, offset: 15_000 }), null, at);
+    assert.deepEqual([every.schedule, every.nextSlot], [{ every: 60_000, offset: 15_000 }, '2026-11-23T10:06:15.000Z']);
+    assert.equal(describeSchedule({ every: 60_000, offset: 15_000 }), 'every 1m (offset 15s)');
+    const cron = summarizeState(withSchedule({ cron: '0 3 * * *', timezone: 'Europe/Berlin' }), null, at);
+    assert.equal(cron.nextSlot, '2026-11-24T02:00:00.000Z');
+    assert.equal(
+      describeSchedule({ cron: '0 3 * * *', timezone: 'Europe/Berlin' }),
+      'cron "0 3 * * *" (Europe/Berlin)',
+    );
+  });
+
+  it('a schedule this version cannot read shows no next slot, and no error', () => {
+    for (const bad of [
+      { every: '5m' },
+      { cron: 'not a cron', timezone: 'UTC' },
+      { cron: '* * * * *', timezone: 'Mars/Base' },
+    ]) {
+      const summary = summarizeState(withSchedule(bad), null, at);
+      assert.equal(summary.nextSlot, null, JSON.stringify(bad));
+    }
+    assert.equal(summarizeState(withSchedule(undefined), null, at).schedule, null);
   });
 });
 
