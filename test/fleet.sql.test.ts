@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
-import { checkAtMostOnceKill, checkOncePerSlot, checkTakeover } from './helpers/fleet.js';
+import { checkAtMostOnceKill, checkOncePerSlot, checkPlacementTakeover, checkTakeover } from './helpers/fleet.js';
 import { createMysqlDatabase, createPostgresDatabase, type TestDatabase } from './helpers/sql-databases.js';
 
 let pgDb: TestDatabase;
@@ -34,4 +34,12 @@ it('postgres and mariadb: kill -9 of the runner mid-slot is taken over within TT
 it('postgres and mariadb, at-most-once: a slot whose runner is killed mid-run is recorded lost, never re-run', async () => {
   const opts = { ttl: '1500ms', ttlMs: 1500, catchUp: '5s' };
   await Promise.all([checkAtMostOnceKill(pgDb.url, opts), checkAtMostOnceKill(myDb.url, opts)]);
+});
+
+it('postgres and mariadb, placement: 3 processes share 6 jobs; kill -9 of an owner moves its jobs within TTL + one heartbeat + 1 s (P3)', async () => {
+  const opts = { ttl: '1500ms', ttlMs: 1500 };
+  const [p, m] = await Promise.all([checkPlacementTakeover(pgDb.url, opts), checkPlacementTakeover(myDb.url, opts)]);
+  console.log(
+    `placement takeover after kill -9: postgres ${p.takeoverMs}ms (${p.moved} jobs), mariadb ${m.takeoverMs}ms (${m.moved} jobs)`,
+  );
 });
