@@ -96,6 +96,7 @@ export class Handoff {
   #remember(key: string): void {
     this.#released.delete(key);
     this.#released.set(key, this.#clock.now());
+    if (this.#released.size <= MAX_REMEMBERED_RELEASES) return;
     // Oldest first in a Map: drop those beyond the bound (long past their window anyway).
     for (const old of this.#released.keys()) {
       if (this.#released.size <= MAX_REMEMBERED_RELEASES) break;

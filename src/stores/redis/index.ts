@@ -6,7 +6,7 @@
  * @module
  */
 import type { ConnectionOptions } from 'node:tls';
-import { ConfigError, StoreUnavailableError } from '../../errors.js';
+import { ConfigError } from '../../errors.js';
 import {
   checkCount,
   checkMs,
@@ -14,7 +14,6 @@ import {
   checkPrefix,
   encodeMark,
   encodeState,
-  raceSignal,
   redactUrl,
   throwIfAborted,
 } from '../../store-kit/index.js';
@@ -22,7 +21,7 @@ import type { AcquireRequest, AcquireResult, LeaseRecord, ReleaseRequest, RenewR
 import type { LeaseStore, StoreCapabilities, StoreOpOptions, WriteStateRequest } from '../../store.js';
 import { loadRedis, RedisConnection, type RedisClientLike } from './connection.js';
 import type { Eval, ScriptArgs } from './eval.js';
-import { checkBraces, keyOfName, leaseKeys, scanPattern } from './keys.js';
+import { checkBraces, KeyNames, keyOfName, scanPattern } from './keys.js';
 import { decodeScanPage, decodeTime } from './replies.js';
 import { type AcquireArgs, acquireScript } from './scripts/acquire.js';
 import { forceReleaseScript } from './scripts/force-release.js';
@@ -31,6 +30,7 @@ import { inspectScript } from './scripts/inspect.js';
 import { type ReleaseArgs, releaseScript } from './scripts/release.js';
 import { renewScript } from './scripts/renew.js';
 import { writeStateScript } from './scripts/write-state.js';
+import { Requests } from './requests.js';
 import { parseRedisUrl } from './url.js';
 
 export type { RedisClientLike } from './connection.js';
@@ -161,6 +161,10 @@ export class RedisStore implements LeaseStore {
   /** Where messages say the store is (the connection's `where`), first in every message. */
   readonly #where: string;
   readonly #connection: RedisConnection;
+  /** The requests in flight and their timeout. */
+  readonly #requests: Requests;
+  /** The Redis names of recently used lease keys. */
+  readonly #names: KeyNames;
 
   /** @throws ConfigError naming the option for an unknown option or a bad value (B1). */
   constructor(options: RedisStoreOptions) {
@@ -170,8 +174,15 @@ export class RedisStore implements LeaseStore {
     this.#requestTimeoutMs = checkMs(named('requestTimeoutMs'), options.requestTimeoutMs, DEFAULTS.requestTimeoutMs);
     const connectTimeoutMs = checkMs(named('connectTimeoutMs'), options.connectTimeoutMs, DEFAULTS.connectTimeoutMs);
     this.#scanCount = checkCount(named('scanCount'), options.scanCount, DEFAULTS.scanCount);
+    this.#names = new KeyNames(this.prefix);
     this.#connection = connectionOf(options, connectTimeoutMs);
     this.#where = this.#connection.where;
+    const connection = this.#connection;
+    this.#requests = new Requests(this.#requestTimeoutMs, {
+      answered: () => connection.answered(),
+      unanswered: () => connection.unanswered(),
+      failure: (label, err) => connection.failure(label, err),
+    });
     this.capabilities = typeof options.client?.nodes === 'function' ? CLUSTER_CAPABILITIES : CAPABILITIES;
   }
 
@@ -179,35 +190,27 @@ export class RedisStore implements LeaseStore {
    * Sends one request with its own timeout and the caller's signal; maps every failure to
    * a one-line `StoreUnavailableError`. `label` names the store and the operation.
    */
-  async #call<T>(
+  #call<T>(label: string, signal: AbortSignal | undefined, send: (client: RedisClientLike) => Promise<T>): Promise<T> {
+    const client = this.#connection.ready;
+    if (client === undefined || signal?.aborted) return this.#callOnceReady(label, signal, send);
+    return this.#requests.run(label, signal, send(client));
+  }
+
+  /** {@link #call} before the connection is ready (it opens, or selects its database, first). */
+  async #callOnceReady<T>(
     label: string,
     signal: AbortSignal | undefined,
     send: (client: RedisClientLike) => Promise<T>,
   ): Promise<T> {
     throwIfAborted(signal, label);
     const connection = this.#connection;
-    let timer: NodeJS.Timeout | undefined;
-    let unanswered = false;
+    let client: RedisClientLike;
     try {
-      const client = connection.ready ?? (await connection.client());
-      const answer = new Promise<T>((resolve, reject) => {
-        timer = setTimeout(() => {
-          unanswered = true;
-          reject(new StoreUnavailableError(`${label}: no answer within ${this.#requestTimeoutMs}ms`));
-        }, this.#requestTimeoutMs);
-        timer.unref();
-        send(client).then(resolve, reject);
-      });
-      const result = await raceSignal(answer, signal, label);
-      connection.answered();
-      return result;
+      client = connection.ready ?? (await connection.client());
     } catch (err) {
-      // The signal was not aborted before the call (checked above): it fired while waiting.
-      if (unanswered || signal?.aborted) connection.unanswered();
       throw connection.failure(label, err);
-    } finally {
-      clearTimeout(timer);
     }
+    return this.#requests.run(label, signal, send(client));
   }
 
   /** Runs `script` on `key`'s Redis keys (or on `keys` when given) as one request. */
@@ -216,7 +219,7 @@ export class RedisStore implements LeaseStore {
     key: string,
     args: Args,
     signal: AbortSignal | undefined,
-    keys: readonly string[] = leaseKeys(this.prefix, key),
+    keys: readonly string[] = this.#names.of(key),
   ): Promise<Reply> {
     return this.#call(`${this.#where}: ${script.name} "${key}"`, signal, (client) => script.run(client, keys, args));
   }
@@ -226,10 +229,10 @@ export class RedisStore implements LeaseStore {
     // Encoded (and its size checked) before any request: a refused mark writes nothing.
     const args: AcquireArgs =
       req.mark === undefined ? [req.holder, req.leaseId, ttl] : [req.holder, req.leaseId, ttl, encodeMark(req.mark)];
-    const keys = leaseKeys(this.prefix, req.key);
+    const keys = this.#names.of(req.key);
     // The waiter check's third key: only where the store offers it (one server).
     const waiter = req.unlessWaiter !== undefined && this.capabilities.checksWaiters ? req.unlessWaiter : undefined;
-    const allKeys = waiter === undefined ? keys : [...keys, leaseKeys(this.prefix, waiter)[1]];
+    const allKeys = waiter === undefined ? keys : [...keys, this.#names.of(waiter)[1]];
     return this.#eval(acquireScript, req.key, args, options?.signal, allKeys);
   }
 

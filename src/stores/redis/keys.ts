@@ -42,6 +42,35 @@ export function leaseKeys(prefix: string, key: string): LeaseKeys {
   return [base, `${base}:lease`];
 }
 
+/** How many lease keys' Redis names a {@link KeyNames} keeps. */
+const MAX_CACHED_NAMES = 1024;
+
+/**
+ * The Redis names of lease keys under one prefix, remembered for the keys used lately:
+ * acquire, renew and release of one lease name the same keys, and encoding them (two
+ * regular-expression passes) was a visible share of each request's CPU time.
+ */
+export class KeyNames {
+  readonly #prefix: string;
+  readonly #cache = new Map<string, LeaseKeys>();
+
+  constructor(prefix: string) {
+    this.#prefix = prefix;
+  }
+
+  /** {@link leaseKeys} of `key`. @throws ConfigError as it does. */
+  of(key: string): LeaseKeys {
+    let names = this.#cache.get(key);
+    if (names === undefined) {
+      names = leaseKeys(this.#prefix, key);
+      // Dropped wholesale when full: a process on many keys re-encodes, one on a few never does.
+      if (this.#cache.size >= MAX_CACHED_NAMES) this.#cache.clear();
+      this.#cache.set(key, names);
+    }
+    return names;
+  }
+}
+
 /** The `SCAN MATCH` pattern of every state hash under `prefix` whose key starts with `keyPrefix`. */
 export function scanPattern(prefix: string, keyPrefix: string): string {
   return `${globEscape(prefix)}{${globEscape(encodeKey(keyPrefix))}*}`;
