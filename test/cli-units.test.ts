@@ -147,6 +147,8 @@ it('summarizeState: reads the scheduler state, ignores foreign state', () => {
     recentRuns: [{ ...run, durationMs: 1500 }],
     schedule: null,
     nextSlot: null,
+    control: null,
+    audit: [],
   });
   assert.ok(!isJobState({ mine: true }));
   assert.deepEqual(summarizeState({ mine: true }), {
@@ -156,6 +158,8 @@ it('summarizeState: reads the scheduler state, ignores foreign state', () => {
     recentRuns: [],
     schedule: null,
     nextSlot: null,
+    control: null,
+    audit: [],
   });
   assert.deepEqual(summarizeState(null).recentRuns, []);
 });

@@ -16,11 +16,13 @@ import { join } from 'node:path';
 import { after, before, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Browser } from 'playwright-core';
-import { type ControlRequest, type StatusDocument, startStatusServer } from '../src/ui/index.js';
+import type { StatusDocument } from '../src/ui/index.js';
 import { launchChromium } from './helpers/chromium.js';
 import { createPostgresDatabase, type TestDatabase } from './helpers/sql-databases.js';
 
 const SECRET = `pw-${randomBytes(6).toString('hex')}`;
+/** The page's controls secret (`leasehold ui --controls` reads it from LEASEHOLD_UI_SECRET). */
+const UI_SECRET = `ui-${randomBytes(12).toString('hex')}`;
 const workers: ChildProcess[] = [];
 const output: string[] = [];
 let ui: ChildProcess | undefined;
@@ -30,12 +32,12 @@ let pageUrl: string;
 let browser: Browser | undefined;
 
 /** Spawns a TypeScript entry point; resolves once its stdout has a line matching `ready`. */
-function start(args: string[], ready: RegExp): Promise<{ child: ChildProcess; line: string }> {
+function start(args: string[], ready: RegExp, env: Record<string, string> = {}) {
   const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, LEASEHOLD_STORE: '' },
+    env: { ...process.env, LEASEHOLD_STORE: '', ...env },
   });
-  return new Promise((resolve, reject) => {
+  return new Promise<{ child: ChildProcess; line: string }>((resolve, reject) => {
     let text = '';
     const timer = setTimeout(() => reject(new Error(`${args[0]} did not start: ${text}`)), 40_000);
     child.stdout?.on('data', (chunk: Buffer) => {
@@ -89,8 +91,9 @@ before(async () => {
   );
   workers.push(...started.map((s) => s.child));
   const served = await start(
-    ['src/cli/main.ts', 'ui', '--store', url, '--port', '0', '--refresh', '1s'],
+    ['src/cli/main.ts', 'ui', '--store', url, '--port', '0', '--refresh', '1s', '--controls'],
     /^leasehold ui: http/,
+    { LEASEHOLD_UI_SECRET: UI_SECRET },
   );
   ui = served.child;
   pageUrl = (/http:\/\/\S+/.exec(served.line) as RegExpExecArray)[0];
@@ -181,38 +184,37 @@ it('with JavaScript off: the server-rendered page has the holder and the runs', 
   await context.close();
 });
 
-it('controls, when enabled: the form sends with fetch and shows the answer; a wrong secret is refused', async () => {
-  const secret = `s-${randomBytes(12).toString('hex')}`;
-  const asked: ControlRequest[] = [];
-  const server = await startStatusServer({
-    store: 'memory:',
-    port: 0,
-    controls: {
-      secret,
-      perform: async (request) => {
-        asked.push(request);
-        return `paused ${request.key}`;
-      },
-    },
-  });
-  const page = await (browser as Browser).newPage();
+it('controls from the page: a wrong secret is refused; a pause stops the fleet running the job; resume', async () => {
+  const page = await (browser as Browser).newPage({ viewport: { width: 1280, height: 900 } });
   try {
-    await page.goto(server.url);
+    await page.goto(pageUrl);
     const form = page.locator('form.controls');
-    await form.locator('input[name="key"]').fill('billing/sync');
-    await form.locator('select[name="action"]').selectOption('pause');
-    await form.locator('input[name="by"]').fill('ann');
-    await form.locator('input[name="secret"]').fill(`${secret}-wrong`);
-    await form.locator('button[type="submit"]').click();
+    const send = async (action: string, secret: string) => {
+      await form.locator('input[name="key"]').fill('ui/rollup');
+      await form.locator('select[name="action"]').selectOption(action);
+      await form.locator('input[name="by"]').fill('ann');
+      await form.locator('input[name="secret"]').fill(secret);
+      await form.locator('button[type="submit"]').click();
+    };
+    await send('pause', `${UI_SECRET}-wrong`);
     await page.locator('#control-answer.alert', { hasText: 'controls: wrong secret' }).waitFor({ timeout: 5000 });
-    await form.locator('input[name="secret"]').fill(secret);
-    await form.locator('button[type="submit"]').click();
-    await page.locator('#control-answer.answer', { hasText: 'paused billing/sync' }).waitFor({ timeout: 5000 });
-    assert.equal(page.url(), server.url, 'answered in place, no navigation');
-    assert.deepEqual(asked, [{ action: 'pause', key: 'billing/sync', by: 'ann' }]);
+    await send('pause', UI_SECRET);
+    await page
+      .locator('#control-answer.answer', { hasText: '"ui/rollup": paused (by ann)' })
+      .waitFor({ timeout: 15_000 });
+    assert.equal(page.url(), pageUrl, 'answered in place, no navigation');
+    // The fleet settles the next slots as skipped, and the page shows it live.
+    const card = page.locator('[data-key="ui/rollup"]');
+    await card.locator('.badge.paused').waitFor({ timeout: 10_000 });
+    const reason = card.locator('.run[data-outcome="skipped"] .reason', { hasText: /^paused by ann at / }).first();
+    await reason.waitFor({ state: 'attached', timeout: 10_000 });
+    assert.match((await card.locator('.control dd').textContent()) ?? '', /^paused by ann since /);
+    await screenshot(page, 'status-page-controls.png');
+    await send('resume', UI_SECRET);
+    await page.locator('#control-answer.answer', { hasText: '"ui/rollup": resumed' }).waitFor({ timeout: 15_000 });
+    await card.locator('.badge.paused').waitFor({ state: 'detached', timeout: 10_000 });
   } finally {
     await page.close();
-    await server.close();
   }
 });
 
@@ -221,7 +223,10 @@ it('no credential in the page, the JSON, the metrics, the event stream or any ou
     ['', 'status.json', 'metrics', 'app.js'].map(async (path) => (await fetch(new URL(path, pageUrl))).text()),
   );
   const events = await readEvents(new URL('events', pageUrl));
-  for (const text of [...bodies, events, output.join('')]) assert.ok(!text.includes(SECRET), 'no password');
+  for (const text of [...bodies, events, output.join('')]) {
+    assert.ok(!text.includes(SECRET), 'no password');
+    assert.ok(!text.includes(UI_SECRET), 'no page secret');
+  }
   assert.match(events, /^event: page$/m);
   assert.match(bodies[2] ?? '', /^leasehold_key_held\{key="ui\/migration-lock"\} 1$/m);
 });
@@ -242,5 +247,8 @@ async function readEvents(address: URL): Promise<string> {
 
 async function screenshot(page: import('playwright-core').Page, name: string): Promise<void> {
   const dir = process.env.LEASEHOLD_UI_SCREENSHOTS;
-  if (dir) await page.screenshot({ path: join(dir, name), fullPage: true });
+  if (!dir) return;
+  // From the top: a full-page shot of a scrolled page draws the sticky header mid-page.
+  await page.evaluate('window.scrollTo(0, 0)');
+  await page.screenshot({ path: join(dir, name), fullPage: true });
 }

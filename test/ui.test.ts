@@ -18,11 +18,13 @@ import express from 'express';
 import Fastify from 'fastify';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { describeSchedule, summarizeState } from '../src/cli/state.js';
+import { Leasehold } from '../src/leasehold.js';
 import { openStore } from '../src/open.js';
 import type { JobState } from '../src/scheduler/state.js';
 import type { JsonValue, LeaseStore } from '../src/store.js';
 import { MemoryStore } from '../src/stores/memory/index.js';
 import {
+  adminControls,
   type ControlRequest,
   fastifyStatus,
   readStatus,
@@ -374,6 +376,49 @@ describe('controls', () => {
     assert.match(html.text, /<p class="answer">pause billing\/sync: done<\/p><p><a href="\.\/">Back/);
   });
 
+  it('wired to lh.admin: a pause shows on the page, in status.json and /metrics, with who asked', async () => {
+    const store = await seededStore();
+    const lh = new Leasehold({ store, placement: false });
+    const base = await pageServer({ store, controls: adminControls(lh, SECRET) });
+    try {
+      const paused = await get(
+        `${base}controls`,
+        form({ action: 'pause', key: 'billing/sync', by: 'ann', secret: SECRET }),
+      );
+      assert.deepEqual([paused.status, JSON.parse(paused.text).message], [200, '"billing/sync": paused (by ann)']);
+      const doc = JSON.parse((await get(`${base}status.json`)).text) as StatusDocument;
+      const job = doc.keys.find((k) => k.key === 'billing/sync');
+      assert.equal(job?.control?.paused?.by, 'ann');
+      assert.deepEqual([job?.audit[0]?.action, job?.audit[0]?.by, job?.audit[0]?.detail], ['pause', 'ann', 'paused']);
+      const page = (await get(base)).text;
+      assert.match(page, /<span class="badges"><span class="badge paused">paused<\/span>/);
+      assert.match(page, /Controls<\/dt><dd>paused by <span class="mono">ann<\/span> since <time/);
+      assert.match(page, /<summary>1 operator control<\/summary>/);
+      assert.match((await get(`${base}metrics`)).text, /^leasehold_job_paused\{key="billing\/sync"\} 1$/m);
+      const unknown = await get(`${base}controls`, form({ action: 'trigger', key: 'nope', by: 'ann', secret: SECRET }));
+      assert.deepEqual(
+        [unknown.status, JSON.parse(unknown.text).message],
+        [400, 'unknown key "nope": the store has no record of it'],
+      );
+      const lease = await get(
+        `${base}controls`,
+        form({ action: 'pause', key: 'migrations/lock', by: 'ann', secret: SECRET }),
+      );
+      assert.equal(lease.status, 400);
+      assert.match(JSON.parse(lease.text).message, /"migrations\/lock" is not a scheduled job/);
+      const resumed = await get(
+        `${base}controls`,
+        form({ action: 'resume', key: 'billing/sync', by: 'bo', secret: SECRET }),
+      );
+      assert.match(
+        JSON.parse(resumed.text).message,
+        /^"billing\/sync": resumed \(was paused by ann at .*\) \(by bo\)$/,
+      );
+    } finally {
+      await lh.stop();
+    }
+  });
+
   it('bad fields: one line naming the value, nothing performed', async () => {
     let calls = 0;
     const base = await pageServer({
@@ -616,6 +661,17 @@ describe('leasehold ui', () => {
     const refresh = await runCli(['ui', '--store', 'memory:', '--refresh', '5']);
     assert.equal(refresh.code, 64);
     assert.match(refresh.stderr, /^leasehold: --refresh: "5" needs a unit/);
+  });
+
+  it('--controls needs the secret in LEASEHOLD_UI_SECRET (never a flag): exit 64 without it', async () => {
+    const r = await runCli(['ui', '--store', 'memory:', '--port', '0', '--controls']);
+    assert.deepEqual(
+      [r.code, r.stderr],
+      [
+        64,
+        'leasehold: --controls: set LEASEHOLD_UI_SECRET to a secret of at least 16 characters (the browser must present it)\n',
+      ],
+    );
   });
 
   it('a store it cannot reach: exit 69, one line, no credential', async () => {

@@ -9,7 +9,7 @@ import { ConfigError } from '../errors.js';
 import { WAITER_SUFFIX } from '../handoff.js';
 import { callStore, checkKey, readRecords } from '../internal.js';
 import { openStore } from '../open.js';
-import { HOSTS_PREFIX } from '../scheduler/placement.js';
+import { HOSTS_PREFIX, NOTICES_KEY } from '../scheduler/placement.js';
 import type { JsonValue, LeaseRecord, LeaseStore } from '../store.js';
 import { describeSchedule, isJobState, summarizeState, type RunSummary, type StateSummary } from './state.js';
 
@@ -35,7 +35,7 @@ export interface KeyStatus extends StateSummary {
 /**
  * A key under leasehold's own names, shown apart from the user's keys: a host's entry in
  * placement's roster (`leasehold#hosts/<n>`), a waiter's announcement (`<key>#leasehold-waiter`),
- * or another `leasehold#…` key.
+ * or another `leasehold#…` key (such as the operator controls' notices).
  */
 export interface ReservedStatus {
   /** The key. */
@@ -80,6 +80,7 @@ function keyStatus(rec: LeaseRecord, now: number): KeyStatus {
 
 /** What kind of reserved key `key` is, or undefined for a user's key. */
 function reservedKind(key: string): ReservedStatus['kind'] | undefined {
+  if (key === NOTICES_KEY) return 'internal';
   if (key.startsWith(HOSTS_PREFIX)) return 'host';
   if (key.endsWith(WAITER_SUFFIX)) return 'waiter';
   return key.startsWith('leasehold#') ? 'internal' : undefined;
@@ -143,6 +144,7 @@ export function formatStatus(doc: StatusDocument): string {
     if (k.lastSlot) lines.push(`  last slot     ${k.lastSlot}`);
     if (k.lastOutcome) lines.push(`  last outcome  ${k.lastOutcome}`);
     if (k.nextSlot) lines.push(`  next slot     ${k.nextSlot}`);
+    lines.push(...formatControls(k));
     if (k.running) {
       // The scheduler clears `running` when a run ends; one left while the key is free
       // was cut short (holder died, lease lost, shutdown) and may be re-run.
@@ -176,6 +178,25 @@ function formatReserved(reserved: readonly ReservedStatus[]): string[] {
   return lines;
 }
 
+/** Operator controls in force, waiting, and the newest one asked for. */
+function formatControls(k: KeyStatus): string[] {
+  const lines: string[] = [];
+  const control = k.control;
+  if (control?.paused) lines.push(`  paused        by ${control.paused.by} at ${control.paused.at}`);
+  const pending: string[] = [];
+  if (control?.skipNext) pending.push(`skip-next (by ${control.skipNext.by})`);
+  if (control?.trigger) pending.push(`trigger ${control.trigger.id} (by ${control.trigger.by})`);
+  if (control?.backfill) {
+    const { slots, id, by } = control.backfill;
+    pending.push(`backfill ${id}: ${slots.length} slot${slots.length === 1 ? '' : 's'} (by ${by})`);
+  }
+  if (pending.length > 0) lines.push(`  pending       ${pending.join('; ')}`);
+  const last = k.audit[0];
+  if (last)
+    lines.push(`  last control  ${last.action} by ${last.by} at ${last.at}${last.detail ? `: ${last.detail}` : ''}`);
+  return lines;
+}
+
 /** Runs listed per key by the human `status` output. */
 const RECENT_SHOWN = 5;
 
@@ -183,6 +204,7 @@ function formatRun(r: RunSummary): string {
   // A slot settled without a run (missed by every host, overlap) has no token or duration.
   if (r.outcome === 'skipped') return [r.slot, 'skipped', r.error ? JSON.stringify(r.error) : ''].join('  ').trimEnd();
   const parts = [r.slot, r.outcome.padEnd(7), `token ${r.token}`];
+  if (r.operator) parts.push(`${r.operator.action} ${r.operator.id} by ${r.operator.by}`);
   if (r.durationMs !== undefined) parts.push(formatDuration(r.durationMs));
   if (r.attempts > 1) parts.push(`${r.attempts} attempts`);
   parts.push(r.holder);

@@ -15,7 +15,7 @@ import { DEFAULT_GRACE, cronCommand } from './cron.js';
 import { EXIT_OK, EXIT_USAGE, exitCodeFor } from './exit-codes.js';
 import { formatError, redact, watchOutput } from './output.js';
 import { DEFAULT_KILL_AFTER, DEFAULT_TTL, runCommand } from './run.js';
-import { DEFAULT_HOST_TEXT, DEFAULT_PORT_TEXT, uiCommand } from './ui.js';
+import { DEFAULT_HOST_TEXT, DEFAULT_PORT_TEXT, SECRET_ENV, uiCommand } from './ui.js';
 import { statusWatchCommand } from './watch.js';
 
 /** Store URL used when neither `--store` nor `$LEASEHOLD_STORE` is given. */
@@ -212,17 +212,22 @@ export function buildProgram(done: (code: number) => void): Command {
       .description(
         'Serve the status page for the store: every key and job with its holder, token, a live countdown to ' +
           'expiry, last and next slot, and a timeline of recent slots. Also status.json (as status --json), ' +
-          'server-sent events and Prometheus /metrics. Read-only; listens on 127.0.0.1 unless --host says ' +
-          'otherwise. SIGINT/SIGTERM: stops, exit 0.',
+          'server-sent events and Prometheus /metrics. Read-only unless --controls; listens on 127.0.0.1 ' +
+          'unless --host says otherwise. SIGINT/SIGTERM: stops, exit 0.',
       )
       .option('--port <port>', 'port to listen on (0: any free port)', DEFAULT_PORT_TEXT)
       .option('--host <address>', 'address to listen on; anything but loopback exposes the page', DEFAULT_HOST_TEXT)
-      .option('--refresh <duration>', 'how often open pages get a new read of the store (default 2s)'),
-  ).action(async (opts: Common & { port: string; host: string; refresh?: string }) => {
+      .option('--refresh <duration>', 'how often open pages get a new read of the store (default 2s)')
+      .option(
+        '--controls',
+        `enable pause/resume/trigger/skip-next/backfill on the page (secret: $${SECRET_ENV})`,
+        false,
+      ),
+  ).action(async (opts: Common & { port: string; host: string; refresh?: string; controls: boolean }) => {
     const store = storeOf(opts);
     await guard(opts, () =>
       uiCommand(
-        { store, host: opts.host, port: opts.port, refresh: opts.refresh },
+        { store, host: opts.host, port: opts.port, refresh: opts.refresh, controls: opts.controls },
         (line) => output.write(`${line}\n`),
         say(store),
       ),

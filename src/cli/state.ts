@@ -4,7 +4,7 @@
  */
 import { formatDuration } from '../duration.js';
 import { type ScheduleSpec, scheduleFromSpec } from '../schedule.js';
-import { parseJobState, type RunningRecord, timeOf } from '../scheduler/state.js';
+import { type AuditRecord, type JobControl, parseJobState, type RunningRecord, timeOf } from '../scheduler/state.js';
 import type { RunOutcome, RunRecord } from '../scheduler/types.js';
 import type { JsonValue } from '../store.js';
 
@@ -34,6 +34,13 @@ export interface StateSummary {
   schedule: ScheduleSpec | null;
   /** The job's first slot after the read, by the reader's clock, ISO-8601 UTC; null without a schedule. */
   nextSlot: string | null;
+  /**
+   * Operator controls in force or waiting for the job's next holder (paused, skip-next, a
+   * trigger, a backfill), each with who asked and when; null when there are none.
+   */
+  control: JobControl | null;
+  /** The operator controls asked for, newest first (who, when, what, what it did). */
+  audit: AuditRecord[];
 }
 
 /**
@@ -60,6 +67,8 @@ export function summarizeState(
     }),
     schedule,
     nextSlot: schedule ? nextSlotOf(schedule, now) : null,
+    control: st.control && Object.keys(st.control).length > 0 ? st.control : null,
+    audit: Array.isArray(st.audit) ? st.audit : [],
   };
 }
 

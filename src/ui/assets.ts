@@ -36,7 +36,9 @@ h2{font-size:.75rem;text-transform:uppercase;letter-spacing:.07em;color:var(--mu
 border:1px solid currentColor;line-height:1.45;white-space:nowrap;font-family:system-ui,sans-serif}
 .badge.ok{color:var(--ok)}.badge.error{color:var(--error)}.badge.timeout{color:var(--timeout)}
 .badge.lost{color:var(--lost)}.badge.aborted,.badge.free,.badge.kind{color:var(--muted)}
-.badge.skipped{color:var(--skipped)}.badge.running,.badge.held{color:var(--accent)}
+.badge.skipped,.badge.paused{color:var(--skipped)}.badge.running,.badge.held{color:var(--accent)}
+.badges{display:flex;gap:.3rem}
+.op{color:var(--accent);font-size:.86em}
 .facts{display:grid;grid-template-columns:max-content 1fr;gap:.15rem .8rem;margin:.55rem 0;font-size:.9rem}
 .fact{display:contents}
 dt{color:var(--muted)}
@@ -72,6 +74,8 @@ border:1px solid var(--line);border-radius:8px;padding:.75rem;align-items:end}
 input,select,button{font:inherit;padding:.3rem .45rem;border:1px solid var(--line);border-radius:6px;
 background:var(--bg);color:var(--fg)}
 button{background:var(--accent);border-color:var(--accent);color:#fff;cursor:pointer}
+#control-answer{grid-column:1/-1}
+#control-answer:empty{display:none}
 @media (max-width:30rem){body{font-size:14px}main,.foot,#controls{padding:0 .6rem}.card{padding:.6rem .7rem}}
 `;
 

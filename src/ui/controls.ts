@@ -8,7 +8,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
-import { ConfigError } from '../errors.js';
+import type { Admin, ControlResult } from '../admin/admin.js';
+import { ConfigError, LeaseholdError } from '../errors.js';
 import { checkKey } from '../internal.js';
 import { checkOptionNames } from '../store-kit/index.js';
 import { esc } from './html.js';
@@ -96,9 +97,54 @@ export async function handleControl(
     const message = await controls.perform(request);
     return answer(req, res, 200, clean(String(message)));
   } catch (err) {
-    const status = err instanceof ConfigError ? 400 : 500;
-    return answer(req, res, status, clean(err instanceof Error ? err.message : String(err)));
+    return answer(req, res, statusOf(err), clean(err instanceof Error ? err.message : String(err)));
   }
+}
+
+/** Bad input 400; the job's lease busy past the wait 409; the store away 503; the rest 500. */
+function statusOf(err: unknown): number {
+  const code = err instanceof LeaseholdError ? err.code : undefined;
+  if (code === 'CONFIG') return 400;
+  if (code === 'ACQUIRE_TIMEOUT') return 409;
+  return code === 'STORE_UNAVAILABLE' ? 503 : 500;
+}
+
+/** How long a control from the page waits for the job's lease while a run holds it. */
+const PAGE_CONTROL_WAIT = '10s';
+
+/**
+ * The status page's controls carried out by a Leasehold's operator controls (`lh.admin`:
+ * pause, resume, trigger, skip-next, backfill), each written under the job's lease and
+ * recorded with who asked. A control waits up to 10 s for the job's lease while a run holds
+ * it (then 409: try again).
+ *
+ * @example
+ * ```ts
+ * const lh = new Leasehold({ store, placement: false });
+ * app.use('/leasehold', statusHandler({ store, controls: adminControls(lh, process.env.LEASEHOLD_UI_SECRET!) }));
+ * ```
+ */
+export function adminControls(lh: { readonly admin: Admin }, secret: string): StatusControls {
+  const perform = async (request: ControlRequest): Promise<string> => {
+    const options = { by: request.by, wait: PAGE_CONTROL_WAIT };
+    const admin = lh.admin;
+    const result = await {
+      pause: () => admin.pause(request.key, options),
+      resume: () => admin.resume(request.key, options),
+      trigger: () => admin.trigger(request.key, options),
+      'skip-next': () => admin.skipNext(request.key, options),
+      backfill: () => admin.backfill(request.key, { ...options, from: request.from ?? '', to: request.to ?? '' }),
+    }[request.action]();
+    return describeResult(result);
+  };
+  return checkControls({ secret, perform }) as StatusControls;
+}
+
+/** One line: `"nightly": paused (by ann)`, with a trigger's id or a backfill's slot count. */
+function describeResult(result: ControlResult): string {
+  const id = result.id ? `, id ${result.id}` : '';
+  const slots = result.slots ? `: ${result.slots.length} slot${result.slots.length === 1 ? '' : 's'}` : '';
+  return `"${result.key}": ${result.detail} (by ${result.by}${id})${slots}`;
 }
 
 function bearer(req: IncomingMessage): string | undefined {

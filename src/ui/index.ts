@@ -17,6 +17,7 @@ export type { KeyStatus, ReservedStatus, StatusDocument } from '../cli/admin.js'
 export { readStatus } from '../cli/admin.js';
 export type { RunSummary, StateSummary } from '../cli/state.js';
 export {
+  adminControls,
   CONTROL_ACTIONS,
   type ControlAction,
   type ControlRequest,

@@ -80,6 +80,7 @@ function keyFamilies() {
     ),
     nextSlot: new Family('leasehold_job_next_slot_timestamp_seconds', 'The next slot of the schedule, Unix time.'),
     running: new Family('leasehold_job_running', 'Whether a run is in progress (1) or not (0).'),
+    paused: new Family('leasehold_job_paused', 'Whether an operator paused the job (1) or not (0).'),
   };
 }
 
@@ -98,6 +99,7 @@ function addKey(families: ReturnType<typeof keyFamilies>, k: KeyStatus, nowMs: n
   if (Number.isFinite(ended)) families.sinceRun.add(labels, Math.max(0, (nowMs - ended) / 1000));
   if (k.nextSlot) families.nextSlot.add(labels, Date.parse(k.nextSlot) / 1000);
   families.running.add(labels, k.running && k.held && k.holder === k.running.holder ? 1 : 0);
+  families.paused.add(labels, k.control?.paused ? 1 : 0);
 }
 
 /** The store's gauges followed by a provider's text, each family once. */

@@ -127,7 +127,10 @@ function renderLegend(hosts: Map<string, number>): string {
 }
 
 function renderJob(k: KeyStatus, hosts: Map<string, number>, now: number): string {
-  const badge = k.running ? '<span class="badge running">running</span>' : outcomeBadge(k.lastOutcome);
+  const state = k.running ? '<span class="badge running">running</span>' : outcomeBadge(k.lastOutcome);
+  const badges = k.control?.paused
+    ? `<span class="badges"><span class="badge paused">paused</span>${state}</span>`
+    : state;
   const facts = [holderFact(k)];
   if (k.schedule) facts.push(fact('Schedule', esc(describeSchedule(k.schedule)), 'schedule'));
   facts.push(fact('Last slot', lastSlotText(k, now), 'last-slot'));
@@ -136,10 +139,39 @@ function renderJob(k: KeyStatus, hosts: Map<string, number>, now: number): strin
     facts.push(fact('Next slot', `${timeTag(k.nextSlot, now)} · ${countdown(next, 'due now', 'in ')}`, 'next-slot'));
   }
   if (k.running) facts.push(fact('Running', runningText(k, now), 'running'));
+  if (k.control) facts.push(fact('Controls', controlText(k.control, now), 'control'));
   return `<article class="card job" data-key="${esc(k.key)}">
-<div class="card-head"><h3 class="key">${esc(k.key)}</h3>${badge}</div>
+<div class="card-head"><h3 class="key">${esc(k.key)}</h3>${badges}</div>
 <dl class="facts">${facts.join('')}</dl>
-${renderTimeline(k.recentRuns, hosts)}${renderRuns(k, now)}</article>`;
+${renderTimeline(k.recentRuns, hosts)}${renderRuns(k, now)}${renderAudit(k, now)}</article>`;
+}
+
+/** Operator controls in force or waiting for the job's next holder, with who asked. */
+function controlText(control: NonNullable<KeyStatus['control']>, now: number): string {
+  const by = (asked: { by: string; at: string }) => `by <span class="mono">${esc(asked.by)}</span>`;
+  const parts: string[] = [];
+  if (control.paused) parts.push(`paused ${by(control.paused)} since ${timeTag(control.paused.at, now)}`);
+  if (control.skipNext) parts.push(`the next slot will be skipped (${by(control.skipNext)})`);
+  if (control.trigger) parts.push(`a triggered run is waiting (${by(control.trigger)})`);
+  if (control.backfill) {
+    const count = control.backfill.slots.length;
+    parts.push(`a backfill of ${plural(count, 'slot')} is waiting (${by(control.backfill)})`);
+  }
+  return parts.join('<br>');
+}
+
+/** The operator controls asked for, newest first, folded: who, when, what, what it did. */
+function renderAudit(k: KeyStatus, now: number): string {
+  if (k.audit.length === 0) return '';
+  const rows = k.audit.map((entry) => {
+    const action = `<span class="badge kind">${esc(entry.action)}</span>`;
+    const by = `<span class="by mono">${esc(entry.by)}</span>`;
+    const detail = entry.detail ? `<span class="reason">${esc(entry.detail)}</span>` : '';
+    return `<li class="audit-entry">${timeTag(entry.at, now)} ${action} ${by}${detail}</li>`;
+  });
+  const summary = `<summary>${plural(k.audit.length, 'operator control')}</summary>`;
+  const list = `<ol class="runs">${rows.join('')}</ol>`;
+  return `<details class="more audit" data-id="audit:${esc(k.key)}">${summary}${list}</details>`;
 }
 
 function renderLease(k: KeyStatus): string {
@@ -204,6 +236,7 @@ function renderTimeline(runs: readonly RunSummary[], hosts: Map<string, number>)
 function runDetail(run: RunSummary): string[] {
   if (run.outcome === 'skipped') return [run.error ?? 'skipped'];
   const out = [run.holder];
+  if (run.operator) out.push(`${run.operator.action} by ${run.operator.by}`);
   if (run.durationMs !== undefined) out.push(formatDuration(run.durationMs));
   if (run.error) out.push(run.error);
   return out;
@@ -231,6 +264,7 @@ function renderRun(run: RunSummary, now: number): string {
     `<span class="dur">${esc(duration)}${attempts}</span>`,
   ];
   if (!skipped) parts.push(`<span class="by mono">${esc(run.holder)}</span>`);
+  if (run.operator) parts.push(`<span class="op">${esc(run.operator.action)} by ${esc(run.operator.by)}</span>`);
   if (run.error) parts.push(`<span class="reason">${esc(run.error)}</span>`);
   const data = `data-outcome="${esc(run.outcome)}" data-slot="${esc(run.slot)}"`;
   return `<li class="run" ${data}>${parts.join(' ')}</li>`;
@@ -238,14 +272,20 @@ function renderRun(run: RunSummary, now: number): string {
 
 /** Placement's hosts, waiters and other keys of leasehold's own, apart from the user's keys. */
 function renderReserved(reserved: readonly ReservedStatus[]): string {
-  const rows = reserved.map((r) => {
-    const expiry = r.expiresInMs === null ? '' : ` · ${countdown(r.expiresInMs, 'expiring', 'expires in ')}`;
-    const who = r.held ? `<span class="mono">${esc(r.holder)}</span>${expiry}` : '<span class="none">free</span>';
-    const jobs = r.jobs === undefined ? '' : ` · ${plural(r.jobs, 'job')}`;
-    const kind = `<span class="badge kind">${esc(r.kind)}</span>`;
-    const key = `<span class="rkey mono">${esc(r.key)}</span>`;
-    return `<li class="reserved ${esc(r.kind)}">${kind} ${who}${jobs} ${key}</li>`;
-  });
+  // Free entries (slots of hosts that left, waiters gone, internal records) are counted, not listed.
+  const rows = reserved
+    .filter((r) => r.held)
+    .map((r) => {
+      const expiry = r.expiresInMs === null ? '' : ` · ${countdown(r.expiresInMs, 'expiring', 'expires in ')}`;
+      const jobs = r.jobs === undefined ? '' : ` · ${plural(r.jobs, 'job')}`;
+      const kind = `<span class="badge kind">${esc(r.kind)}</span>`;
+      const who = `<span class="mono">${esc(r.holder)}</span>`;
+      const key = `<span class="rkey mono">${esc(r.key)}</span>`;
+      return `<li class="reserved ${esc(r.kind)}">${kind} ${who}${expiry}${jobs} ${key}</li>`;
+    });
+  const free = reserved.length - rows.length;
+  if (free > 0)
+    rows.push(`<li class="none">${free} free (hosts that left, waiters gone, records of leasehold's own)</li>`);
   const heading = '<h2 id="h-own">Hosts and waiters</h2>';
   return `<section aria-labelledby="h-own">${heading}<ul class="own">${rows.join('')}</ul></section>`;
 }
