@@ -17,6 +17,7 @@ import { after, describe, it } from 'node:test';
 import express from 'express';
 import Fastify from 'fastify';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
+import { formatStatus } from '../src/cli/admin.js';
 import { describeSchedule, summarizeState } from '../src/cli/state.js';
 import { Leasehold } from '../src/leasehold.js';
 import { openStore } from '../src/open.js';
@@ -390,6 +391,9 @@ describe('controls', () => {
       const job = doc.keys.find((k) => k.key === 'billing/sync');
       assert.equal(job?.control?.paused?.by, 'ann');
       assert.deepEqual([job?.audit[0]?.action, job?.audit[0]?.by, job?.audit[0]?.detail], ['pause', 'ann', 'paused']);
+      const human = formatStatus(doc);
+      assert.match(human, /^ {2}paused {8}by ann at \d{4}-\d\d-\d\dT[\d:.]+Z$/m);
+      assert.match(human, /^ {2}last control {2}pause by ann at \S+: paused$/m);
       const page = (await get(base)).text;
       assert.match(page, /<span class="badges"><span class="badge paused">paused<\/span>/);
       assert.match(page, /Controls<\/dt><dd>paused by <span class="mono">ann<\/span> since <time/);
