@@ -10,7 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { readStatus } from '../../src/cli/admin.js';
 import { openStore } from '../../src/open.js';
+import type { LeaseStore } from '../../src/store.js';
 
 /** One line a campaigner or semaphore loop wrote (test/fixtures/coordination-worker.ts). */
 export interface Line {
@@ -26,6 +28,7 @@ export interface Line {
   end?: string;
   held?: boolean;
   longestWaitMs?: number;
+  storeErrors?: number;
 }
 
 /** A store to run on: its URL, and a key prefix when it needs one to be isolated. */
@@ -155,9 +158,20 @@ export function checkTerms(lines: Line[]): number {
   return all.length;
 }
 
+/** `leasehold status --key` (the same read, `readStatus`) names `leader` as the key's holder, with its token. */
+async function checkStatusNames(store: LeaseStore, key: string, leader: Line): Promise<void> {
+  const status = (await readStatus(store, key)).keys[0];
+  assert.deepEqual(
+    [status?.held, status?.holder, status?.token],
+    [true, `worker-${leader.pid}`, leader.token],
+    'status shows the leader as the holder of the election key',
+  );
+}
+
 /** Kill -9, pause past the TTL, graceful stop: E1 throughout; answers the measured handovers. */
 async function checkElection(target: Target, ttlMs: number) {
   const workers = new Workers(target, 3, { mode: 'elect', ttlMs });
+  const store = await openStore(target.url, target.prefix ? { prefix: target.prefix } : {});
   try {
     await workers.ready();
     const elected = (after: bigint, pid?: number) => (l: Line[]) =>
@@ -177,6 +191,7 @@ async function checkElection(target: Target, ttlMs: number) {
     const abort = await workers.waitFor('the paused leader told of its loss', find, 5000);
     assert.ok(abort.t >= resumedAt, 'the paused leader was told after it woke');
     assert.equal(abort.code, 'LEASE_LOST');
+    await checkStatusNames(store, workers.key, third);
 
     const stoppedAt = workers.signal(third.pid, 'SIGTERM');
     const fourth = await workers.waitFor('a leader after a graceful stop', elected(stoppedAt, second.pid), 5000);
@@ -193,15 +208,11 @@ async function checkElection(target: Target, ttlMs: number) {
       lines.some((l) => l.ev === 'work' && l.pid === second.pid && l.token === fourth.token),
       'the old leader led again',
     );
-    const store = await openStore(target.url, target.prefix ? { prefix: target.prefix } : {});
-    try {
-      assert.equal((await store.inspect(workers.key))?.holder ?? null, null, 'resigned leaders leave no lease');
-    } finally {
-      await store.close();
-    }
+    assert.equal((await store.inspect(workers.key))?.holder ?? null, null, 'resigned leaders leave no lease');
     return { killMs, pauseMs, gracefulMs };
   } finally {
     workers.killAll();
+    await store.close();
   }
 }
 
@@ -246,7 +257,8 @@ async function checkSemaphore(target: Target, ttlMs: number) {
     assert.ok(sections.length >= 40, `${sections.length} sections`);
     const most = checkSections(sections, 3);
     const longestWaitMs = Math.max(...lines.map((l) => l.longestWaitMs ?? 0));
-    return { sections: sections.length, most, longestWaitMs };
+    const storeErrors = lines.reduce((sum, l) => sum + (l.storeErrors ?? 0), 0);
+    return { sections: sections.length, most, longestWaitMs, storeErrors };
   } finally {
     workers.killAll();
   }
@@ -276,7 +288,10 @@ export function storeTests(name: string, target: () => Target, run: StoreRun): v
     assert.ok(gracefulMs <= 1000, `new leader ${gracefulMs}ms after a graceful stop`);
   });
   it(`${name}: 4 processes on a semaphore of 3 permits: never more than 3 holders, tokens never repeat`, async () => {
-    const { sections, most, longestWaitMs } = await checkSemaphore(target(), ttlMs);
-    console.log(`${name} semaphore: ${sections} sections, at most ${most} at once, longest wait ${longestWaitMs}ms`);
+    const { sections, most, longestWaitMs, storeErrors } = await checkSemaphore(target(), ttlMs);
+    console.log(
+      `${name} semaphore: ${sections} sections, at most ${most} at once, longest wait ${longestWaitMs}ms, ` +
+        `${storeErrors} store errors`,
+    );
   });
 }
