@@ -220,6 +220,9 @@ export function jitter(min: number, max: number): number {
   return min + Math.random() * (max - min);
 }
 
+/** Inspects in flight at once when a store has no inspectAll. */
+const READ_RECORDS_CONCURRENCY = 16;
+
 /**
  * Every record under `prefix`: `store.inspectAll` when the store has it (one request where
  * it can), otherwise `list` and one `inspect` per key. Each call has `timeoutMs`.
@@ -239,12 +242,16 @@ export async function readRecords(
   const keys = await callStore(clock, `${store.name}: list "${prefix}"`, timeoutMs, undefined, (signal) =>
     store.list({ prefix, signal }),
   );
-  const records = await Promise.all(
-    keys.map((key) =>
+  // A few at a time: a store without inspectAll may be reached over one connection.
+  const records: (LeaseRecord | null)[] = [];
+  for (let from = 0; from < keys.length; from += READ_RECORDS_CONCURRENCY) {
+    const batch = keys.slice(from, from + READ_RECORDS_CONCURRENCY);
+    const read = batch.map((key) =>
       callStore(clock, `${store.name}: inspect "${key}"`, timeoutMs, undefined, (signal) =>
         store.inspect(key, { signal }),
       ),
-    ),
-  );
+    );
+    records.push(...(await Promise.all(read)));
+  }
   return records.filter((record): record is LeaseRecord => record !== null);
 }
