@@ -418,6 +418,13 @@ export function check(input: CheckInput): CheckResult {
       const st = settleOf.get(`${key}|${m.s}|${m.tok}`);
       if (st) settledSections.push([Date.parse(m.s as string), (m.sent as number) - eps, (st.recv as number) + eps]);
     }
+    // Runs from their handler's start to their recorded end, for the runs no start record of their
+    // own brackets: with the fused acquire the mark names the due slot only, so a catch-up run of an
+    // older slot has none, yet a slot that came while it was going is an overlap all the same (S5).
+    for (const sec of sections) {
+      const st = sec.k === key ? settleOf.get(`${key}|${sec.s}|${sec.tok}`) : undefined;
+      if (st) settledSections.push([Date.parse(sec.s), sec.start - eps, (st.recv as number) + eps]);
+    }
     // Busy: one lease running slots back to back (a catch-up burst). The job runs one
     // slot at a time, so a slot whose window passes while its job is busy is skipped as
     // outside its window (S4), not lost. Runs of one token are chained while the gap

@@ -2,9 +2,15 @@
  * The fault harness (issue 7):
  *
  * ```sh
- * npm run faults -- --store <memory|file|redis|postgres|mysql|azure-blob> --duration 60s \
- *   [--workers 5] [--faults kill,pause,restart,partition,delay,clock] [--seed 1] [--json out.json]
+ * npm run faults -- --store <memory|file|redis|postgres|mysql|azure-blob|…> --duration 60s \
+ *   [--workers 5] [--faults kill,pause,restart,partition,delay,clock] [--seed 1] [--json out.json] \
+ *   [--placement]
  * ```
+ *
+ * `redis-cluster`, `etcd-cluster` and `nats-cluster` run the workers against a private
+ * three-node cluster the harness starts; there a `restart` is a SIGKILL of the current
+ * leader (Redis: a master; etcd: the Raft leader; NATS: the bucket's stream leader) and its
+ * return with its data.
  *
  * Starts a private store server (network stores) behind a fault proxy, a fenced sink
  * process and N worker processes running a leasehold schedule; injects faults on a seeded
@@ -47,8 +53,10 @@ import {
 import { startProxy, type FaultProxy } from './proxy.js';
 import type { WorkerConfig } from './worker.js';
 
-// redis-cluster: the Redis store on a private 3-master, 3-replica Redis Cluster (not a registry store).
-const STORES = [...STORE_NAMES, 'redis-cluster'];
+// Not registry stores: the Redis store on a private 3-master, 3-replica Redis Cluster, the
+// etcd store on a 3-member etcd cluster, the NATS store on a 3-server JetStream cluster (R3 bucket).
+const CLUSTERS = ['redis-cluster', 'etcd-cluster', 'nats-cluster'];
+const STORES = [...STORE_NAMES, ...CLUSTERS];
 type StoreName = string;
 
 /** Fault kinds each store supports, and why the others do not apply. */
@@ -69,6 +77,11 @@ export const SUPPORTED: Partial<Record<StoreName, FaultKind[]>> = {
   nats: ['kill', 'pause', 'restart', 'partition', 'delay', 'clock'],
   // A restart is a SIGKILL that keeps the data dir (etcd fsyncs before it answers), so revisions survive.
   etcd: ['kill', 'pause', 'restart', 'partition', 'delay', 'clock'],
+  // A restart is a SIGKILL of the Raft leader (a new one is elected), back with its data dir
+  // after 1–4 s. The client talks to every member, so there is no one proxy.
+  'etcd-cluster': ['kill', 'pause', 'restart', 'clock'],
+  // A restart is a SIGKILL of the server leading the bucket's R3 stream, back after 1–4 s.
+  'nats-cluster': ['kill', 'pause', 'restart', 'clock'],
   // dynalite on disk: a SIGKILL keeps what it acknowledged (LevelDB's log is written before
   // the reply), as DynamoDB keeps every acknowledged write. A clock offset moves only the
   // host's wall clock, which the store never reads (docs/stores/dynamodb.md, "Clock").
@@ -97,6 +110,11 @@ const PROFILE: Partial<Record<StoreName, Profile>> = {
   mysql: { periodMs: 500, ttlMs: 2000, catchUpMs: 5000, workMs: [20, 150], ci: '15s' },
   // etcd lease TTLs are whole seconds, at least 2 s with the default election timeout.
   etcd: { periodMs: 500, ttlMs: 2000, catchUpMs: 5000, workMs: [20, 150], ci: '15s' },
+  // A leader kill costs an election (1 s election timeout, then a vote), and etcd 3.4's new
+  // leader restarts every lease's countdown: a dead holder's lease can last one TTL more.
+  'etcd-cluster': { periodMs: 500, ttlMs: 2000, catchUpMs: 7000, workMs: [20, 150], ci: '30s' },
+  // A stream leader kill costs an election (about 2 s on 2.9) before writes resume.
+  'nats-cluster': { periodMs: 500, ttlMs: 2000, catchUpMs: 7000, workMs: [20, 150], ci: '30s' },
   // The Date header's 1 s resolution can add about 2 s to a takeover: a wider catch-up window.
   dynamodb: { periodMs: 500, ttlMs: 2000, catchUpMs: 6000, workMs: [20, 150], ci: '15s' },
   'azure-blob': { periodMs: 3000, ttlMs: 15_000, catchUpMs: 21_000, workMs: [100, 800], ci: '45s' },
@@ -109,7 +127,7 @@ interface Server {
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
-const usage = `usage: npm run faults -- --store <${STORES.join('|')}> --duration <D> [--workers N] [--keys K] [--period D] [--faults ${FAULT_KINDS.join(',')}] [--seed S] [--json PATH] [--keep]`;
+const usage = `usage: npm run faults -- --store <${STORES.join('|')}> --duration <D> [--workers N] [--keys K] [--period D] [--faults ${FAULT_KINDS.join(',')}] [--seed S] [--json PATH] [--keep] [--placement]`;
 
 function fail(msg: string): never {
   console.error(`faults: ${msg}\n${usage}`);
@@ -149,6 +167,10 @@ const { values: args } = parseArgs({
     seed: { type: 'string' },
     json: { type: 'string' },
     keep: { type: 'boolean', default: false },
+    // Fleet placement in the workers (off: every worker tries every slot, the race the
+    // checker's takeover bound, TTL + poll, is written for; on: a dead owner's jobs move
+    // after the placement TTL, whose slots meanwhile the checker counts as lost).
+    placement: { type: 'boolean', default: false },
     'list-ci': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
@@ -312,6 +334,42 @@ async function startStore(): Promise<void> {
       url = `etcd://127.0.0.1:${proxy.port}/faults-${runId}/`;
       return;
     }
+    case 'etcd-cluster': {
+      const { startEtcdServer } = await import('../test/helpers/etcd-server.js');
+      const cluster = await startEtcdServer({ members: 3 });
+      const killLeader = async () => {
+        const leader = await cluster.leader();
+        await cluster.members[leader]?.kill(true);
+        await sleep(between(1000, 4000));
+        await cluster.members[leader]?.start();
+      };
+      server = { port: cluster.members[0]?.clientPort as number, restart: killLeader, stop: () => cluster.stop() };
+      url = `${cluster.url}/faults-${runId}/`;
+      return;
+    }
+    case 'nats-cluster': {
+      const { startNatsCluster } = await import('../test/helpers/nats-server.js');
+      const cluster = await startNatsCluster();
+      const version = await natsVersion(cluster.url);
+      const { hasReplicatedCas } = await import('../src/stores/nats/connection.js');
+      if (!hasReplicatedCas(version)) {
+        await cluster.stop();
+        throw new Error(
+          `nats-cluster needs nats-server 2.9.21 or later (this is ${version}): the store refuses R3 buckets on older servers, whose replicated compare-and-set can accept two writes of one revision (docs/stores/nats.md)`,
+        );
+      }
+      const bucket = `faults-${runId}`;
+      const killLeader = async () => {
+        const leader = await natsStreamLeader(cluster, `KV_${bucket}`);
+        if (!leader) return;
+        await leader.kill(true);
+        await sleep(between(1000, 4000));
+        await leader.start();
+      };
+      server = { port: cluster.servers[0]?.port as number, restart: killLeader, stop: () => cluster.stop() };
+      url = `${cluster.url}/${bucket}?replicas=3`;
+      return;
+    }
     case 'dynamodb': {
       const { startDynalite } = await import('../test/helpers/dynalite-server.js');
       const s = await startDynalite({ persistent: true });
@@ -320,6 +378,35 @@ async function startStore(): Promise<void> {
       url = s.url(`faults-${runId}`).replace(`%3A${s.port}`, `%3A${proxy.port}`);
       return;
     }
+  }
+}
+
+/** The version of the nats-server a connection to `url` lands on. */
+async function natsVersion(url: string): Promise<string> {
+  const { connect } = await import('@nats-io/transport-node');
+  const admin = await connect({ servers: url.replace('nats://', '').split(','), timeout: 5000 });
+  try {
+    return admin.info?.version ?? 'unknown';
+  } finally {
+    await admin.close().catch(() => {});
+  }
+}
+
+/** The server leading `stream` on a NATS cluster (asked of the cluster), or undefined when none does. */
+async function natsStreamLeader(
+  cluster: import('../test/helpers/nats-server.js').NatsCluster,
+  stream: string,
+): Promise<import('../test/helpers/nats-server.js').NatsServer | undefined> {
+  const { connect } = await import('@nats-io/transport-node');
+  const { jetstreamManager } = await import('@nats-io/jetstream');
+  const admin = await connect({ servers: cluster.url.replace('nats://', '').split(','), timeout: 5000 });
+  try {
+    const info = await (await jetstreamManager(admin, { timeout: 5000 })).streams.info(stream);
+    return cluster.servers.find((_, index) => info.cluster?.leader === `lh-${index + 1}`);
+  } catch {
+    return undefined; // no leader right now (an election): no fault this time
+  } finally {
+    await admin.close().catch(() => {});
   }
 }
 
@@ -377,6 +464,7 @@ async function spawnWorker(clockOffset?: string): Promise<Worker> {
     dir,
     sinkPort,
     stallMs: stallMs,
+    placement: args.placement,
   };
   const wenv: NodeJS.ProcessEnv = { ...env };
   if (clockOffset && faketimeLib) {

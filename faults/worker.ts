@@ -45,6 +45,8 @@ export interface WorkerConfig {
   sinkPort: number;
   /** A timer firing this much late is logged as a `stall`. */
   stallMs: number;
+  /** Fleet placement on (the harness's `--placement`); off: every worker tries every slot. */
+  placement?: boolean;
 }
 
 const cfg = JSON.parse(process.argv[2] ?? '{}') as WorkerConfig;
@@ -81,8 +83,22 @@ class SinkClient {
   }
 }
 
-/** Wraps a store so that granted acquires and the scheduler's fenced records are logged with send/receive times. */
+type Recorded = { running?: { slot: string; token?: number } | null; lastSlot?: string | null; lastOutcome?: string };
+
+/**
+ * Wraps a store so that granted acquires and the scheduler's fenced records are logged with
+ * send/receive times: start records (`mark`) written by writeState or, on the fused path,
+ * by the acquire's mark; end records (`settle`) written by writeState or by a release with
+ * state.
+ */
 function observed(store: LeaseStore, log: (ev: object) => void): LeaseStore {
+  const record = (key: string, token: number, state: unknown, sent: string, ok: boolean) => {
+    const st = state as Recorded | null | undefined;
+    if (st?.running && st.running.token === token)
+      log({ ev: 'mark', k: key, tok: token, s: st.running.slot, sent, recv: hr(), ok });
+    else if (st && !st.running && st.lastSlot)
+      log({ ev: 'settle', k: key, tok: token, s: st.lastSlot, out: st.lastOutcome, sent, recv: hr(), ok });
+  };
   return new Proxy(store, {
     get(target, prop) {
       if (prop === 'acquire') {
@@ -90,6 +106,10 @@ function observed(store: LeaseStore, log: (ev: object) => void): LeaseStore {
           const sent = hr();
           const r = await target.acquire(req, opts);
           if (r.acquired) log({ ev: 'acq', k: req.key, tok: r.token, lid: req.leaseId, sent, recv: hr() });
+          const slot = (req.mark as { slot?: unknown } | undefined)?.slot;
+          if (r.acquired && typeof slot === 'string') {
+            log({ ev: 'mark', k: req.key, tok: r.token, s: slot, sent, recv: hr(), ok: true });
+          }
           return r;
         };
         return f;
@@ -98,24 +118,16 @@ function observed(store: LeaseStore, log: (ev: object) => void): LeaseStore {
         const f: LeaseStore['writeState'] = async (req, opts) => {
           const sent = hr();
           const ok = await target.writeState(req, opts);
-          const st = req.state as {
-            running?: { slot: string; token: number } | null;
-            lastSlot?: string | null;
-            lastOutcome?: string | null;
-          } | null;
-          if (st?.running && st.running.token === req.token)
-            log({ ev: 'mark', k: req.key, tok: req.token, s: st.running.slot, sent, recv: hr(), ok });
-          else if (st && !st.running && st.lastSlot)
-            log({
-              ev: 'settle',
-              k: req.key,
-              tok: req.token,
-              s: st.lastSlot,
-              out: st.lastOutcome,
-              sent,
-              recv: hr(),
-              ok,
-            });
+          record(req.key, req.token, req.state, sent, ok);
+          return ok;
+        };
+        return f;
+      }
+      if (prop === 'release') {
+        const f: LeaseStore['release'] = async (req, opts) => {
+          const sent = hr();
+          const ok = await target.release(req, opts);
+          if (req.state !== undefined) record(req.key, req.token, req.state, sent, ok);
           return ok;
         };
         return f;
@@ -135,7 +147,7 @@ for (const id of cfg.ids) {
   const log = (ev: object) => appendFileSync(file, `${JSON.stringify({ t: hr(), w: id, pid: process.pid, ...ev })}\n`);
   const raw = shared ?? (await openStore(cfg.url));
   const store = observed(raw, log);
-  const lh = new Leasehold({ store, holder: `${id}:${process.pid}` });
+  const lh = new Leasehold({ store, holder: `${id}:${process.pid}`, placement: cfg.placement === true });
   for (const key of cfg.keys) {
     lh.every(
       cfg.interval,

@@ -253,6 +253,20 @@ describe('faults checker', () => {
     assert.equal(check(idle).lostSlots, 12);
   });
 
+  it('a slot that came while a catch-up run without a start record of its own was going is an overlap', () => {
+    // The fused acquire: the mark names the due slot only; an older slot's run, late, has no mark.
+    const late = clean();
+    dropSlot(late, 1000);
+    const s900 = iso(ZERO + 900);
+    late.history = late.history.filter((e) => !(e.s === s900 && (e.ev === 'mark' || e.ev === 'invoke')));
+    late.history.push({ t: 990, w: 'w2', ev: 'invoke', k: KEY, s: s900, tok: 9 });
+    for (const e of late.history) if (e.s === s900 && e.ev === 'ok') e.t = 1040;
+    for (const e of late.history) if (e.s === s900 && e.ev === 'settle') e.recv = 1042;
+    const r = check(late);
+    assert.equal(r.lostSlots, 0, r.problems.join('\n'));
+    assert.equal(r.overlapSkipped, 1);
+  });
+
   it('a slot skipped as an overlap of a run that never recorded its end is lost', () => {
     const bad = clean();
     dropSlot(bad, 1000);

@@ -59,6 +59,27 @@ export interface LastValue {
 interface ConnectionLike {
   close(): Promise<void>;
   closed(): Promise<undefined | Error>;
+  /** The connected server's INFO: its version. */
+  readonly info?: { readonly version: string } | undefined;
+}
+
+/**
+ * The first nats-server release whose compare-and-set (`Nats-Expected-Last-Subject-Sequence`)
+ * holds on a replicated stream: before it, two writes racing with the same expected revision
+ * could both be stored (nats-io/nats-server#4320, fixed in 2.9.21 by #4319), which would
+ * grant one lease twice. docs/stores/nats.md ("Bucket").
+ */
+const REPLICATED_CAS_SINCE = [2, 9, 21] as const;
+
+/** True when `version` (`major.minor.patch…`) is at least {@link REPLICATED_CAS_SINCE}. */
+export function hasReplicatedCas(version: string): boolean {
+  const parts = version.split(/[.-]/).map((part) => Number.parseInt(part, 10));
+  for (const [index, wanted] of REPLICATED_CAS_SINCE.entries()) {
+    const part = parts[index];
+    if (part === undefined || !Number.isFinite(part)) return false;
+    if (part !== wanted) return part > wanted;
+  }
+  return true;
 }
 
 interface StreamInfoLike {
@@ -180,6 +201,7 @@ export class NatsConnection {
         if (err instanceof Error && /stream not found/i.test(err.message)) return undefined;
         throw err;
       });
+      this.#checkReplicas(info?.config.num_replicas ?? url.replicas, connection.info?.version ?? 'unknown');
       if (info) {
         this.#checkBucket(info);
       } else {
@@ -199,6 +221,17 @@ export class NatsConnection {
       await connection.close().catch(() => {});
       throw err;
     }
+  }
+
+  /** Refuses a replicated bucket on a server whose compare-and-set does not hold on one (see {@link hasReplicatedCas}). */
+  #checkReplicas(replicas: number, version: string): void {
+    if (replicas <= 1 || hasReplicatedCas(version)) return;
+    const minimum = REPLICATED_CAS_SINCE.join('.');
+    throw new ConfigError(
+      `nats store: bucket "${this.#settings.url.bucket}" has ${replicas} replicas, and nats-server ${version} may accept ` +
+        `two compare-and-set writes of one revision on a replicated stream (nats-server issue 4320): ` +
+        `use nats-server ${minimum} or later, or 1 replica`,
+    );
   }
 
   #checkBucket(info: StreamInfoLike): void {

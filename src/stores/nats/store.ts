@@ -244,16 +244,25 @@ export class NatsKvStore implements LeaseStore {
       const state = entry?.state ?? null;
       const mark = entry?.mark ?? null;
       const lease = { holder: req.holder, lease: req.leaseId, ttl, since: 0, state, mark: req.mark ?? mark };
-      const grant = (token: number): Step<AcquireResult> => ({
+      // `storeTime`: a server-time reading taken during this acquire, before its CAS (a takeover), so
+      // the scheduler's store-clock estimate gets a sample; other grants carry none (no timestamp in a
+      // publish acknowledgement).
+      const grant = (token: number, storeTime?: number): Step<AcquireResult> => ({
         write: { ...lease, token },
         startsTtl: true,
-        result: (revision) => ({ acquired: true, token: token || revision, state, mark }),
+        result: (revision) => ({
+          acquired: true,
+          token: token || revision,
+          state,
+          mark,
+          ...(storeTime === undefined ? {} : { storeTime }),
+        }),
       });
       if (!entry || entry.holder === null) return grant(0);
       if (entry.lease === req.leaseId) return grant(tokenOf({ ...read, entry }));
       if (known) return 'read';
       const judged = await this.#judge(kv, { ...read, entry });
-      if (judged.expired) return grant(0);
+      if (judged.expired) return grant(0, judged.storeTime);
       const busy = { acquired: false, holder: entry.holder, expiresInMs: judged.remainingMs, state, mark } as const;
       return { answer: judged.storeTime === undefined ? busy : { ...busy, storeTime: judged.storeTime } };
     });
