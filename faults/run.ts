@@ -354,8 +354,9 @@ async function startStore(): Promise<void> {
       const { hasReplicatedCas } = await import('../src/stores/nats/connection.js');
       if (!hasReplicatedCas(version)) {
         await cluster.stop();
+        const why = 'replicated compare-and-set can accept two writes of one revision (docs/stores/nats.md)';
         throw new Error(
-          `nats-cluster needs nats-server 2.9.21 or later (this is ${version}): the store refuses R3 buckets on older servers, whose replicated compare-and-set can accept two writes of one revision (docs/stores/nats.md)`,
+          `nats-cluster needs nats-server 2.9.21 or later (this is ${version}): the store refuses R3 buckets there: ${why}`,
         );
       }
       const bucket = `faults-${runId}`;

@@ -223,14 +223,14 @@ export class NatsConnection {
     }
   }
 
-  /** Refuses a replicated bucket on a server whose compare-and-set does not hold on one (see {@link hasReplicatedCas}). */
+  /** Refuses a replicated bucket on a server whose compare-and-set does not hold there ({@link hasReplicatedCas}). */
   #checkReplicas(replicas: number, version: string): void {
     if (replicas <= 1 || hasReplicatedCas(version)) return;
     const minimum = REPLICATED_CAS_SINCE.join('.');
+    const bucket = `bucket "${this.#settings.url.bucket}" has ${replicas} replicas`;
+    const why = `nats-server ${version} may accept two compare-and-set writes of one revision on a replicated stream`;
     throw new ConfigError(
-      `nats store: bucket "${this.#settings.url.bucket}" has ${replicas} replicas, and nats-server ${version} may accept ` +
-        `two compare-and-set writes of one revision on a replicated stream (nats-server issue 4320): ` +
-        `use nats-server ${minimum} or later, or 1 replica`,
+      `nats store: ${bucket}, and ${why} (nats-server issue 4320): use nats-server ${minimum} or later, or 1 replica`,
     );
   }
 
