@@ -150,6 +150,18 @@ export const CLOCK_SYNC_READS = 3;
 /** Extra reads spread over a coarse store clock's resolution, to pin the offset to a tenth of it. */
 export const CLOCK_REFINE_STEPS = 10;
 
+/**
+ * A host whose store-clock estimate got no new sample for this long reads the store's
+ * clock once: stores whose answers carry no store time (etcd, NATS) would otherwise keep
+ * the estimate of `start()` for the process's life — and one taken under load can lag the
+ * store by the event loop's delay then (hundreds of ms), which makes slots look not yet
+ * due and runs look earlier than they were. 15 s: one request per host per 15 s at most.
+ */
+export const CLOCK_REFRESH_MS = 15_000;
+
+/** First retry of a failed store-clock read, doubled per failure up to {@link CLOCK_REFRESH_MS}. */
+export const CLOCK_RETRY_MS = 1000;
+
 /** Runs kept in a job's history (fenced state): enough for status output, small enough for 64 KiB. */
 export const HISTORY_LENGTH = 20;
 

@@ -144,7 +144,10 @@ export class Scheduler implements JobHost {
     if (this.started) return;
     this.started = true;
     await this.#storeClock.sync();
-    this.#refining = this.#storeClock.refine().catch(() => {});
+    this.#refining = Promise.all([this.#storeClock.refine(), this.#storeClock.keepFresh()]).then(
+      () => {},
+      () => {},
+    );
     // Join the fleet and read the roster before the first slot, so jobs start owned.
     if (this.#placement && this.jobs.size > 0) await this.#placement.start([...this.jobs.keys()]);
     for (const job of this.jobs.values()) job.start();

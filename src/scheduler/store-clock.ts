@@ -3,7 +3,14 @@
  * to be due before it is by the store's clock (S3), at the price of starting a little late.
  * @module
  */
-import { CLOCK_BOUND_DECAY, CLOCK_READ_TIMEOUT_MS, CLOCK_REFINE_STEPS, CLOCK_SYNC_READS } from '../defaults.js';
+import {
+  CLOCK_BOUND_DECAY,
+  CLOCK_READ_TIMEOUT_MS,
+  CLOCK_REFINE_STEPS,
+  CLOCK_REFRESH_MS,
+  CLOCK_RETRY_MS,
+  CLOCK_SYNC_READS,
+} from '../defaults.js';
 import { safeLog } from '../events.js';
 import { errorText } from '../store-kit/index.js';
 import type { SchedulerPort } from './port.js';
@@ -30,6 +37,8 @@ export class StoreClock {
   #lowerSkewMs: number | undefined;
   /** Monotonic time of the sample that gave it. */
   #sampledAt = 0;
+  /** Monotonic time of the last sample seen, kept or not (freshness, not the bound). */
+  #lastSeenAt = Number.NEGATIVE_INFINITY;
 
   /** An estimator reading the store through `port`. */
   constructor(port: SchedulerPort, host: ClockHost) {
@@ -72,6 +81,7 @@ export class StoreClock {
    * host's clock stepped).
    */
   observe(storeTime: number, recvWall: number, force = false): void {
+    this.#lastSeenAt = this.#port.clock.now();
     const bound = storeTime - recvWall;
     if (!force && this.#lowerSkewMs !== undefined && bound <= this.#currentSkew()) return;
     this.#lowerSkewMs = bound;
@@ -93,6 +103,35 @@ export class StoreClock {
     } catch (err) {
       const message = 'could not read the store clock; using the host clock until the store answers';
       safeLog(logger, 'warn', { err: errorText(err) }, message);
+    }
+  }
+
+  /**
+   * Keeps the estimate fresh until `stop()`: when no sample came for
+   * {@link CLOCK_REFRESH_MS} (a store whose answers carry no time, or a host with few
+   * acquisitions), reads the store's clock once. A failed read is retried after
+   * {@link CLOCK_RETRY_MS}, doubled per failure — so a host whose first reads failed
+   * (the store was restarting) does not keep the host clock for its life.
+   */
+  async keepFresh(): Promise<void> {
+    const host = this.#host;
+    const { clock } = this.#port;
+    let retry = CLOCK_RETRY_MS;
+    while (!host.stopping) {
+      const age = clock.now() - this.#lastSeenAt;
+      if (this.#lowerSkewMs !== undefined && age < CLOCK_REFRESH_MS) {
+        await host.nap(CLOCK_REFRESH_MS - age);
+        continue;
+      }
+      try {
+        const signal = AbortSignal.any([AbortSignal.timeout(CLOCK_READ_TIMEOUT_MS), host.stopSignal]);
+        this.observe(await this.#port.readStoreClock(signal), clock.wallNow());
+        retry = CLOCK_RETRY_MS;
+      } catch {
+        if (host.stopping) return;
+        await host.nap(retry);
+        retry = Math.min(retry * 2, CLOCK_REFRESH_MS);
+      }
     }
   }
 
