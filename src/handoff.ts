@@ -197,7 +197,8 @@ class Queue {
   readonly #context: QueueContext;
   readonly #waiters: Waiter[] = [];
   readonly #ttlMs: number;
-  readonly #leaseId = randomUUID();
+  /** The announcement's lease id, made on the first announcement. */
+  #leaseId: string | undefined;
   /** The announcement held: its token. */
   #token: number | undefined;
   /** Monotonic time before which no announcement is tried. */
@@ -241,6 +242,7 @@ class Queue {
   async announce(signal: AbortSignal | undefined): Promise<void> {
     const { store, clock, holder } = this.#context;
     if (clock.now() < this.#nextTry) return;
+    this.#leaseId ??= randomUUID();
     const request = { key: waiterKey(this.key), holder, leaseId: this.#leaseId, ttlMs: this.#ttlMs };
     const what = `${store.name}: announce on "${request.key}"`;
     try {
@@ -263,11 +265,12 @@ class Queue {
   /** Gives the announcement back, best effort (one of ours got the key, or nobody waits any more). */
   async withdraw(): Promise<void> {
     const token = this.#token;
-    if (token === undefined) return;
+    const leaseId = this.#leaseId;
+    if (token === undefined || leaseId === undefined) return;
     const { store, clock } = this.#context;
     this.#token = undefined;
     this.#nextTry = Number.NEGATIVE_INFINITY;
-    const ref = { key: waiterKey(this.key), leaseId: this.#leaseId, token };
+    const ref = { key: waiterKey(this.key), leaseId, token };
     const what = `${store.name}: withdraw "${ref.key}"`;
     try {
       await callStore(clock, what, releaseTimeout(this.#ttlMs), undefined, (inner) =>

@@ -17,13 +17,15 @@ import { array, number, text } from '../replies.js';
 // holder, pttl, nowMs, state, mark}; yielded to an announced waiter {2, its holder, nowMs,
 // state, mark}.
 // A new token is max(last + 1, TIME in µs), so it stays above every earlier token even
-// after the server lost its data. redis.replicate_commands() lets Redis 3.2–4 replicate
-// writes made after TIME; newer servers always do. Only integers and strings are
+// after the server lost its data; when the clock wins (nearly always) its decimal text is
+// TIME's two parts side by side, cheaper than string.format. redis.replicate_commands()
+// lets Redis 3.2–4 replicate writes made after TIME; Redis 5+ always does, and Redis 7+
+// (which has REDIS_VERSION_NUM) is not asked at all. Only integers and strings are
 // returned: a RESP3 client (ioredis 6) would see a Lua boolean as a boolean, not nil.
 // The mark is its own hash field beside the state (never merged in Lua: cjson would round
 // 16-digit tokens); a missing field, as data written before marks existed has, reads as ''.
 const ACQUIRE = `
-if redis.replicate_commands then pcall(redis.replicate_commands) end
+if not redis.REDIS_VERSION_NUM and redis.replicate_commands then pcall(redis.replicate_commands) end
 local t = redis.call('TIME')
 local nowUs = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local nowMs = math.floor(nowUs / 1000)
@@ -44,8 +46,12 @@ if cur[1] then
   return {1, cur[3], nowMs, state, mark}
 end
 local token = tonumber(m[1] or '0') + 1
-if nowUs > token then token = nowUs end
-local ts = string.format('%.0f', token)
+local ts
+if nowUs > token then
+  ts = t[1] .. string.rep('0', 6 - #t[2]) .. t[2]
+else
+  ts = string.format('%.0f', token)
+end
 if ARGV[4] then
   redis.call('HSET', KEYS[1], 'token', ts, 'mark', ARGV[4])
 else
