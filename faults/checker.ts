@@ -39,10 +39,27 @@
  * request to the store for `key` got no answer within the library's per-request timeout
  * (the store was unavailable to it: L10); it counts as a store outage for that key.
  */
-export type FaultKind = 'kill' | 'pause' | 'restart' | 'partition' | 'delay' | 'clock' | 'stall' | 'timeout';
+export type FaultKind =
+  | 'kill'
+  | 'pause'
+  | 'owner-pause'
+  | 'restart'
+  | 'partition'
+  | 'delay'
+  | 'clock'
+  | 'stall'
+  | 'timeout';
 
 /** Every fault kind, in table order. */
-export const FAULT_KINDS: readonly FaultKind[] = ['kill', 'pause', 'restart', 'partition', 'delay', 'clock'];
+export const FAULT_KINDS: readonly FaultKind[] = [
+  'kill',
+  'pause',
+  'owner-pause',
+  'restart',
+  'partition',
+  'delay',
+  'clock',
+];
 
 /** One line of a worker's history. */
 export interface HistEvent {
@@ -63,6 +80,7 @@ export interface HistEvent {
     | 'sink'
     | 'stall'
     | 'error'
+    | 'own'
     | 'stopped';
   /** Job key. */
   k?: string;
@@ -77,6 +95,8 @@ export interface HistEvent {
   /** Store's answer to a `mark` / `settle` write; the sink's answer to a `sink` line. */
   ok?: boolean;
   reason?: string;
+  /** `own`: the jobs the worker owns from then on (placement). */
+  keys?: string[];
 }
 
 /** One decision of the fenced sink, in decision order. */
@@ -116,6 +136,12 @@ export interface WorkerLife {
 export interface CheckInput {
   periodMs: number;
   ttlMs: number;
+  /**
+   * Placement's liveness TTL, when the workers ran with placement: a job whose owner was
+   * killed, paused or stalled has no other host trying it until the owner's liveness lease
+   * expires and the others' next heartbeat (ttl/3) shows it gone.
+   */
+  placementTtlMs?: number;
   catchUpMs: number;
   /** The scheduler's poll slack after a lease expires (wake jitter + one acquire). */
   pollMs: number;
@@ -369,13 +395,39 @@ export function check(input: CheckInput): CheckResult {
       const b = runs[i] as Section;
       const mark = markOf.get(`${a.w}|${a.k}|${a.s}|${a.tok}`);
       const span: [number, number] = [Math.min(mark?.sent ?? a.start, a.start), b.start];
-      if (input.faults.some((f) => intersects(influence(f, ttlMs), span))) doubleRunsAfterFault++;
+      // An idle owner paused past its heartbeat (placement's fault) explains no second run:
+      // when it wakes it still believes it owns the job, and the lease must stop it (P1).
+      const excusing = input.faults.filter((f) => f.kind !== 'owner-pause' || f.holder);
+      if (excusing.some((f) => intersects(influence(f, ttlMs), span))) doubleRunsAfterFault++;
       else {
         doubleRunsWithoutFault++;
         note('double', `${id} run by ${a.w} (token ${a.tok}) and again by ${b.w} (token ${b.tok}) with no fault near`);
       }
     }
   }
+
+  // Placement: which worker owned which key when, from the workers' `own` lines.
+  const ownLines = input.history.filter((e) => e.ev === 'own').sort((a, b) => a.t - b.t);
+  const ownerAt = (w: string, key: string, t: number): boolean => {
+    let owns = true; // before its first view of the fleet, a worker tries every job
+    for (const e of ownLines) {
+      if (e.t > t) break;
+      if (e.w === w) owns = (e.keys ?? []).includes(key);
+    }
+    return owns;
+  };
+  // A key whose owner was killed, paused or stalled has nobody else trying it until the
+  // owner's liveness lease expires and the others' next heartbeat shows it gone (P3), or
+  // until the owner runs again (a pause or stall shorter than that).
+  const ownerGone = (key: string): [number, number][] => {
+    const ttl = input.placementTtlMs;
+    if (ttl === undefined) return [];
+    const takeover = ttl + ttl / 3 + pollMs;
+    return input.faults
+      .filter((f) => ['kill', 'pause', 'owner-pause', 'stall'].includes(f.kind) && f.worker !== undefined)
+      .filter((f) => ownerAt(f.worker as string, key, f.start))
+      .map((f) => [f.start, f.kind === 'kill' ? f.start + takeover : Math.min(f.end + pollMs, f.start + takeover)]);
+  };
 
   // 4. Lost slots.
   const outages: [number, number][] = [
@@ -387,7 +439,7 @@ export function check(input: CheckInput): CheckResult {
   {
     const pts: number[] = [0, input.endT];
     for (const l of input.workers) pts.push(l.start, l.end ?? input.endT);
-    for (const f of byKind(['pause', 'stall'])) pts.push(f.start, f.end);
+    for (const f of byKind(['pause', 'owner-pause', 'stall'])) pts.push(f.start, f.end);
     const uniq = [...new Set(pts)].sort((a, b) => a - b);
     for (let i = 0; i + 1 < uniq.length; i++) {
       const a = uniq[i] as number;
@@ -398,7 +450,11 @@ export function check(input: CheckInput): CheckResult {
           l.start <= mid &&
           (l.end ?? input.endT) > mid &&
           !input.faults.some(
-            (f) => (f.kind === 'pause' || f.kind === 'stall') && f.worker === l.w && f.start <= mid && f.end > mid,
+            (f) =>
+              (f.kind === 'pause' || f.kind === 'owner-pause' || f.kind === 'stall') &&
+              f.worker === l.w &&
+              f.start <= mid &&
+              f.end > mid,
           ),
       );
       if (alive.length === 0) down.push([a, b]);
@@ -472,10 +528,10 @@ export function check(input: CheckInput): CheckResult {
     }
     // A key whose holder was killed or paused mid-run stays leased to it until that lease
     // expires (at most a TTL after the fault): nobody may run the key then (L1).
-    const heldByStopped: [number, number][] = byKind(['kill', 'pause'])
+    const heldByStopped: [number, number][] = byKind(['kill', 'pause', 'owner-pause'])
       .filter((f) => sections.some((x) => x.k === key && x.w === f.worker && x.start <= f.start && x.end >= f.start))
       .map((f) => [f.start, f.start + ttlMs]);
-    const occupied = union([...unableKey, ...busyMerged, ...heldByStopped]);
+    const occupied = union([...unableKey, ...busyMerged, ...heldByStopped, ...ownerGone(key)]);
     const ran = new Set(sections.filter((s) => s.k === key).map((s) => s.s));
     const first = Math.ceil(input.slotsFrom / periodMs) * periodMs;
     for (let s = first; s <= input.slotsTo; s += periodMs) {
@@ -505,7 +561,9 @@ export function check(input: CheckInput): CheckResult {
   let unfencedOverlaps = 0;
   let unexplainedOverlaps = 0;
   const overlapsByFault: Partial<Record<FaultKind, number>> = {};
-  const explaining = byKind(['pause', 'partition', 'delay', 'clock', 'stall']);
+  const explaining = byKind(['pause', 'partition', 'delay', 'clock', 'stall']).concat(
+    byKind(['owner-pause']).filter((f) => f.holder),
+  );
   for (const key of input.keys) {
     const secs = sections.filter((s) => s.k === key).sort((a, b) => a.start - b.start);
     for (let i = 0; i < secs.length; i++) {

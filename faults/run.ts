@@ -4,7 +4,7 @@
  * ```sh
  * npm run faults -- --store <memory|file|redis|postgres|mysql|azure-blob|…> --duration 60s \
  *   [--workers 5] [--faults kill,pause,restart,partition,delay,clock] [--seed 1] [--json out.json] \
- *   [--placement]
+ *   [--placement on|off|<ttl>]
  * ```
  *
  * `redis-cluster`, `etcd-cluster` and `nats-cluster` run the workers against a private
@@ -65,27 +65,27 @@ export const SUPPORTED: Partial<Record<StoreName, FaultKind[]>> = {
   // is no process to kill or pause on its own, no server and no network.
   memory: [],
   // No server to restart and no network between the workers and the folder.
-  file: ['kill', 'pause', 'clock'],
-  redis: ['kill', 'pause', 'restart', 'partition', 'delay', 'clock'],
+  file: ['kill', 'pause', 'owner-pause', 'clock'],
+  redis: ['kill', 'pause', 'owner-pause', 'restart', 'partition', 'delay', 'clock'],
   // A restart is a SIGKILL of a master (each in turn), a replica's promotion, and the old
   // master's return as a replica. The client talks to every node, so there is no one proxy.
-  'redis-cluster': ['kill', 'pause', 'restart', 'clock'],
-  postgres: ['kill', 'pause', 'restart', 'partition', 'delay', 'clock'],
-  mysql: ['kill', 'pause', 'restart', 'partition', 'delay', 'clock'],
-  'azure-blob': ['kill', 'pause', 'restart', 'partition', 'delay', 'clock'],
+  'redis-cluster': ['kill', 'pause', 'owner-pause', 'restart', 'clock'],
+  postgres: ['kill', 'pause', 'owner-pause', 'restart', 'partition', 'delay', 'clock'],
+  mysql: ['kill', 'pause', 'owner-pause', 'restart', 'partition', 'delay', 'clock'],
+  'azure-blob': ['kill', 'pause', 'owner-pause', 'restart', 'partition', 'delay', 'clock'],
   // A restart keeps the file-storage bucket (stream sequences are the tokens).
-  nats: ['kill', 'pause', 'restart', 'partition', 'delay', 'clock'],
+  nats: ['kill', 'pause', 'owner-pause', 'restart', 'partition', 'delay', 'clock'],
   // A restart is a SIGKILL that keeps the data dir (etcd fsyncs before it answers), so revisions survive.
-  etcd: ['kill', 'pause', 'restart', 'partition', 'delay', 'clock'],
+  etcd: ['kill', 'pause', 'owner-pause', 'restart', 'partition', 'delay', 'clock'],
   // A restart is a SIGKILL of the Raft leader (a new one is elected), back with its data dir
   // after 1–4 s. The client talks to every member, so there is no one proxy.
-  'etcd-cluster': ['kill', 'pause', 'restart', 'clock'],
+  'etcd-cluster': ['kill', 'pause', 'owner-pause', 'restart', 'clock'],
   // A restart is a SIGKILL of the server leading the bucket's R3 stream, back after 1–4 s.
-  'nats-cluster': ['kill', 'pause', 'restart', 'clock'],
+  'nats-cluster': ['kill', 'pause', 'owner-pause', 'restart', 'clock'],
   // dynalite on disk: a SIGKILL keeps what it acknowledged (LevelDB's log is written before
   // the reply), as DynamoDB keeps every acknowledged write. A clock offset moves only the
   // host's wall clock, which the store never reads (docs/stores/dynamodb.md, "Clock").
-  dynamodb: ['kill', 'pause', 'restart', 'partition', 'delay', 'clock'],
+  dynamodb: ['kill', 'pause', 'owner-pause', 'restart', 'partition', 'delay', 'clock'],
 };
 
 /** Job timing per store: Azure leases last 15 s at least, so its schedule is slower. */
@@ -98,26 +98,39 @@ interface Profile {
   catchUpMs: number;
   workMs: [number, number];
   ci: string;
+  /**
+   * Placement's liveness TTL: two thirds of the job TTL where the store allows it (then a
+   * dead owner's jobs move before its job leases expire, and takeover stays the job
+   * TTL's); the store's minimum TTL otherwise (etcd 2 s, Azure 15 s).
+   */
+  placementTtlMs: number;
 }
 const PROFILE: Partial<Record<StoreName, Profile>> = {
-  memory: { periodMs: 200, ttlMs: 1000, catchUpMs: 2400, workMs: [20, 80], ci: '8s' },
-  file: { periodMs: 300, ttlMs: 1500, catchUpMs: 3600, workMs: [20, 120], ci: '15s' },
-  redis: { periodMs: 300, ttlMs: 1500, catchUpMs: 3600, workMs: [20, 120], ci: '15s' },
+  memory: { periodMs: 200, ttlMs: 1000, catchUpMs: 2400, workMs: [20, 80], ci: '8s', placementTtlMs: 666 },
+  file: { periodMs: 300, ttlMs: 1500, catchUpMs: 3600, workMs: [20, 120], ci: '15s', placementTtlMs: 1000 },
+  redis: { periodMs: 300, ttlMs: 1500, catchUpMs: 3600, workMs: [20, 120], ci: '15s', placementTtlMs: 1000 },
   // A failover takes cluster-node-timeout (1 s) plus an election: a wider catch-up window.
-  'redis-cluster': { periodMs: 300, ttlMs: 1500, catchUpMs: 6000, workMs: [20, 120], ci: '15s' },
-  postgres: { periodMs: 500, ttlMs: 2000, catchUpMs: 5000, workMs: [20, 150], ci: '15s' },
-  nats: { periodMs: 300, ttlMs: 1500, catchUpMs: 3600, workMs: [20, 120], ci: '15s' },
-  mysql: { periodMs: 500, ttlMs: 2000, catchUpMs: 5000, workMs: [20, 150], ci: '15s' },
+  'redis-cluster': { periodMs: 300, ttlMs: 1500, catchUpMs: 6000, workMs: [20, 120], ci: '15s', placementTtlMs: 1000 },
+  postgres: { periodMs: 500, ttlMs: 2000, catchUpMs: 5000, workMs: [20, 150], ci: '15s', placementTtlMs: 1333 },
+  nats: { periodMs: 300, ttlMs: 1500, catchUpMs: 3600, workMs: [20, 120], ci: '15s', placementTtlMs: 1000 },
+  mysql: { periodMs: 500, ttlMs: 2000, catchUpMs: 5000, workMs: [20, 150], ci: '15s', placementTtlMs: 1333 },
   // etcd lease TTLs are whole seconds, at least 2 s with the default election timeout.
-  etcd: { periodMs: 500, ttlMs: 2000, catchUpMs: 5000, workMs: [20, 150], ci: '15s' },
+  etcd: { periodMs: 500, ttlMs: 2000, catchUpMs: 5000, workMs: [20, 150], ci: '15s', placementTtlMs: 2000 },
   // A leader kill costs an election (1 s election timeout, then a vote), and etcd 3.4's new
   // leader restarts every lease's countdown: a dead holder's lease can last one TTL more.
-  'etcd-cluster': { periodMs: 500, ttlMs: 2000, catchUpMs: 7000, workMs: [20, 150], ci: '30s' },
+  'etcd-cluster': { periodMs: 500, ttlMs: 2000, catchUpMs: 7000, workMs: [20, 150], ci: '30s', placementTtlMs: 2000 },
   // A stream leader kill costs an election (about 2 s on 2.9) before writes resume.
-  'nats-cluster': { periodMs: 500, ttlMs: 2000, catchUpMs: 7000, workMs: [20, 150], ci: '30s' },
+  'nats-cluster': { periodMs: 500, ttlMs: 2000, catchUpMs: 7000, workMs: [20, 150], ci: '30s', placementTtlMs: 2000 },
   // The Date header's 1 s resolution can add about 2 s to a takeover: a wider catch-up window.
-  dynamodb: { periodMs: 500, ttlMs: 2000, catchUpMs: 6000, workMs: [20, 150], ci: '15s' },
-  'azure-blob': { periodMs: 3000, ttlMs: 15_000, catchUpMs: 21_000, workMs: [100, 800], ci: '45s' },
+  dynamodb: { periodMs: 500, ttlMs: 2000, catchUpMs: 6000, workMs: [20, 150], ci: '15s', placementTtlMs: 1333 },
+  'azure-blob': {
+    periodMs: 3000,
+    ttlMs: 15_000,
+    catchUpMs: 21_000,
+    workMs: [100, 800],
+    ci: '45s',
+    placementTtlMs: 15000,
+  },
 };
 
 interface Server {
@@ -127,7 +140,7 @@ interface Server {
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
-const usage = `usage: npm run faults -- --store <${STORES.join('|')}> --duration <D> [--workers N] [--keys K] [--period D] [--faults ${FAULT_KINDS.join(',')}] [--seed S] [--json PATH] [--keep] [--placement]`;
+const usage = `usage: npm run faults -- --store <${STORES.join('|')}> --duration <D> [--workers N] [--keys K] [--period D] [--faults ${FAULT_KINDS.join(',')}] [--seed S] [--json PATH] [--keep] [--placement on|off|<ttl>]`;
 
 function fail(msg: string): never {
   console.error(`faults: ${msg}\n${usage}`);
@@ -167,10 +180,9 @@ const { values: args } = parseArgs({
     seed: { type: 'string' },
     json: { type: 'string' },
     keep: { type: 'boolean', default: false },
-    // Fleet placement in the workers (off: every worker tries every slot, the race the
-    // checker's takeover bound, TTL + poll, is written for; on: a dead owner's jobs move
-    // after the placement TTL, whose slots meanwhile the checker counts as lost).
-    placement: { type: 'boolean', default: false },
+    // Fleet placement in the workers: on (the default, with the profile's liveness TTL),
+    // off (every worker tries every slot: the race), or a liveness TTL.
+    placement: { type: 'string', default: 'on' },
     'list-ci': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
@@ -210,16 +222,30 @@ if (!Number.isInteger(nKeys) || nKeys < 1 || nKeys > 20)
   fail(`--keys: expected an integer from 1 to 20, got ${JSON.stringify(args.keys)}`);
 const seed = args.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(args.seed);
 if (!Number.isInteger(seed)) fail(`--seed: expected an integer, got ${JSON.stringify(args.seed)}`);
+let placementTtlMs: number | false = false;
+if (args.placement === 'on') placementTtlMs = storeProfile.placementTtlMs;
+else if (args.placement !== 'off') {
+  try {
+    placementTtlMs = parseDuration(args.placement, '--placement');
+  } catch (err) {
+    fail((err as Error).message);
+  }
+}
+// A pause of an idle owner past its heartbeat only means something with placement on.
+const applicable = supported.filter((kind) => kind !== 'owner-pause' || placementTtlMs !== false);
 const kinds: FaultKind[] =
   args.faults === undefined
-    ? supported
+    ? applicable
     : args.faults === '' || args.faults === 'none'
       ? []
       : (args.faults.split(',').map((s) => s.trim()) as FaultKind[]);
 for (const k of kinds) {
   if (!FAULT_KINDS.includes(k)) fail(`--faults: unknown fault ${JSON.stringify(k)}; known: ${FAULT_KINDS.join(', ')}`);
-  if (!supported.includes(k))
-    fail(`--faults: ${k} does not apply to the ${storeName} store (it supports: ${supported.join(', ') || 'none'})`);
+  if (!applicable.includes(k))
+    fail(
+      `--faults: ${k} does not apply to the ${storeName} store${placementTtlMs === false ? ' without placement' : ''} ` +
+        `(it supports: ${applicable.join(', ') || 'none'})`,
+    );
 }
 const faketimeLib = kinds.includes('clock') ? libfaketime() : undefined;
 if (kinds.includes('clock') && !faketimeLib) fail('--faults clock needs libfaketime (apt-get install -y faketime)');
@@ -465,7 +491,7 @@ async function spawnWorker(clockOffset?: string): Promise<Worker> {
     dir,
     sinkPort,
     stallMs: stallMs,
-    placement: args.placement,
+    placementTtlMs,
   };
   const wenv: NodeJS.ProcessEnv = { ...env };
   if (clockOffset && faketimeLib) {
@@ -520,21 +546,25 @@ async function spawnWorker(clockOffset?: string): Promise<Worker> {
   return w;
 }
 
-/** True when the worker's history shows a run started and not yet ended. */
-function inRun(id: string): boolean {
-  const file = join(dir, `hist-${id}.jsonl`);
-  let text = '';
+/** The last `bytes` of a file, or '' when it cannot be read. */
+function tailOf(file: string, bytes: number): string {
   try {
     const size = statSync(file).size;
     const fd = openSync(file, 'r');
-    const len = Math.min(size, 16_384);
+    const len = Math.min(size, bytes);
     const buf = Buffer.alloc(len);
     readSync(fd, buf, 0, len, size - len);
     closeSync(fd);
-    text = buf.toString();
+    return buf.toString();
   } catch {
-    return false;
+    return '';
   }
+}
+
+/** True when the worker's history shows a run started and not yet ended. */
+function inRun(id: string): boolean {
+  const text = tailOf(join(dir, `hist-${id}.jsonl`), 16_384);
+  if (!text) return false;
   const open = new Set<string>();
   for (const line of text.split('\n').slice(1)) {
     const ev = /"ev":"(invoke|ok|fail|lost)","k":"([^"]+)","s":"([^"]+)"/.exec(line);
@@ -544,6 +574,19 @@ function inRun(id: string): boolean {
     else open.delete(id2);
   }
   return open.size > 0;
+}
+
+/** True when the worker's last view of the fleet (its latest `own` line) gave it a job. */
+function ownsJobs(id: string): boolean {
+  const text = tailOf(join(dir, `hist-${id}.jsonl`), 65_536);
+  const lines = text.split('\n').filter((line) => line.includes('"ev":"own"'));
+  const last = lines.at(-1);
+  if (!last) return false;
+  try {
+    return ((JSON.parse(last) as { keys?: string[] }).keys ?? []).length > 0;
+  } catch {
+    return false;
+  }
 }
 
 function liveWorkers(): Worker[] {
@@ -584,6 +627,25 @@ async function inject(kind: FaultKind, until: number): Promise<boolean> {
       const d = ttlMs * between(1.2, 2);
       if (d + 3 * periodMs > left) return false;
       const victim = (await findHolder(3 * periodMs)) ?? pick(liveWorkers());
+      if (!victim) return true;
+      const holder = inRun(victim.id);
+      const t = mono();
+      victim.paused = true;
+      victim.proc.kill('SIGSTOP');
+      await sleep(d);
+      victim.proc.kill('SIGCONT');
+      victim.paused = false;
+      faults.push({ kind, start: t, end: mono(), worker: victim.id, holder, detail: `${Math.round(d)}ms` });
+      return true;
+    }
+    case 'owner-pause': {
+      // Placement's fault: a host that owns jobs, idle, is paused past its liveness TTL and
+      // one heartbeat, so its jobs move; when it wakes it still believes it owns them, and
+      // must not run a slot the new owner ran (P1).
+      if (placementTtlMs === false) return true;
+      const d = placementTtlMs * (1 + 2 / 3);
+      if (d + 3 * periodMs > left) return false;
+      const victim = pick(liveWorkers().filter((w) => ownsJobs(w.id) && !inRun(w.id)));
       if (!victim) return true;
       const holder = inRun(victim.id);
       const t = mono();
@@ -798,6 +860,7 @@ async function main(): Promise<number> {
   const window = {
     periodMs,
     ttlMs,
+    ...(placementTtlMs === false ? {} : { placementTtlMs }),
     catchUpMs,
     pollMs,
     keys,

@@ -7,7 +7,8 @@
  * every event is appended as a JSON line, stamped with `process.hrtime.bigint()` (one
  * monotonic clock for every process on the machine), to `<dir>/hist-<id>.jsonl`.
  *
- * Events: `ready`, `acq` (an acquire the store granted: sent/recv times, token, leaseId),
+ * Events: `ready`, `own` (placement: the jobs this worker owns, after each change of its view),
+ * `acq` (an acquire the store granted: sent/recv times, token, leaseId),
  * `mark` / `settle` (the scheduler's fenced start and end records, seen on their way to
  * the store), `stall` (this process did not run for a while: from `sent` to `recv`), `invoke` / `ok` / `fail` (the handler), `lost` (lease:lost), `skip`
  * (slot:skipped with its reason), `sink` (the sink's answer), `stopped`.
@@ -45,8 +46,11 @@ export interface WorkerConfig {
   sinkPort: number;
   /** A timer firing this much late is logged as a `stall`. */
   stallMs: number;
-  /** Fleet placement on (the harness's `--placement`); off: every worker tries every slot. */
-  placement?: boolean;
+  /**
+   * Placement's liveness TTL (ms), or false: every worker tries every slot (the race).
+   * The harness passes two thirds of the job TTL (within the store's bounds) by default.
+   */
+  placementTtlMs: number | false;
 }
 
 const cfg = JSON.parse(process.argv[2] ?? '{}') as WorkerConfig;
@@ -147,7 +151,15 @@ for (const id of cfg.ids) {
   const log = (ev: object) => appendFileSync(file, `${JSON.stringify({ t: hr(), w: id, pid: process.pid, ...ev })}\n`);
   const raw = shared ?? (await openStore(cfg.url));
   const store = observed(raw, log);
-  const lh = new Leasehold({ store, holder: `${id}:${process.pid}`, placement: cfg.placement === true });
+  const placement = cfg.placementTtlMs === false ? false : { ttl: cfg.placementTtlMs };
+  const lh = new Leasehold({ store, holder: `${id}:${process.pid}`, placement });
+  // Which jobs this worker owns (placement): all of them until its first view of the fleet.
+  const owned = new Set(cfg.keys);
+  lh.on('placement:changed', (e) => {
+    for (const key of e.lost) owned.delete(key);
+    for (const key of e.gained) owned.add(key);
+    log({ ev: 'own', keys: [...owned].sort(), hosts: e.hosts });
+  });
   for (const key of cfg.keys) {
     lh.every(
       cfg.interval,

@@ -137,6 +137,42 @@ describe('faults checker', () => {
     assert.equal(g.doubleRunsAfterFault, 1);
   });
 
+  it('placement: an idle owner paused past its heartbeat explains no second run when it wakes', () => {
+    const bad = clean();
+    const s = iso(ZERO + 1000);
+    bad.history.push(
+      { t: 1300, w: 'w1', ev: 'invoke', k: KEY, s, tok: 50 },
+      { t: 1320, w: 'w1', ev: 'ok', k: KEY, s, tok: 50 },
+    );
+    bad.faults.push({ kind: 'owner-pause', start: 900, end: 1290, worker: 'w1', holder: false });
+    const r = check(bad);
+    assert.equal(r.doubleRunsWithoutFault, 1, 'the woken owner ran a slot the new owner had run');
+    assert.equal(r.ok, false);
+    bad.faults[0] = { kind: 'owner-pause', start: 900, end: 1290, worker: 'w1', holder: true };
+    assert.equal(check(bad).doubleRunsWithoutFault, 0, 'a paused holder loses its lease: its re-run is explained');
+  });
+
+  it('placement: slots of a killed owner’s jobs are not lost until its liveness TTL and a heartbeat have passed', () => {
+    const build = (placementTtlMs: number | undefined) => {
+      const input = clean();
+      input.catchUpMs = 700; // more than TTL + poll (550), less than the placement takeover (850)
+      // w2 owns the job from t=50 on; it is killed at 950 and nobody runs slots 1000 and 1100.
+      input.history.push({ t: 50, w: 'w2', ev: 'own', keys: [KEY] }, { t: 50, w: 'w1', ev: 'own', keys: [] });
+      for (const at of [1000, 1100]) dropSlot(input, at);
+      input.faults.push({ kind: 'kill', start: 950, end: 950, worker: 'w2' });
+      if (placementTtlMs !== undefined) input.placementTtlMs = placementTtlMs;
+      return input;
+    };
+    assert.equal(check(build(undefined)).lostSlots, 2, 'without placement another worker could have run them');
+    const r = check(build(600));
+    assert.equal(r.lostSlots, 0, r.problems.join('\n'));
+    assert.ok(r.unrunnable >= 2);
+    // w1 never owned the job: its death does not excuse the job's slots.
+    const other = build(600);
+    other.faults[0] = { kind: 'kill', start: 950, end: 950, worker: 'w1' };
+    assert.equal(check(other).lostSlots, 2);
+  });
+
   it('fails a slot that never ran while workers were alive and the store reachable', () => {
     const bad = clean();
     dropSlot(bad, 1000);
