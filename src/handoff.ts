@@ -298,6 +298,11 @@ export class Waiter {
   #woken = false;
   /** The release of this instance whose re-take rule this waiter already applied. */
   #checkedRelease: number | undefined;
+  /**
+   * One timer for the call's deadline while it waits for its turn, armed once: waits for
+   * a turn set no timer of their own (one per hand-off was a measurable share of its CPU).
+   */
+  #deadlineTimer: unknown;
 
   /** @internal */
   constructor(handoff: Handoff, queue: Queue, key: string, pollMs: number) {
@@ -328,7 +333,8 @@ export class Waiter {
     while (this.#queue.head !== this || this.#handoff.holds(this.#key)) {
       const left = deadline - clock.now();
       if (left <= 0) return null;
-      await this.#sleep(left, signal);
+      if (this.#deadlineTimer === undefined) this.#armDeadline(deadline);
+      await this.#sleep(Number.POSITIVE_INFINITY, signal);
     }
     let releasedAt = this.#handoff.recentRelease(this.#key, this.#pollMs);
     if (releasedAt === this.#checkedRelease) releasedAt = undefined;
@@ -360,12 +366,29 @@ export class Waiter {
    * announcement is given back when the key is ours or nobody is left waiting.
    */
   async leave(granted: boolean): Promise<void> {
+    this.#handoff.clock.clearTimeout(this.#deadlineTimer);
+    this.#deadlineTimer = undefined;
     const empty = this.#queue.leave(this);
     if (empty) this.#handoff.drop(this.#queue);
     if (granted || empty) await this.#queue.withdraw();
   }
 
-  /** Sleeps up to `ms` (re-armed in pieces of at most an hour), or until woken or `signal` aborts. */
+  /** Wakes this waiter at `deadline` (monotonic), re-armed in pieces of at most an hour. */
+  #armDeadline(deadline: number): void {
+    const clock = this.#handoff.clock;
+    this.#deadlineTimer = clock.setTimeout(
+      () => {
+        if (clock.now() < deadline) this.#armDeadline(deadline);
+        else this.wake();
+      },
+      Math.min(deadline - clock.now(), MAX_TIMER_MS),
+    );
+  }
+
+  /**
+   * Sleeps up to `ms` (at most an hour; the callers loop), or until woken or `signal`
+   * aborts. An infinite `ms` sets no timer: the deadline timer or a wake ends it.
+   */
   #sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
     if (this.#woken) {
       this.#woken = false;
@@ -385,7 +408,7 @@ export class Waiter {
         else resolve();
       };
       const onAbort = () => finish({ reason: signal?.reason });
-      const timer = clock.setTimeout(() => finish(), Math.min(ms, MAX_TIMER_MS));
+      const timer = Number.isFinite(ms) ? clock.setTimeout(() => finish(), Math.min(ms, MAX_TIMER_MS)) : undefined;
       this.#wake = () => finish();
       signal?.addEventListener('abort', onAbort, { once: true });
     });
