@@ -84,9 +84,11 @@ export interface JobContext {
    * together with this slot's end record, after checking inside the transaction that this
    * run's lease is still current (T1). A lost lease rolls it back and rejects with a
    * `LeaseLostError`; so does a death before commit (the slot is then re-run). Resolves to
-   * what `work` resolved to. Once per run; a second call is a `ConfigError`. Needs READ
-   * COMMITTED (the default of both engines) or stricter on your data; see docs/fencing.md.
-   * Undefined on other stores.
+   * what `work` resolved to. Once per run; a second call is a `ConfigError`. Isolation: on
+   * PostgreSQL READ COMMITTED (its default) — under REPEATABLE READ or SERIALIZABLE a
+   * renewal during the transaction makes the check fail; on MySQL/MariaDB any level (the
+   * check's UPDATE reads the latest row). It holds one pooled connection until it commits.
+   * See docs/fencing.md ("Transactional runs"). Undefined on other stores.
    */
   transaction?: <T, Client = unknown>(work: (client: Client) => Promise<T>) => Promise<T>;
 }
