@@ -1,6 +1,6 @@
 /**
  * One process of the failover benchmark (section 6):
- * `node --import tsx bench/failover-worker.ts '<json>'`
+ * `node --import ./bench/register.mjs bench/failover-worker.ts '<json>'`
  *
  * Schedules one job every second whose handler runs until its signal aborts (so the
  * holder keeps the lease), with placement on (liveness TTL = the job's TTL) or off, printing JSON lines: `ready` once started, `start` (with the

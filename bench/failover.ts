@@ -31,9 +31,13 @@ class Proc {
   readonly lines: Line[] = [];
   #waiters: Array<() => void> = [];
   constructor(args: object) {
-    this.child = spawn(process.execPath, ['--import', 'tsx', 'bench/failover-worker.ts', JSON.stringify(args)], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    this.child = spawn(
+      process.execPath,
+      ['--import', './bench/register.mjs', 'bench/failover-worker.ts', JSON.stringify(args)],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     let buf = '';
     this.child.stdout?.on('data', (d: Buffer) => {
       buf += d.toString();

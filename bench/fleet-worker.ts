@@ -1,6 +1,6 @@
 /**
  * One process of the fleet benchmark (section 5):
- * `node --expose-gc --import tsx bench/fleet-worker.ts '<json>'`
+ * `node --expose-gc --import ./bench/register.mjs bench/fleet-worker.ts '<json>'`
  *
  * Schedules `jobs` jobs (`job-0` … the same keys in every process) every `periodMs` on
  * one shared store opened from its URL, as `openStore(url)` does for users; every request

@@ -44,9 +44,13 @@ interface Worker {
 }
 
 function startWorker(args: object): Worker {
-  const p = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', 'bench/fleet-worker.ts', JSON.stringify(args)], {
-    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-  });
+  const p = spawn(
+    process.execPath,
+    ['--expose-gc', '--import', './bench/register.mjs', 'bench/fleet-worker.ts', JSON.stringify(args)],
+    {
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    },
+  );
   let hosts = 0;
   const ready = new Promise<void>((resolve, reject) => {
     p.on('message', (message: { ready?: boolean; hosts?: number }) => {

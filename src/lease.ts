@@ -171,10 +171,19 @@ export class Lease implements AsyncDisposable {
     // A state the store could not take (a cycle, a BigInt, over 64 KiB) is refused here,
     // before any request (B1), with the store's own encoding rule.
     encodeState(state);
+    return this.writeOwnState(state, options.signal);
+  }
+
+  /**
+   * @internal {@link Lease.writeState} for a state leasehold built itself (the scheduler's
+   * records: JSON by construction, bounded in size), without the check: the store encodes
+   * it anyway, and a second `JSON.stringify` of a job's history on every slot is waste.
+   */
+  async writeOwnState(state: JsonValue, parent?: AbortSignal): Promise<boolean> {
     this.throwIfLost();
     const { store, clock } = this.#init;
     const timeout = Math.max(1, Math.min(requestTimeout(this.ttlMs), this.#deadline - clock.now()));
-    const ok = await callStore(clock, `${store.name}: writeState "${this.key}"`, timeout, options.signal, (signal) =>
+    const ok = await callStore(clock, `${store.name}: writeState "${this.key}"`, timeout, parent, (signal) =>
       store.writeState({ key: this.key, leaseId: this.#init.leaseId, token: this.token, state }, { signal }),
     );
     if (!ok) this.#lose('the store rejected a fenced write: another holder has the key');
@@ -195,6 +204,14 @@ export class Lease implements AsyncDisposable {
     checkCallOptions('release', options, RELEASE_OPTIONS);
     // Checked before any request, with the store's own encoding rule (B1).
     if (options.state !== undefined) encodeState(options.state);
+    return this.releaseWith(options.state);
+  }
+
+  /**
+   * @internal {@link Lease.release} with a state leasehold built itself (see
+   * {@link Lease.writeOwnState}), or none: no option check, no pre-encoding.
+   */
+  async releaseWith(state: JsonValue | undefined): Promise<boolean> {
     // A release already under way: wait for it, so `stop()` and `releaseAll()` never return
     // (and a process never exits) while a release is still in flight (S7). This call ended nothing.
     if (this.#releasing) {
@@ -202,7 +219,7 @@ export class Lease implements AsyncDisposable {
       return false;
     }
     if (this.#status === 'released') return false;
-    this.#releasing = this.#release(options.state);
+    this.#releasing = this.#release(state);
     return this.#releasing;
   }
 

@@ -267,7 +267,7 @@ export class ScheduledJob {
   /** Releases `lease` (with `state`: the fused release); a failure is logged, the lease then expires. */
   async #dispose(lease: Lease, state?: JsonValue): Promise<boolean> {
     try {
-      return await lease.release(state === undefined ? {} : { state });
+      return await lease.releaseWith(state);
     } catch (err) {
       const fields = { key: this.key, token: lease.token, err: errorText(err) };
       safeLog(this.#host.port.logger, 'warn', fields, 'lease release failed; it will expire');

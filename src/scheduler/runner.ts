@@ -92,13 +92,13 @@ export class SlotRunner {
       // At-most-once, its control is cleared before it runs, so it never runs twice.
       if (this.#job.options.atMostOnce) {
         settleOperatorRun(state, how.operator, slot);
-        if (!(await lease.writeState(state as unknown as JsonValue))) return 'lost';
+        if (!(await lease.writeOwnState(state as unknown as JsonValue))) return 'lost';
       }
     } else if (!how.marked) {
       state.running = { slot: isoOf(slot), holder, token: lease.token, start };
       // Record the start before the handler runs: at-most-once depends on it, and others
       // read it to tell an overlap from a run of the current slot.
-      if (!(await lease.writeState(state as unknown as JsonValue))) return 'lost';
+      if (!(await lease.writeOwnState(state as unknown as JsonValue))) return 'lost';
     }
 
     const base: RunEvent = { key: this.#job.key, slot: new Date(slot), token: lease.token, holder, attempt: 1 };
@@ -327,7 +327,7 @@ export class SlotRunner {
     this.#settle(state, base, record, outcome, run.start);
     const json = state as unknown as JsonValue;
     try {
-      const written = run.last ? await lease.release({ state: json }) : await lease.writeState(json);
+      const written = run.last ? await lease.releaseWith(json) : await lease.writeOwnState(json);
       if (!written) {
         port.emit('lease:lost', { ...base, attempt: run.attempt, error: lease.signal.reason });
         return 'lost';

@@ -52,9 +52,17 @@ function labelText(attributes: Attributes, extra?: [string, string]): string {
   return pairs.length > 0 ? `{${pairs.join(',')}}` : '';
 }
 
+/** Identities of frozen attribute sets (the lease attributes, made once per key), computed once. */
+const frozenKeys = new WeakMap<Attributes, string>();
+
 /** A stable identity of an attribute set, whatever the order its names were given in. */
 function seriesKey(attributes: Attributes): string {
-  return JSON.stringify(Object.entries(attributes).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  const known = frozenKeys.get(attributes);
+  if (known !== undefined) return known;
+  const key = JSON.stringify(Object.entries(attributes).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  // Every acquire records one: the stringify was about 6 % of a lease cycle's CPU.
+  if (Object.isFrozen(attributes)) frozenKeys.set(attributes, key);
+  return key;
 }
 
 /** The counters and histograms one instance recorded, kept to write them as Prometheus text. */
