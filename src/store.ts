@@ -130,9 +130,13 @@ export type AcquireResult =
       readonly expiresInMs?: number;
       /** Store time (epoch ms) of the answer, when the store knows it. */
       readonly storeTime?: number;
-      /** The key's fenced state, when `capabilities.stateOnAcquire` is set. */
+      /**
+       * The key's fenced state, when `capabilities.stateOnAcquire` is set and the refusal
+       * carries it (Azure Blob's refused Acquire Lease does not: state and mark are then
+       * undefined, and a caller that needs them reads the key).
+       */
       readonly state?: JsonValue | null;
-      /** The key's current mark (the holder's start record; null: none), when `capabilities.stateOnAcquire` is set. */
+      /** The key's current mark (the holder's start record; null: none), whenever `state` is given. */
       readonly mark?: JsonValue | null;
       /**
        * Set only when the answer is a yield to an announced waiter ({@link AcquireRequest.unlessWaiter}):
