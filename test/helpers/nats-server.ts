@@ -3,23 +3,79 @@
  * folder) on free ports, through the supervisor: one server, or a three-server JetStream
  * cluster. Restarting keeps the store folder, like a production server restarting.
  *
+ * Single servers run the machine's nats-server (Debian bookworm's 2.9.10). Clusters run
+ * nats-server 2.10 ({@link clusterNatsServer}): replicated buckets need 2.9.21 or later,
+ * and the NATS store refuses them on older servers (docs/stores/nats.md, "Bucket").
+ *
  * ```ts
  * const srv = await startNatsServer();                      // nats://127.0.0.1:<port>
  * const auth = await startNatsServer({ user: 'u', password: 'pw' });
  * await srv.restart();   // same port, same data
  * srv.pause();           // SIGSTOP: connections hang unanswered
  * const cluster = await startNatsCluster();                 // nats://127.0.0.1:<p1>,127.0.0.1:<p2>,127.0.0.1:<p3>
+ * const old = await startNatsCluster({ binary: MACHINE_NATS_SERVER }); // the machine's 2.9.10
  * await srv.stop();
  * ```
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { hasReplicatedCas } from '../../src/stores/nats/connection.js';
 import { freePort } from './ports.js';
 import { SupervisedServer } from './supervisor.js';
 
-/** The server binary: Debian's package installs it in /usr/sbin, which is not always in PATH. */
-const NATS_SERVER = process.env.NATS_SERVER ?? '/usr/sbin/nats-server';
+/** The machine's server: Debian's package installs it in /usr/sbin, which is not always in PATH. */
+export const MACHINE_NATS_SERVER = process.env.NATS_SERVER ?? '/usr/sbin/nats-server';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+/** Where scripts/fetch-nats-server.sh unpacks Debian trixie's nats-server 2.10 package. */
+const FETCHED_NATS_SERVER = join(ROOT, '.tmp/nats-server-2.10/usr/sbin/nats-server');
+const FETCH_SCRIPT = join(ROOT, 'scripts/fetch-nats-server.sh');
+
+const isExecutable = (path: string) => {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** The version a nats-server binary reports (`nats-server: v2.10.27` → `2.10.27`). */
+export function natsServerVersion(binary: string): string {
+  const out = execFileSync(binary, ['--version'], { encoding: 'utf8', timeout: 10_000 });
+  const version = /v(\d+\.\d+\.\d+\S*)/.exec(out)?.[1];
+  if (!version) throw new Error(`${binary} --version answered ${JSON.stringify(out.trim())}`);
+  return version;
+}
+
+let clusterBinary: string | undefined;
+
+/**
+ * The nats-server that clusters run: `LEASEHOLD_NATS_SERVER`, else nats-server 2.10 in
+ * `.tmp/nats-server-2.10/`, which `.ci/run` fetches (scripts/fetch-nats-server.sh). Outside
+ * CI a missing binary is fetched here; in CI it is an error (the CI step did not run), and
+ * so is a binary older than 2.9.21 anywhere: never a skip.
+ */
+export function clusterNatsServer(): string {
+  if (clusterBinary) return clusterBinary;
+  const binary = process.env.LEASEHOLD_NATS_SERVER || FETCHED_NATS_SERVER;
+  if (!isExecutable(binary)) {
+    const fetch = `${FETCH_SCRIPT} (Debian trixie's nats-server 2.10 into .tmp/)`;
+    if (binary !== FETCHED_NATS_SERVER) throw new Error(`LEASEHOLD_NATS_SERVER=${binary} is not an executable file`);
+    if (process.env.CI === 'true')
+      throw new Error(`no nats-server 2.10 for clusters at ${binary}: .ci/run runs ${fetch}`);
+    execFileSync(FETCH_SCRIPT, { stdio: ['ignore', 'ignore', 'inherit'], timeout: 180_000 });
+  }
+  const version = natsServerVersion(binary);
+  if (!hasReplicatedCas(version)) {
+    throw new Error(`${binary} is nats-server ${version}: clusters need 2.9.21 or later (replicated compare-and-set)`);
+  }
+  clusterBinary = binary;
+  return binary;
+}
 
 /** Options of {@link startNatsServer}. */
 export interface NatsServerOptions {
@@ -62,10 +118,19 @@ function credentialsOf(options: NatsServerOptions): { args: string[]; auth: stri
   return { args: [], auth: '' };
 }
 
-function serverOf(name: string, port: number, dir: string, args: readonly string[], auth: string): NatsServer {
+interface ServerSpec {
+  readonly binary: string;
+  readonly name: string;
+  readonly port: number;
+  readonly dir: string;
+  readonly args: readonly string[];
+  readonly auth: string;
+}
+
+function serverOf({ binary, name, port, dir, args, auth }: ServerSpec): NatsServer {
   const server = new SupervisedServer({
     name: `nats-server ${name}`,
-    command: NATS_SERVER,
+    command: binary,
     args: () => ['-a', '127.0.0.1', '-p', String(port), '-n', name, '-js', '-sd', dir, ...args],
     ready: (log) => log.includes('Server is ready'),
     startTimeoutMs: 15_000,
@@ -93,9 +158,16 @@ function serverOf(name: string, port: number, dir: string, args: readonly string
 export async function startNatsServer(options: NatsServerOptions = {}): Promise<NatsServer> {
   const dir = mkdtempSync(join(tmpdir(), 'leasehold-nats-'));
   const { args, auth } = credentialsOf(options);
-  const server = serverOf('lh-single', await freePort(), dir, args, auth);
+  const port = await freePort();
+  const server = serverOf({ binary: MACHINE_NATS_SERVER, name: 'lh-single', port, dir, args, auth });
   await server.start();
   return server;
+}
+
+/** Options of {@link startNatsCluster}. */
+export interface NatsClusterOptions {
+  /** The nats-server binary every server runs. @defaultValue {@link clusterNatsServer}() */
+  binary?: string;
 }
 
 /** A three-server JetStream cluster. */
@@ -103,26 +175,103 @@ export interface NatsCluster {
   readonly servers: readonly NatsServer[];
   /** `nats://127.0.0.1:<p1>,127.0.0.1:<p2>,127.0.0.1:<p3>` (no bucket). */
   readonly url: string;
+  /** The servers' version (`2.10.27`). */
+  readonly version: string;
+  /** The server leading `stream` now (asked of the cluster), or undefined when none does (an election). */
+  streamLeader(stream: string): Promise<NatsServer | undefined>;
+  /**
+   * Resolves once `stream` has a leader and every replica is current (caught up with it).
+   * @throws Error after `timeoutMs` (default 30 s), naming what the stream info last showed.
+   */
+  waitForStream(stream: string, timeoutMs?: number): Promise<void>;
   /** Stops every server and removes their folders. */
   stop(): Promise<void>;
 }
 
-/** Starts three nats-servers routed into one JetStream cluster; resolves once all are ready. */
-export async function startNatsCluster(): Promise<NatsCluster> {
+/**
+ * Starts three nats-servers routed into one JetStream cluster; resolves once all are ready
+ * and the cluster has elected its JetStream meta leader (streams can be created).
+ */
+export async function startNatsCluster(options: NatsClusterOptions = {}): Promise<NatsCluster> {
+  const binary = options.binary ?? clusterNatsServer();
+  const version = natsServerVersion(binary);
   const ports = [await freePort(), await freePort(), await freePort()];
   const routes = [await freePort(), await freePort(), await freePort()];
   const routeList = routes.map((port) => `nats://127.0.0.1:${port}`).join(',');
+  const names = ports.map((_, i) => `lh-${i + 1}`);
   const servers = ports.map((port, i) => {
     const dir = mkdtempSync(join(tmpdir(), `leasehold-nats-${i}-`));
-    const cluster = ['--cluster_name', 'lh', '--cluster', `nats://127.0.0.1:${routes[i]}`, '--routes', routeList];
-    return serverOf(`lh-${i + 1}`, port, dir, cluster, '');
+    const args = ['--cluster_name', 'lh', '--cluster', `nats://127.0.0.1:${routes[i]}`, '--routes', routeList];
+    return serverOf({ binary, name: names[i] as string, port, dir, args, auth: '' });
   });
   await Promise.all(servers.map((server) => server.start()));
+  await waitForMetaLeader(ports, 30_000);
   return {
     servers,
     url: `nats://${ports.map((port) => `127.0.0.1:${port}`).join(',')}`,
+    version,
+    streamLeader: async (stream) => {
+      const leader = (await streamInfo(ports, stream).catch(() => undefined))?.leader;
+      return servers[names.indexOf(leader ?? '')];
+    },
+    waitForStream: (stream, timeoutMs = 30_000) => waitForStream(ports, stream, timeoutMs),
     stop: async () => {
       await Promise.all(servers.map((server) => server.stop()));
     },
   };
+}
+
+interface StreamCluster {
+  readonly leader?: string;
+  readonly replicas?: readonly { readonly name: string; readonly current: boolean }[];
+}
+
+/** The cluster part of `stream`'s info, asked of any of the servers on `ports`. */
+async function streamInfo(ports: readonly number[], stream: string): Promise<StreamCluster | undefined> {
+  const { connect } = await import('@nats-io/transport-node');
+  const { jetstreamManager } = await import('@nats-io/jetstream');
+  const servers = ports.map((port) => `127.0.0.1:${port}`);
+  const admin = await connect({ servers, timeout: 3000, maxReconnectAttempts: 0 });
+  try {
+    return (await (await jetstreamManager(admin, { timeout: 3000 })).streams.info(stream)).cluster;
+  } finally {
+    await admin.close().catch(() => {});
+  }
+}
+
+/** Polls the JetStream API until it answers: the meta group has a leader. */
+async function waitForMetaLeader(ports: readonly number[], timeoutMs: number): Promise<void> {
+  const { connect } = await import('@nats-io/transport-node');
+  const { jetstreamManager } = await import('@nats-io/jetstream');
+  const admin = await connect({ servers: ports.map((port) => `127.0.0.1:${port}`), timeout: 3000 });
+  const deadline = performance.now() + timeoutMs;
+  try {
+    for (;;) {
+      try {
+        await (await jetstreamManager(admin, { timeout: 2000 })).getAccountInfo();
+        return;
+      } catch (err) {
+        if (performance.now() > deadline) throw new Error(`no JetStream meta leader within ${timeoutMs}ms: ${err}`);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    }
+  } finally {
+    await admin.close().catch(() => {});
+  }
+}
+
+async function waitForStream(ports: readonly number[], stream: string, timeoutMs: number): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  let seen = 'no answer';
+  while (performance.now() < deadline) {
+    try {
+      const cluster = await streamInfo(ports, stream);
+      seen = JSON.stringify(cluster);
+      if (cluster?.leader && (cluster.replicas ?? []).every((replica) => replica.current)) return;
+    } catch (err) {
+      seen = (err as Error).message;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`stream ${stream} not healthy within ${timeoutMs}ms: ${seen}`);
 }
