@@ -113,7 +113,13 @@ interface Grant {
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** One contender: acquire, hold with renewals, release; every success recorded with its times. */
-async function contend(store: NatsKvStore, keys: string[], until: number, grants: Grant[]): Promise<void> {
+async function contend(
+  store: NatsKvStore,
+  keys: string[],
+  until: number,
+  grants: Grant[],
+  errors: Set<string>,
+): Promise<void> {
   while (performance.now() < until) {
     const key = keys[Math.floor(Math.random() * keys.length)] as string;
     const asked = request(key, 'c', 1500);
@@ -137,6 +143,7 @@ async function contend(store: NatsKvStore, keys: string[], until: number, grants
       if (await store.release(ref, { signal: AbortSignal.timeout(400) })) grant.kept.push(releaseSent);
     } catch (err) {
       if (!(err instanceof StoreUnavailableError)) throw err;
+      errors.add(err.message.replace(/^.*?: (acquire|renew|release) "[^"]*": /, '$1: ').replace(/: [^:]*Error.*$/, ''));
       await pause(100); // the cluster is electing a leader
     }
   }
@@ -170,7 +177,8 @@ it('nats-server 2.10, R3 bucket: the stream leader killed mid-run; no two holder
     const keys = ['job-a', 'job-b'];
     // Long enough for an election after the kill: a follower waits 4-9 s for a lost leader.
     const until = performance.now() + 22_000;
-    const running = Promise.all(stores.map((store) => contend(store, keys, until, grants)));
+    const errors = new Set<string>();
+    const running = Promise.all(stores.map((store) => contend(store, keys, until, grants, errors)));
     await pause(4000);
     const leader = await cluster.streamLeader(stream);
     assert.ok(leader, 'the stream has a leader');
@@ -189,6 +197,9 @@ it('nats-server 2.10, R3 bucket: the stream leader killed mid-run; no two holder
       `nats cluster (${cluster.version}): ${grants.length} grants, ${afterKill.length} after the stream leader's ` +
         `SIGKILL (down 4 s): the first ${firstAfter} ms after it; all replicas current after ${healthyMs} ms`,
     );
+    console.log('errors while the stream had no leader:', [...errors]);
+    for (const message of errors)
+      assert.match(message, /no server answered for the stream|no answer (within|before the request was aborted)/);
     // An election (4-9 s, a second round if the first splits) and then a lease's TTL at most.
     assert.ok(firstAfter <= 20_000, `first grant ${firstAfter} ms after the kill`);
   } finally {

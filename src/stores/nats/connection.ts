@@ -155,6 +155,8 @@ export function isConflict(err: unknown): boolean {
 }
 
 const AUTH_FAILED = /authorization|authentication|auth(entication)? (violation|expired)/i;
+const NO_RESPONDERS = /jetstream is not enabled|no responders/i;
+const NO_LEADER = 'no server answered for the stream (a cluster electing its leader, or JetStream off)';
 
 /** The store's one connection and bucket, opened on first use. */
 export class NatsConnection {
@@ -333,6 +335,9 @@ export class NatsConnection {
     if (/timeout|timed out/i.test(detail)) {
       return unavailable(`${label}: no answer within ${this.#settings.requestTimeoutMs}ms`, err, secrets);
     }
+    // The SDK's words for "no responders": nobody serves the bucket's stream right now, which on a
+    // cluster is mostly a stream leader election (4-9 s on nats-server 2.10), not JetStream being off.
+    if (NO_RESPONDERS.test(detail)) return unavailable(`${label}: ${NO_LEADER}`, err, secrets);
     return unavailable(label, err, secrets);
   }
 
