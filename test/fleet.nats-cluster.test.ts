@@ -18,11 +18,11 @@ after(async () => {
 const urlOf = (bucket: string) => `${cluster.url}/${bucket}?replicas=3`;
 const bucketName = () => `fleet-${randomUUID().slice(0, 8)}`;
 
-it('nats cluster, R3: 3 processes, a job every 1s for 30s: each middle slot ran exactly once; stop leaves no lease', async () => {
+it('nats cluster, R3: 3 processes, a job every 1s for 30s: each middle slot ran once; no lease left', async () => {
   await checkOncePerSlot(urlOf(bucketName()), { ttl: '3s', ttlMs: 3000 });
 });
 
-it('nats cluster, R3: kill -9 of the runner mid-slot is taken over within TTL + one poll, with a higher token', async () => {
+it('nats cluster, R3: kill -9 of the runner mid-slot: taken over within TTL + one poll, higher token', async () => {
   const { takeoverMs } = await checkTakeover(urlOf(bucketName()), { ttl: '1500ms', ttlMs: 1500, catchUp: '5s' });
   console.log(`nats cluster takeover after kill -9: ${takeoverMs}ms (ttl 1500ms)`);
   assert.ok(takeoverMs <= 1500 + 1000, `takeover ${takeoverMs}ms`);
@@ -32,7 +32,8 @@ it('nats cluster, R3, at-most-once: a slot whose runner is killed mid-run is rec
   await checkAtMostOnceKill(urlOf(bucketName()), { ttl: '1500ms', ttlMs: 1500, catchUp: '5s' });
 });
 
-it('nats cluster, R3: the stream leader SIGKILLed mid-run: tokens never go down, re-runs only with a higher token, every slot outside the election once', async () => {
+// Tokens never go down, a slot re-runs only with a higher token, every slot outside the election runs once.
+it('nats cluster, R3: the stream leader SIGKILLed mid-run, back after 4 s', async () => {
   const bucket = bucketName();
   const stream = `KV_${bucket}`;
   // An election takes 4-9 s on nats-server 2.10 (a follower's timeout for a lost leader):
