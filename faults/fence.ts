@@ -50,7 +50,7 @@ export interface FenceRunOptions {
   durationMs: number;
   /** @defaultValue 4 */
   workers?: number;
-  /** The lease TTL, ms; pauses and partitions last 1.5–2.5 of it. @defaultValue 1000 */
+  /** The lease TTL, ms; pauses and partitions last 2–3 of it. @defaultValue 1000 */
   ttlMs?: number;
   /** @defaultValue every fault */
   faults?: FenceFault[];
@@ -239,19 +239,39 @@ class FenceRun {
     });
   }
 
-  /** Faults a random gap apart, on the holder most of the time (a fault elsewhere sends nothing stale). */
+  /**
+   * Faults a random gap apart, on the current holder when there is one (waiting up to half
+   * a second for one): a fault on a worker that waits for the lease sends nothing stale.
+   */
   async #faultPhase(until: number): Promise<void> {
     const [low, high] = this.#o.gapMs;
     while (Date.now() < until) {
       await sleep(low + this.#rand() * (high - low));
       const kind = this.#pick();
-      const free = this.#slots.filter((s) => !s.faulted && s.proc && s.proc.exitCode === null);
-      const holder = free.find((s) => s.holding !== undefined);
-      const victim = holder && this.#rand() < 0.9 ? holder : free[Math.floor(this.#rand() * free.length)];
+      const victim = (await this.#holder(500)) ?? this.#randomFree();
       if (!kind || !victim) continue;
       void this.#inject(kind, victim);
     }
     while (this.#slots.some((s) => s.faulted)) await sleep(50);
+  }
+
+  #free(): Slot[] {
+    return this.#slots.filter((s) => !s.faulted && s.proc && s.proc.exitCode === null);
+  }
+
+  #randomFree(): Slot | undefined {
+    const free = this.#free();
+    return free[Math.floor(this.#rand() * free.length)];
+  }
+
+  /** The worker holding the lease now, waiting up to `waitMs` for one. */
+  async #holder(waitMs: number): Promise<Slot | undefined> {
+    const end = Date.now() + waitMs;
+    for (;;) {
+      const holder = this.#free().find((s) => s.holding !== undefined);
+      if (holder || Date.now() >= end) return holder;
+      await sleep(10);
+    }
   }
 
   /** A fault kind: pauses and partitions twice as often as kills (only they can send a stale write). */
@@ -274,7 +294,8 @@ class FenceRun {
       return;
     }
     slot.faulted = true;
-    const lasts = this.#o.ttlMs * (1.5 + this.#rand());
+    // 2–3 TTLs: long enough for the next holder to take over and write, even on a loaded machine.
+    const lasts = this.#o.ttlMs * (2 + this.#rand());
     if (kind === 'pause') slot.proc?.kill('SIGSTOP');
     else for (const proxy of [slot.leaseProxy, slot.resourceProxy]) proxy.partition();
     await sleep(lasts);

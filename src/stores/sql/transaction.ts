@@ -66,9 +66,6 @@ export interface TransactionHost<Result> {
  */
 export const COMMIT_CHECK_MS = 10_000;
 
-/** Marks the rejections of a transaction whose outcome is unknown (its COMMIT was interrupted). */
-export class CommitUnknownError extends LeaseholdError {}
-
 /**
  * Runs `work` in a transaction of `host`'s database, then writes `endState()` as the key's
  * state if `ref` is still its current lease, and commits. See `TransactionalStore`.
@@ -126,11 +123,14 @@ class Transaction<Result> {
    * signal's reason when it is a leasehold error (a `LeaseLostError`, the run's timeout).
    */
   async race<T>(running: Promise<T>): Promise<T> {
-    const reason = (why: unknown) =>
-      why instanceof LeaseholdError
-        ? why
-        : new StoreUnavailableError(`${this.#label}: aborted, rolled back`, { cause: why });
+    const reason = (why: unknown) => this.#aborted(why);
     return raceSignal(running, this.#signal, this.#label, { reason, onAbort: () => this.#release(true) });
+  }
+
+  /** The rejection for an abort whose reason is `why`. */
+  #aborted(why: unknown): unknown {
+    if (why instanceof LeaseholdError) return why;
+    return new StoreUnavailableError(`${this.#label}: aborted, rolled back`, { cause: why });
   }
 
   /** Sends one statement; an SQL error of the server is reported without its secrets. */
@@ -153,6 +153,7 @@ class Transaction<Result> {
    * reading the key's state on another connection, since it may have committed.
    */
   async commit(key: string, state: string): Promise<void> {
+    if (this.#signal?.aborted) throw this.#aborted(this.#signal.reason);
     const sent = this.#session.run(this.#host.statements.commit, []);
     try {
       await raceSignal(sent, this.#signal, this.#label, { reason: (why) => why });
@@ -174,8 +175,8 @@ class Transaction<Result> {
     try {
       return (await this.#host.settledState(key, AbortSignal.timeout(COMMIT_CHECK_MS))) === state;
     } catch (err) {
-      const why = `COMMIT interrupted (${errorText(cut, this.#host.secrets)}) and its outcome unknown`;
-      throw new CommitUnknownError(`${this.#label}: ${why}: ${errorText(err, this.#host.secrets)}`, { cause: err });
+      const why = `COMMIT interrupted (${errorText(cut, this.#host.secrets)}), outcome unknown`;
+      throw new LeaseholdError(`${this.#label}: ${why}: ${errorText(err, this.#host.secrets)}`, { cause: err });
     }
   }
 
