@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import express from 'express';
 import Fastify from 'fastify';
+import { Redis } from 'ioredis';
 import { ConfigError, StaleTokenError } from '../src/errors.js';
 import {
   checkFence,
@@ -15,6 +16,7 @@ import {
   httpFence,
   MemoryFence,
   readFenceHeaders,
+  RedisFence,
 } from '../src/fence/index.js';
 import { checkHistory, pausedHolders } from './helpers/fence-scenario.js';
 
@@ -137,3 +139,38 @@ for (const [name, start] of Object.entries(servers)) {
     });
   });
 }
+
+describe('HTTP fence: two servers sharing a RedisFence', () => {
+  it('clients with old and new tokens on either server: a token refused on one after a newer one on the other', async () => {
+    const url = process.env.LEASEHOLD_REDIS_URL ?? 'redis://127.0.0.1:6379';
+    const prefix = `lh-test-http-fence-${Math.random().toString(36).slice(2, 8)}:`;
+    const clients = [new Redis(url), new Redis(url)];
+    const logs: number[][] = [[], []];
+    const start = servers['node http'] as Start;
+    const running = await Promise.all(
+      clients.map((client, i) => start(new RedisFence(client, { prefix }), logs[i] ?? [])),
+    );
+    try {
+      const write = async (token: number): Promise<FenceVerdict> => {
+        const server = running[Math.random() < 0.5 ? 0 : 1] as { url: string };
+        const reply = await fetch(server.url, { method: 'PUT', headers: fenceHeaders('job', token) });
+        if (reply.status === 200) {
+          await reply.text();
+          return { accepted: true, highest: token };
+        }
+        assert.equal(reply.status, 409);
+        return { accepted: false, highest: ((await reply.json()) as { highest: number }).highest };
+      };
+      const results = await pausedHolders(write, { workers: 6 });
+      // Each server applies in the order the shared fence accepted (one connection each: replies in order).
+      for (const log of logs) checkHistory(results, log);
+      const accepted = results.filter((r) => r.verdict.accepted).map((r) => r.token);
+      assert.equal(Number(await clients[0]?.get(`${prefix}job`)), Math.max(...accepted));
+    } finally {
+      await Promise.all(running.map((server) => server.close()));
+      const keys = await clients[0]?.keys(`${prefix}*`);
+      if (keys?.length) await clients[0]?.del(...keys);
+      for (const client of clients) client.disconnect();
+    }
+  });
+});
