@@ -21,7 +21,7 @@ if (files.length === 0) {
   console.error(`no test files match ${filters.join(' ')}`);
   process.exit(1);
 }
-const concurrency = process.env.LEASEHOLD_TEST_CONCURRENCY ?? '4';
+const concurrency = process.env.LEASEHOLD_TEST_CONCURRENCY ?? '5';
 const res = spawnSync(
   process.execPath,
   ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-timeout=240000', ...files],

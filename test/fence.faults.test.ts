@@ -31,14 +31,14 @@ describe('fencing helpers under kill -9, pauses and partitions (short runs)', ()
   ];
   for (const [resource, seed] of runs) {
     it(`${resource}: 0 stale writes accepted, every refusal the stale one`, async () => {
-      const result = await runFenceFaults({ resource, durationMs: 15_000, seed });
+      const result = await runFenceFaults({ resource, durationMs: 10_000, seed });
       console.log(formatResult(result));
       assertFenced(result);
     });
   }
 
   it('control: the same faults with a plain SET instead of the fenced one accept stale writes', async () => {
-    const result = await runFenceFaults({ resource: 'redis', durationMs: 15_000, seed: 25, control: true });
+    const result = await runFenceFaults({ resource: 'redis', durationMs: 10_000, seed: 25, control: true });
     console.log(formatResult(result));
     assert.ok(result.staleAccepted.length >= 1, formatResult(result));
     rmSync(result.dir, { recursive: true, force: true });

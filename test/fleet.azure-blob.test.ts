@@ -13,7 +13,7 @@ after(async () => {
   await az?.stop();
 });
 
-it('azure-blob: 3 processes, a job every 1s for 30s (ttl 15s): each middle slot ran exactly once; stop leaves no lease', async () => {
+it('azure-blob: 3 processes, a job every 1s for 20s (ttl 15s): each middle slot ran exactly once; stop leaves no lease', async () => {
   await checkOncePerSlot('azure-blob://fleet-once', { ttl: '15s', ttlMs: 15_000 });
 });
 

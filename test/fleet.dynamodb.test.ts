@@ -15,7 +15,7 @@ after(async () => {
   await server?.stop();
 });
 
-it('dynamodb: 3 processes, a job every 1s for 30s: every middle slot ran once; stop leaves no lease', async () => {
+it('dynamodb: 3 processes, a job every 1s for 20s: every middle slot ran once; stop leaves no lease', async () => {
   await checkOncePerSlot(url, { ttl: '3s', ttlMs: 3000 });
 });
 

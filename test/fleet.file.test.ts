@@ -7,7 +7,7 @@ import { checkAtMostOnceKill, checkOncePerSlot, checkPlacementTakeover, checkTak
 
 const url = () => `file:${mkdtempSync(join(tmpdir(), 'leasehold-fleet-store-'))}`;
 
-it('folder store: 3 processes, a job every 1s for 30s: each middle slot ran exactly once; stop leaves no lease', async () => {
+it('folder store: 3 processes, a job every 1s for 20s: each middle slot ran exactly once; stop leaves no lease', async () => {
   await checkOncePerSlot(url(), { ttl: '3s', ttlMs: 3000 });
 });
 

@@ -18,7 +18,7 @@ after(async () => {
 const urlOf = (bucket: string) => `${cluster.url}/${bucket}?replicas=3`;
 const bucketName = () => `fleet-${randomUUID().slice(0, 8)}`;
 
-it('nats cluster, R3: 3 processes, a job every 1s for 30s: each middle slot ran once; no lease left', async () => {
+it('nats cluster, R3: 3 processes, a job every 1s for 20s: each middle slot ran once; no lease left', async () => {
   await checkOncePerSlot(urlOf(bucketName()), { ttl: '3s', ttlMs: 3000 });
 });
 

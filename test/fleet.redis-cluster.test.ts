@@ -14,7 +14,7 @@ after(async () => {
   await cluster?.stop();
 });
 
-it('redis cluster: 3 processes, a job every 1s for 30s: each middle slot ran exactly once; stop leaves no lease', async () => {
+it('redis cluster: 3 processes, a job every 1s for 20s: each middle slot ran exactly once; stop leaves no lease', async () => {
   await checkOncePerSlot(cluster.url, { ttl: '3s', ttlMs: 3000 });
 });
 

@@ -14,7 +14,7 @@ after(async () => {
   await myDb?.drop();
 });
 
-it('postgres and mariadb: 3 processes each, a job every 1s for 30s: each middle slot ran exactly once; stop leaves no lease', async () => {
+it('postgres and mariadb: 3 processes each, a job every 1s for 20s: each middle slot ran exactly once; stop leaves no lease', async () => {
   await Promise.all([
     checkOncePerSlot(pgDb.url, { ttl: '3s', ttlMs: 3000 }),
     checkOncePerSlot(myDb.url, { ttl: '3s', ttlMs: 3000 }),

@@ -176,7 +176,12 @@ describe('mysql: round trips', () => {
       t.diagnostic(`${onKey} requests on the job's key for ${runs} runs; ${pool.values.length - first} in all`);
       // Without several statements per request the acquire cannot return the key's state
       // and earlier mark, so the scheduler reads them (inspect) and writes its start record.
-      assert.equal(onKey, (multi ? 2 : 4) * runs);
+      // A slot the scheduler was already looking at when stop() came may add part of one more slot's cost.
+      const cost = multi ? 2 : 4;
+      assert.ok(
+        onKey >= cost * runs && onKey < cost * (runs + 1),
+        `${onKey} requests for ${runs} runs at ${cost} each`,
+      );
       await store.close();
     });
   }

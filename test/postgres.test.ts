@@ -154,7 +154,8 @@ describe('postgres: round trips', () => {
     await lh.stop();
     const onKey = pool.keys.slice(first).filter((k) => k === key).length;
     t.diagnostic(`${onKey} statements on the job's key for ${runs} runs; ${pool.keys.length - first} in all`);
-    assert.equal(onKey, 2 * runs);
+    // A slot the scheduler was already looking at when stop() came may add part of one more slot's cost.
+    assert.ok(onKey >= 2 * runs && onKey < 2 * (runs + 1), `${onKey} requests for ${runs} runs at 2 each`);
     await store.close();
   });
 });

@@ -23,13 +23,13 @@ function assertExactlyOnce(result: TxRunResult): void {
 
 describe('transactional runs under kill -9 and pauses (short run)', () => {
   it('postgres: every slot written exactly once', async () => {
-    const result = await runTransactionFaults({ engine: 'postgres', durationMs: 20_000, seed: 16 });
+    const result = await runTransactionFaults({ engine: 'postgres', durationMs: 12_000, seed: 16 });
     console.log(formatResult(result));
     assertExactlyOnce(result);
   });
 
   it('mariadb: every slot written exactly once', async () => {
-    const result = await runTransactionFaults({ engine: 'mysql', durationMs: 20_000, seed: 17 });
+    const result = await runTransactionFaults({ engine: 'mysql', durationMs: 12_000, seed: 17 });
     console.log(formatResult(result));
     assertExactlyOnce(result);
   });
