@@ -173,7 +173,7 @@ after(async () => {
 
 describe('no credential in any error form', () => {
   for (const entry of CASES) {
-    it(`${entry.what}: API errors, CLI output and status --json`, async () => {
+    it(`${entry.what}: API errors, CLI output (status, status --json, run, pause, backfill)`, async () => {
       const err = await errorOf(entry);
       assert.ok(err instanceof Error, `${entry.what}: no error`);
       assertClean(printed(err), entry.secret, entry.what);
@@ -182,6 +182,21 @@ describe('no credential in any error form', () => {
         cli.run(['status', '--store', entry.url()], { env }),
         cli.run(['status', '--json', '--store', entry.url()], { env }),
         cli.run(['run', '--key', 'creds', '--ttl', '15s', '--store', entry.url(), '--', 'true'], { env }),
+        cli.run(['pause', '--key', 'creds', '--store', entry.url()], { env }),
+        cli.run(
+          [
+            'backfill',
+            '--key',
+            'creds',
+            '--from',
+            '2026-01-01T00:00:00Z',
+            '--to',
+            '2026-01-01T00:01:00Z',
+            '--store',
+            entry.url(),
+          ],
+          { env },
+        ),
       ]);
       for (const result of runs) {
         assert.notEqual(result.code, 0, `${entry.what}: the CLI succeeded`);

@@ -248,7 +248,8 @@ export function buildProgram(done: (code: number) => void): Command {
     [
       'trigger',
       'run a scheduled job once, now',
-      'The host that owns the job runs it once (its own token) within one placement heartbeat, or at the next slot without placement; never alongside a scheduled run.',
+      'The host that owns the job runs it once (its own token) within one placement heartbeat, ' +
+        'or at the next slot without placement; never alongside a scheduled run.',
     ],
     [
       'skip-next',
@@ -258,7 +259,8 @@ export function buildProgram(done: (code: number) => void): Command {
     [
       'backfill',
       'run the missed slots of a range',
-      "Runs exactly the slots of [--from, --to] that never ran, oldest first, each recorded (at most 20; the range must be in the job's run history).",
+      'Runs exactly the slots of [--from, --to] that never ran, oldest first, each recorded ' +
+        "(at most 20; the range must be in the job's run history).",
     ],
   ];
   for (const [action, summary, description] of controls) {
@@ -267,8 +269,8 @@ export function buildProgram(done: (code: number) => void): Command {
       .summary(summary)
       .description(
         `${description}\nWritten under the job's lease and recorded in its audit trail with --by and the time. ` +
-          'Exit code: 0 done; 64 bad input (unknown key, not a job, bad range); 75 the lease stayed busy past --wait; ' +
-          '69 store unreachable.',
+          'Exit code: 0 done; 64 bad input (unknown key, not a job, bad range); ' +
+          '75 the lease stayed busy past --wait; 69 store unreachable.',
       )
       .requiredOption('--key <key>', "the job's key")
       .option('--by <name>', 'who asks (default: your login@host)')

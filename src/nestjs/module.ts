@@ -35,7 +35,10 @@ export interface LeaseholdModuleOptions {
   grace?: Duration;
   /** Start the jobs on application bootstrap; `false` leaves `lh.start()` to you. @defaultValue true */
   start?: boolean;
-  /** Fleet-aware placement of the scheduled jobs, as `LeaseholdOptions.placement`. @defaultValue on, 15 s liveness TTL */
+  /**
+   * Fleet-aware placement of the scheduled jobs, as `LeaseholdOptions.placement`.
+   * @defaultValue on, with a 15 s liveness TTL
+   */
   placement?: LeaseholdOptions['placement'];
 }
 

@@ -1,8 +1,8 @@
 /**
  * Acquiring a lease blob: take the Azure lease with the proposed lease id, then write
  * `token + 1` and the mark under it, on top of the ETag of the version it learned the
- * counter from; or create the blob on a key's first acquisition. Why each step is safe: docs/stores/azure-blob.md ("How it keeps
- * the contract").
+ * counter from; or create the blob on a key's first acquisition. Why each step is safe:
+ * docs/stores/azure-blob.md ("How it keeps the contract").
  * @module
  */
 import type { BlockBlobClient, Metadata } from '@azure/storage-blob';
