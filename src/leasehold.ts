@@ -5,21 +5,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import { systemClock, type Clock } from './clock.js';
-import { DEFAULT_GRACE_MS, DEFAULT_PLACEMENT_TTL_MS, defaultPoll, requestTimeout } from './defaults.js';
+import { DEFAULT_GRACE_MS, defaultPoll, requestTimeout } from './defaults.js';
 import { parseDuration, type Duration } from './duration.js';
 import { AcquireTimeoutError, ConfigError, LeaseholdError, type LeaseLostError } from './errors.js';
 import { SafeEmitter, safeLog, silentLogger, type Logger } from './events.js';
-import {
-  callStore,
-  checkCallOptions,
-  checkHolder,
-  checkKey,
-  checkTtl,
-  defaultHolder,
-  readRecords,
-  shownValue,
-} from './internal.js';
+import { callStore, checkCallOptions, checkHolder, checkKey, checkTtl, defaultHolder, shownValue } from './internal.js';
 import { Admin } from './admin/admin.js';
+import { schedulerPort } from './facade-port.js';
+import { placementTtl } from './placement-options.js';
 import { Election, type ElectOptions } from './coordination/election.js';
 import { Semaphore, type SemaphoreOptions } from './coordination/semaphore.js';
 import { type AttemptFn, type CheckedAnswer, Handoff } from './handoff.js';
@@ -32,8 +25,6 @@ import type { JobHandler, JobOptions } from './scheduler/types.js';
 import {
   ACQUIRE_OPTIONS,
   LEASEHOLD_OPTIONS,
-  PLACEMENT_OPTIONS,
-  type PlacementOptions,
   STOP_OPTIONS,
   TRY_ACQUIRE_OPTIONS,
   type AcquireOptions,
@@ -44,7 +35,6 @@ import {
   type WithLeaseOptions,
 } from './leasehold-types.js';
 import type { AcquireRequest, JsonValue, LeaseStore } from './store.js';
-import { isTransactional } from './transaction.js';
 import { errorText } from './store-kit/index.js';
 import { checkTelemetryOption, Telemetry } from './telemetry/telemetry.js';
 import type { LeaseholdTelemetry } from './telemetry/types.js';
@@ -309,36 +299,17 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
 
   /** What the scheduler may use of this instance: nothing more (see src/scheduler/port.ts). */
   #port(): SchedulerPort {
-    const { store, clock } = this;
-    return {
+    return schedulerPort({
+      store: this.store,
+      clock: this.clock,
       holder: this.holder,
-      clock,
       logger: this.logger,
       placementTtlMs: this.#placementTtlMs,
-      // Read through, as the scheduler always read them: a store may change its capabilities.
-      store: {
-        get name() {
-          return store.name;
-        },
-        get capabilities() {
-          return store.capabilities;
-        },
-      },
       attemptAcquire: (key, ttlMs, mark) => this.#attemptAcquire(key, ttlMs, undefined, mark),
-      readState: async (key, timeoutMs) => {
-        const what = `${store.name}: inspect "${key}"`;
-        const record = await callStore(clock, what, timeoutMs, undefined, (signal) => store.inspect(key, { signal }));
-        return { state: record?.state ?? null, mark: record?.mark ?? null };
-      },
-      readRecords: (prefix, timeoutMs) => readRecords(store, clock, prefix, timeoutMs),
-      readStoreClock: (signal) => store.now({ signal }),
       startRunSpan: (event) => this.#telemetry.startRunSpan(event),
-      ...(isTransactional(store)
-        ? { runInTransaction: (ref, work, endState, options) => store.runInTransaction(ref, work, endState, options) }
-        : {}),
       // PortEvents is a subset of LeaseholdEvents, which TypeScript cannot relate through a generic key.
       emit: (event, ...args) => this.emit(event, ...(args as LeaseholdEvents[typeof event])),
-    };
+    });
   }
 
   /**
@@ -478,17 +449,4 @@ type LeaseHooks = Pick<LeaseInit, 'onRenewed' | 'onLost' | 'onReleased' | 'onRen
 /** A lease as events and log lines show it. */
 function leaseEvent(lease: Lease): LeaseEvent {
   return { key: lease.key, holder: lease.holder, token: lease.token };
-}
-
-/** Placement's liveness TTL from the option, or undefined when it is off. @throws ConfigError naming the value. */
-function placementTtl(option: unknown, store: LeaseStore): number | undefined {
-  if (option === false) return undefined;
-  if (option !== undefined && option !== true && (typeof option !== 'object' || option === null)) {
-    throw new ConfigError(`placement: expected true, false or { ttl }, got ${shownValue(option)}`);
-  }
-  const ttl = (option as PlacementOptions | undefined)?.ttl;
-  if (typeof option === 'object') checkCallOptions('placement', option, PLACEMENT_OPTIONS);
-  if (ttl !== undefined) return checkTtl(ttl, store, 'placement.ttl');
-  const { minTtlMs = 1, maxTtlMs = Number.POSITIVE_INFINITY } = store.capabilities;
-  return Math.min(Math.max(DEFAULT_PLACEMENT_TTL_MS, minTtlMs), maxTtlMs);
 }
