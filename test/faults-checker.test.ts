@@ -312,6 +312,20 @@ describe('faults checker', () => {
     assert.equal(check(bad).lostSlots, 1);
   });
 
+  it('a store restart explains an overlap only on a store that forgets its leases when it restarts', () => {
+    const input = clean();
+    input.history.push(
+      { t: 1010, w: 'w3', ev: 'invoke', k: KEY, s: iso(ZERO + 1010), tok: 60 },
+      { t: 1020, w: 'w3', ev: 'fail', k: KEY, s: iso(ZERO + 1010), tok: 60 },
+    );
+    input.faults.push({ kind: 'restart', start: 1005, end: 1008 });
+    assert.equal(check(input).unexplainedOverlaps, 1, 'a persistent store keeps its leases across a restart');
+    input.restartLosesLeases = true;
+    const r = check(input);
+    assert.equal(r.unexplainedOverlaps, 0);
+    assert.equal(r.overlapsByFault.restart, 1);
+  });
+
   it('fails overlapping critical sections with no fault near, and explains them by a pause', () => {
     const bad = clean();
     const s = iso(ZERO + 1000);
