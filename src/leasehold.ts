@@ -344,6 +344,7 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
     // the same leaseId finds our own lease instead of waiting out the TTL.
     for (let attempt = 1; ; attempt++) {
       const tSent = this.clock.now();
+      const sendWall = this.clock.wallNow();
       try {
         const request: { -readonly [K in keyof AcquireRequest]: AcquireRequest[K] } = {
           key,
@@ -356,7 +357,7 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
         const res = await callStore(this.clock, `${this.store.name}: acquire "${key}"`, timeout, signal, (s) =>
           this.store.acquire(request, { signal: s }),
         );
-        const out: CheckedAnswer = { lease: null, recvWall: this.clock.wallNow() };
+        const out: CheckedAnswer = { lease: null, recvWall: this.clock.wallNow(), sendWall };
         if (res.storeTime !== undefined) out.storeTime = res.storeTime;
         if (res.state !== undefined) out.state = res.state;
         if (res.mark !== undefined) out.mark = res.mark;

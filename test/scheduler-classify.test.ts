@@ -97,6 +97,33 @@ describe('catch-up window (S4)', () => {
   });
 });
 
+describe('overlap and the uncertainty of a recorded start (S5)', () => {
+  // The run of slot 0 started late, recorded at 0.9 s by a lower-bound clock estimate that
+  // may be up to 300 ms behind: slot 1 (at 1 s) may have come before the run began.
+  const late = (startWithinMs: number | undefined) => {
+    const run = { ...ran(0, t(0) + 900, t(1) + 400), ...(startWithinMs ? { startWithinMs } : {}) };
+    return stateWith({ lastSlot: iso(t(0)), lastOutcome: 'ok', runs: [run] });
+  };
+  const wide = { catchUpMs: 10_000 };
+
+  it('a slot that came within the start’s uncertainty is run, not skipped as an overlap', () => {
+    const plan = planPending(policy(wide), input({ state: late(300), due: t(1), now: t(1) + 500 }));
+    assert.deepEqual(plan.run, [t(1)]);
+    assert.deepEqual(plan.skips, []);
+  });
+
+  it('a slot surely after the start is an overlap', () => {
+    const plan = planPending(policy(wide), input({ state: late(50), due: t(1), now: t(1) + 500 }));
+    assert.deepEqual(plan.run, []);
+    assert.deepEqual(
+      plan.skips.map((skip) => skip.reason),
+      ['overlap'],
+    );
+    const unknown = planPending(policy(wide), input({ state: late(undefined), due: t(1), now: t(1) + 500 }));
+    assert.deepEqual(unknown.run, [], 'no uncertainty recorded: the recorded start is taken as it is');
+  });
+});
+
 describe('overlap (S5)', () => {
   // The last run, of slot 0, went on until 3.5 s: slots 1, 2 and 3 came while it ran.
   // A window of ten slots, so none of them is simply missed.

@@ -256,8 +256,13 @@ export function planPending(policy: SlotPolicy, input: PendingInput): PendingPla
   // of them was going is an overlap (S5), whichever of them it was.
   const recent = state.runs.filter((run) => run.outcome !== 'skipped');
   const last = recent[0];
+  // A run's recorded start is a lower bound of store time: a slot is an overlap only if it
+  // surely came after the run began (the record says by how much it may have been later).
   const during = (time: number) =>
-    recent.some((run) => time > timeOf(run.slot) && time >= timeOf(run.start) && time < timeOf(run.end));
+    recent.some(
+      (run) =>
+        time > timeOf(run.slot) && time >= timeOf(run.start) + (run.startWithinMs ?? 0) && time < timeOf(run.end),
+    );
   const overlapped: number[] = [];
   const run: number[] = [];
   for (let count = 0; slot !== undefined && slot <= due && count < MAX_ENUMERATED_SLOTS; count++) {

@@ -25,7 +25,7 @@ export interface JobHost extends RunnerHost {
   /** True when this host should try `key`'s slots (placement: it owns the job). */
   owns(key: string): boolean;
   /** Records a store time sample (see `StoreClock.observe`). */
-  observe(storeTime: number, recvWall: number, force?: boolean): void;
+  observe(storeTime: number, recvWall: number, sendWall?: number, force?: boolean): void;
 }
 
 /** One look at the due slot: it is settled, or look again at `wakeAt`. */
@@ -103,7 +103,7 @@ export class ScheduledJob {
     let answer: AcquireAnswer;
     try {
       answer = await host.port.attemptAcquire(this.key, ttlMs);
-      if (answer.storeTime !== undefined) host.observe(answer.storeTime, answer.recvWall);
+      if (answer.storeTime !== undefined) host.observe(answer.storeTime, answer.recvWall, answer.sendWall);
     } catch (err) {
       host.port.emit('error', { key: this.key, error: err, during: 'schedule' });
       this.#poked = true;
@@ -195,7 +195,7 @@ export class ScheduledJob {
     let answer: AcquireAnswer;
     try {
       answer = await port.attemptAcquire(this.key, ttlMs, mark as JsonValue | undefined);
-      if (answer.storeTime !== undefined) host.observe(answer.storeTime, answer.recvWall);
+      if (answer.storeTime !== undefined) host.observe(answer.storeTime, answer.recvWall, answer.sendWall);
     } catch (err) {
       if (host.stopping) return { done: true };
       port.emit('error', { key: this.key, error: err, during: 'schedule' });
@@ -253,7 +253,7 @@ export class ScheduledJob {
       const fields = { key: this.key, slot: isoOf(due), earlyMs: Math.round(due - answer.storeTime) };
       safeLog(port.logger, 'warn', fields, 'slot not due yet by the store clock; lease released until it is');
       // The kept sample disagrees with the store (the wall clock stepped since?): replace it.
-      this.#host.observe(answer.storeTime, answer.recvWall, true);
+      this.#host.observe(answer.storeTime, answer.recvWall, answer.sendWall, true);
       // Our mark would read as a start with no end: put the state back as it was, which clears it.
       const state = lease.acquiredState;
       if (marked && state !== undefined && state !== null) await this.#dispose(lease, state);

@@ -29,6 +29,8 @@ export interface AcquireAnswer {
   mark?: JsonValue | null;
   /** Host wall clock when the reply arrived: the store read `storeTime` before this. */
   recvWall: number;
+  /** Host wall clock before the request was sent: the store read `storeTime` after this. */
+  sendWall?: number;
 }
 
 /** One try's span (telemetry): the handler runs in its context, and it ends with the try. */

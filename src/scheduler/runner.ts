@@ -25,6 +25,8 @@ export interface RunnerHost {
   readonly stopSignal: AbortSignal;
   /** The store's time, as estimated (a lower bound). */
   storeNow(): number;
+  /** How far the store's time may be ahead of {@link RunnerHost.storeNow} (ms); undefined when unknown. */
+  storeUncertaintyMs(): number | undefined;
   /** Registers a running handler's controller, for `stop()` to abort after the grace; returns its removal. */
   registerRun(controller: AbortController): () => void;
 }
@@ -43,6 +45,8 @@ export interface RunnerJob {
 interface RunScope {
   readonly state: JobState;
   readonly start: string;
+  /** How much later than `start` the run may really have begun (the clock estimate's uncertainty). */
+  readonly startWithinMs: number;
   /** The end state a transaction committed (T1), once one did. */
   committed?: JobState | undefined;
   /** Settles when the last transaction settles: a try abandoned mid-COMMIT (timeout) may still commit. */
@@ -87,6 +91,9 @@ export class SlotRunner {
     if (early > 0) await sleep(clock, early, lease.signal).catch(() => {});
     if (!lease.held) return 'lost';
     const start = isoOf(Math.max(host.storeNow(), slot));
+    // The start is a lower bound of the store's time; how much later it may really have
+    // been goes in the record, so overlap decisions only count slots surely after it (S5).
+    const startWithinMs = Math.ceil(host.storeUncertaintyMs() ?? 0);
     if (how.operator) {
       // An operator's run marks no slot running (it must not settle the schedule's slots).
       // At-most-once, its control is cleared before it runs, so it never runs twice.
@@ -104,7 +111,7 @@ export class SlotRunner {
     const base: RunEvent = { key: this.#job.key, slot: new Date(slot), token: lease.token, holder, attempt: 1 };
     if (how.operator) base.operator = how.operator;
     this.#job.stats.runs++;
-    const scope: RunScope = { state, start };
+    const scope: RunScope = { state, start, startWithinMs };
     const { attempt, result } = await this.#tries(lease, base, scope);
     if (result.outcome === 'ok') this.#job.stats.succeeded++;
     else this.#job.stats.failed++;
@@ -115,7 +122,7 @@ export class SlotRunner {
       return 'lost';
     }
     if (scope.committed) return this.#committedEnd(lease, base, scope.committed, { attempt, result, last: how.last });
-    return this.#recordEnd(lease, base, state, { start, attempt, result, last: how.last });
+    return this.#recordEnd(lease, base, state, { start, startWithinMs, attempt, result, last: how.last });
   }
 
   /**
@@ -195,6 +202,7 @@ export class SlotRunner {
       outcome: 'ok',
     };
     if (event.operator) record.operator = event.operator;
+    if (scope.startWithinMs > 0) record.startWithinMs = scope.startWithinMs;
     const next: JobState = { ...scope.state };
     this.#settle(next, event, record, 'ok', scope.start);
     return next;
@@ -305,7 +313,7 @@ export class SlotRunner {
     lease: Lease,
     base: RunEvent,
     state: JobState,
-    run: { start: string; attempt: number; result: TryResult; last: boolean },
+    run: { start: string; startWithinMs: number; attempt: number; result: TryResult; last: boolean },
   ): Promise<'ok' | 'lost'> {
     const { port } = this.#host;
     const { key, options } = this.#job;
@@ -324,6 +332,7 @@ export class SlotRunner {
     };
     if (outcome !== 'ok' && error !== undefined) record.error = errorText(error).slice(0, MAX_RECORD_ERROR_LENGTH);
     if (base.operator) record.operator = base.operator;
+    if (run.startWithinMs > 0) record.startWithinMs = run.startWithinMs;
     this.#settle(state, base, record, outcome, run.start);
     const json = state as unknown as JsonValue;
     try {

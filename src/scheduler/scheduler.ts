@@ -5,6 +5,7 @@
  * docs/architecture.md.
  * @module
  */
+import { setMaxListeners } from 'node:events';
 import { MAX_TIMER_MS } from '../defaults.js';
 import { ConfigError, LeaseholdError } from '../errors.js';
 import { checkKey } from '../internal.js';
@@ -27,7 +28,7 @@ export class Scheduler implements JobHost {
   /** True once `start()` began. */
   started = false;
   readonly #storeClock: StoreClock;
-  readonly #stop = new AbortController();
+  readonly #stop = stopController();
   readonly #runs = new Set<AbortController>();
   readonly #sleepers = new Set<() => void>();
   /** Per job, the wake of its current sleep (placement wakes a job that became ours). */
@@ -77,8 +78,13 @@ export class Scheduler implements JobHost {
   }
 
   /** Records a store time sample; see {@link StoreClock.observe}. */
-  observe(storeTime: number, recvWall: number, force = false): void {
-    this.#storeClock.observe(storeTime, recvWall, force);
+  observe(storeTime: number, recvWall: number, sendWall?: number, force = false): void {
+    this.#storeClock.observe(storeTime, recvWall, sendWall, force);
+  }
+
+  /** How far the store's time may be ahead of {@link Scheduler.storeNow} (ms); undefined when unknown. */
+  storeUncertaintyMs(): number | undefined {
+    return this.#storeClock.uncertaintyMs;
   }
 
   /** Registers a running handler's controller for `stop()`; returns its removal. */
@@ -178,4 +184,16 @@ export class Scheduler implements JobHost {
     }
     await loops;
   }
+}
+
+/**
+ * The scheduler's stop controller. Clock reads and retry pauses race it through
+ * `AbortSignal.any`, which adds a weak listener to it per call; those go with their
+ * composite signals when collected, so there is no leak, but a long-lived quiet process
+ * would pass Node's 10-listener warning before the collector ran.
+ */
+function stopController(): AbortController {
+  const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
+  return controller;
 }

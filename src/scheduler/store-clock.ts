@@ -37,6 +37,14 @@ export class StoreClock {
   #lowerSkewMs: number | undefined;
   /** Monotonic time of the sample that gave it. */
   #sampledAt = 0;
+  /**
+   * An upper bound of the same offset: the smallest of the samples' upper bounds (the
+   * store read its clock after the request was sent, and its times are truncated by at
+   * most its resolution), raised with its age. Undefined until a sample with a send time.
+   */
+  #upperSkewMs: number | undefined;
+  /** Monotonic time of the sample that gave the upper bound. */
+  #upperAt = 0;
   /** Monotonic time of the last sample seen, kept or not (freshness, not the bound). */
   #lastSeenAt = Number.NEGATIVE_INFINITY;
 
@@ -62,6 +70,17 @@ export class StoreClock {
     return this.#lowerSkewMs === undefined ? undefined : this.#currentSkew();
   }
 
+  /**
+   * How far the store's time may be ahead of {@link StoreClock.now} (ms): the width of the
+   * interval the samples pin the offset to (their round trips and the store's clock
+   * resolution). Undefined while no upper bound is known.
+   */
+  get uncertaintyMs(): number | undefined {
+    if (this.#upperSkewMs === undefined || this.#lowerSkewMs === undefined) return undefined;
+    const upper = this.#upperSkewMs + (this.#port.clock.now() - this.#upperAt) * CLOCK_BOUND_DECAY;
+    return Math.max(0, upper - this.#currentSkew());
+  }
+
   #currentSkew(): number {
     if (this.#lowerSkewMs === undefined) return 0;
     // Clocks drift apart: an old bound is lowered with its age, so it stays a bound;
@@ -78,14 +97,37 @@ export class StoreClock {
    * bounds up to its resolution low, and the reads {@link StoreClock.refine} spreads
    * over the phases of that resolution bring the bound to within a tenth of it. `force`
    * replaces the bound even when lower: for a sample that proves the kept one wrong (the
-   * host's clock stepped).
+   * host's clock stepped). With `sendWall` (the host wall clock before the request was
+   * sent), the sample also gives an upper bound, `storeTime + resolution - sendWall`: the
+   * smallest is kept, so {@link StoreClock.uncertaintyMs} says how good the estimate is.
    */
-  observe(storeTime: number, recvWall: number, force = false): void {
-    this.#lastSeenAt = this.#port.clock.now();
+  observe(storeTime: number, recvWall: number, sendWall?: number, force = false): void {
+    const at = this.#port.clock.now();
+    this.#lastSeenAt = at;
+    if (sendWall !== undefined) {
+      const resolution = this.#port.store.capabilities.clockResolutionMs ?? 1;
+      const upper = storeTime + resolution - sendWall;
+      const kept =
+        this.#upperSkewMs === undefined ? undefined : this.#upperSkewMs + (at - this.#upperAt) * CLOCK_BOUND_DECAY;
+      if (force || kept === undefined || upper < kept) {
+        this.#upperSkewMs = upper;
+        this.#upperAt = at;
+      }
+    } else if (force) {
+      this.#upperSkewMs = undefined;
+    }
     const bound = storeTime - recvWall;
     if (!force && this.#lowerSkewMs !== undefined && bound <= this.#currentSkew()) return;
     this.#lowerSkewMs = bound;
-    this.#sampledAt = this.#port.clock.now();
+    this.#sampledAt = at;
+  }
+
+  /** Reads the store's clock once and records the sample with its send and receive times. */
+  async #read(signal: AbortSignal): Promise<void> {
+    const { clock } = this.#port;
+    const sendWall = clock.wallNow();
+    const time = await this.#port.readStoreClock(signal);
+    this.observe(time, clock.wallNow(), sendWall);
   }
 
   /**
@@ -94,12 +136,9 @@ export class StoreClock {
    * bound is loose). Failure leaves the last estimate; every acquisition refines it.
    */
   async sync(): Promise<void> {
-    const { clock, logger } = this.#port;
+    const { logger } = this.#port;
     try {
-      for (let i = 0; i < CLOCK_SYNC_READS; i++) {
-        const time = await this.#port.readStoreClock(AbortSignal.timeout(CLOCK_READ_TIMEOUT_MS));
-        this.observe(time, clock.wallNow());
-      }
+      for (let i = 0; i < CLOCK_SYNC_READS; i++) await this.#read(AbortSignal.timeout(CLOCK_READ_TIMEOUT_MS));
     } catch (err) {
       const message = 'could not read the store clock; using the host clock until the store answers';
       safeLog(logger, 'warn', { err: errorText(err) }, message);
@@ -125,7 +164,7 @@ export class StoreClock {
       }
       try {
         const signal = AbortSignal.any([AbortSignal.timeout(CLOCK_READ_TIMEOUT_MS), host.stopSignal]);
-        this.observe(await this.#port.readStoreClock(signal), clock.wallNow());
+        await this.#read(signal);
         retry = CLOCK_RETRY_MS;
       } catch {
         if (host.stopping) return;
@@ -152,8 +191,7 @@ export class StoreClock {
       if (host.stopping) return;
       try {
         const signal = AbortSignal.any([AbortSignal.timeout(CLOCK_READ_TIMEOUT_MS), host.stopSignal]);
-        const time = await this.#port.readStoreClock(signal);
-        this.observe(time, this.#port.clock.wallNow());
+        await this.#read(signal);
       } catch {
         // The store is busy or down: acquisitions keep sampling.
       }

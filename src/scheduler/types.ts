@@ -119,6 +119,13 @@ export interface RunRecord {
   error?: string;
   /** Set when an operator asked for this run (trigger, backfill): the control's id and who asked. */
   operator?: OperatorRun;
+  /**
+   * The run began between `start` and this many ms after it, by the store's clock: `start`
+   * is the runner's lower bound of store time, and this the width of its estimate (round
+   * trips, the store clock's resolution). A slot is an overlap of this run only if it came
+   * after both (S5). Absent: 0.
+   */
+  startWithinMs?: number;
 }
 
 /** Why a slot did not run here. */
