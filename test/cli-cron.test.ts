@@ -32,7 +32,8 @@ interface Daemon {
 
 // TTL 10s and a 15s catch-up window: on a loaded machine a run must not lose its lease
 // (it would be re-run, at-least-once) nor a slot fall out of the window before a daemon
-// gets to it. A daemon killed while holding the lease is replaced within the TTL.
+// gets to it. A daemon killed while holding the lease is replaced within the TTL; the one
+// that owned the key in the placement, within the 3 s liveness TTL and a 1 s heartbeat.
 function daemon(key: string, command: string[], extra: string[] = []): Daemon {
   const child = cli.spawn([
     'cron',
@@ -46,6 +47,8 @@ function daemon(key: string, command: string[], extra: string[] = []): Daemon {
     '10s',
     '--catch-up',
     '15s',
+    '--placement',
+    '3s',
     '--json',
     ...extra,
     '--',
@@ -80,13 +83,19 @@ it('3 cron --every 1s daemons run each middle slot exactly once, also after one 
   // slot's instant, so it holds no lease and no run is cut short.
   const killAt = Math.ceil((t0 + 10_000 - 500) / 1000) * 1000 + 500;
   await sleep(killAt - Date.now());
+  // The daemon that ran the latest slot: the key's owner in the placement, so the kill
+  // exercises a takeover, not only the loss of a bystander.
+  const lastRun = (d: Daemon) =>
+    Math.max(0, ...events(d.out()).flatMap((e) => (e.event === 'run:success' ? [Date.parse(e.slot ?? '')] : [])));
+  daemons.sort((a, b) => lastRun(b) - lastRun(a));
+  assert.ok(lastRun(daemons[0] as Daemon) > 0, 'a daemon ran slots before the kill');
   daemons[0]?.child.kill('SIGKILL');
   const killedAt = Date.now();
   await sleep(Math.max(0, t0 + 20_000 - Date.now()));
 
   const t1 = Date.now();
   for (const d of [...daemons.slice(1), failing]) d.child.kill('SIGTERM');
-  const results = await Promise.all(all.map((d) => d.done));
+  const results = await Promise.all([...daemons, failing].map((d) => d.done));
   assert.equal(results[0]?.signal, 'SIGKILL');
   for (const r of results.slice(1)) {
     assert.equal(r.code, 0, `a daemon stops cleanly on SIGTERM: ${r.stderr}`);

@@ -17,23 +17,28 @@ it('azure-blob: 3 processes, a job every 1s for 20s (ttl 15s): each middle slot 
   await checkOncePerSlot('azure-blob://fleet-once', { ttl: '15s', ttlMs: 15_000 });
 });
 
-it('azure-blob: kill -9 of the runner mid-slot is taken over within TTL + one poll, with a higher token', async () => {
+it('azure-blob: kill -9 of the runner mid-slot is taken over within the liveness TTL + one heartbeat + one poll, with a higher token', async () => {
   const { takeoverMs } = await checkTakeover('azure-blob://fleet-takeover', {
     ttl: '15s',
     ttlMs: 15_000,
     catchUp: '20s',
   });
   console.log(`azure-blob takeover after kill -9: ${takeoverMs}ms (ttl 15s)`);
-  assert.ok(takeoverMs <= 15_000 + 1000, `takeover ${takeoverMs}ms`);
+  // The job's lease expires 15 s after the kill; the dead runner's jobs move once its
+  // liveness lease (placement TTL: Azure's 15 s minimum, where other stores' fixtures use
+  // 2/3 of the job's TTL) is seen expired, up to a 5 s heartbeat later: 20 s + one poll.
+  assert.ok(takeoverMs <= 15_000 + 5000 + 1000, `takeover ${takeoverMs}ms`);
 });
 
 it('azure-blob, at-most-once: a slot whose runner is killed mid-run is recorded lost, never re-run', async () => {
-  // Every 2 s: the 15 s lease of the killed holder covers 7 slots instead of 15, so the
-  // lost run stays within the 20-entry history the test reads back.
+  // Every 3 s: the killed runner's jobs move after its 15 s liveness TTL and a 5 s
+  // heartbeat, and every slot from the lost one to the end of the run (48 s) takes one
+  // entry of the 20-entry history the test reads back: about 15, where every 2 s took
+  // exactly 20 and a late stop pushed the lost run out (seen once in CI).
   await checkAtMostOnceKill('azure-blob://fleet-at-most-once', {
     ttl: '15s',
     ttlMs: 15_000,
     catchUp: '20s',
-    interval: '2s',
+    interval: '3s',
   });
 });

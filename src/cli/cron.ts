@@ -10,6 +10,7 @@ import { checkTtl } from '../internal.js';
 import { Leasehold } from '../leasehold.js';
 import { openStore } from '../open.js';
 import type { JobContext, JobOptions } from '../scheduler/types.js';
+import type { LeaseStore } from '../store.js';
 import { describeExit, startCommand, type RunningCommand } from './child.js';
 import { EXIT_OK } from './exit-codes.js';
 import { durationOption } from './options.js';
@@ -30,6 +31,8 @@ export interface CronInput {
   overlap?: string | undefined;
   atMostOnce: boolean;
   ttl?: string | undefined;
+  /** `--placement`: the liveness TTL in the fleet placement, or `off`. */
+  placement?: string | undefined;
   timeout?: string | undefined;
   grace: string;
   killAfter: string;
@@ -63,6 +66,20 @@ export function jobOptionsOf(input: CronInput): { kind: 'every' | 'cron'; spec: 
 }
 
 /**
+ * `--placement`: `off` turns placement off; a duration is the liveness TTL, checked
+ * against the store's limits; absent keeps the library's default.
+ * @throws ConfigError naming the option and the value
+ */
+function placementOf(value: string | undefined, store: LeaseStore): boolean | { ttl: number } {
+  if (value === undefined) return true;
+  if (value.trim() === 'off') return false;
+  const ttl = durationOption(value, '--placement');
+  // Named as typed, like --ttl: `--placement: "1s" is outside … (15s to 1m)`.
+  checkTtl(value.trim(), store, '--placement');
+  return { ttl };
+}
+
+/**
  * Runs the daemon until SIGTERM/SIGINT/SIGHUP, then stops cleanly: no new slots, running
  * commands get `--grace` to finish, then SIGTERM and, after `--kill-after`, SIGKILL;
  * every lease is released. A second signal stops at once (SIGKILL to running commands).
@@ -87,7 +104,7 @@ export async function cronCommand(
   try {
     // Against the store's limits before any request, named as typed: `--ttl: "10s" is outside … (15s to 1m)`.
     if (input.ttl !== undefined) checkTtl(input.ttl.trim(), store, '--ttl');
-    const lh = new Leasehold({ store });
+    const lh = new Leasehold({ store, placement: placementOf(input.placement, store) });
     const children = new Set<RunningCommand>();
 
     const handler = async (ctx: JobContext): Promise<void> => {

@@ -128,7 +128,16 @@ export function buildProgram(done: (code: number) => void): Command {
           .default('skip'),
       )
       .option('--at-most-once', 'never re-run a slot whose run died or lost its lease (default: at-least-once)', false)
-      .option('--ttl <duration>', 'lease time to live while CMD runs; failover takes about this long', DEFAULT_TTL)
+      .option(
+        '--ttl <duration>',
+        'lease time to live while CMD runs; a daemon dead mid-run is replaced after about this long',
+        DEFAULT_TTL,
+      )
+      .option(
+        '--placement <ttl|off>',
+        "liveness TTL in the fleet placement: a dead daemon's jobs move after about this long (default: 15s); " +
+          '"off": every daemon asks the store at every slot',
+      )
       .option('--timeout <duration>', 'stop CMD and count the run as failed after this long (default: none)')
       .option(
         '--grace <duration>',
@@ -151,6 +160,7 @@ export function buildProgram(done: (code: number) => void): Command {
         overlap: string;
         atMostOnce: boolean;
         ttl: string;
+        placement?: string;
         timeout?: string;
         grace: string;
         killAfter: string;
@@ -170,6 +180,7 @@ export function buildProgram(done: (code: number) => void): Command {
             overlap: opts.overlap,
             atMostOnce: opts.atMostOnce,
             ttl: opts.ttl,
+            placement: opts.placement,
             timeout: opts.timeout,
             grace: opts.grace,
             killAfter: opts.killAfter,
