@@ -37,6 +37,7 @@ import { parseDuration } from '../src/duration.js';
 import type { FenceResource, FenceWorkerConfig, FenceWorkerMessage, UploadLine, WriteLine } from './fence-worker.js';
 import { type FenceTarget, startTarget } from './fence-targets.js';
 import { type FaultProxy, startProxy } from './proxy.js';
+import { prng } from './prng.js';
 
 /** The faults the run injects. */
 export type FenceFault = 'kill' | 'pause' | 'partition';
@@ -98,17 +99,6 @@ export interface FenceRunResult {
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** One worker slot: its process (respawned after a kill) and its two proxies. */
 interface Slot {

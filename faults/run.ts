@@ -52,6 +52,7 @@ import {
 } from './checker.js';
 import { startProxy, type FaultProxy } from './proxy.js';
 import type { WorkerConfig } from './worker.js';
+import { prng } from './prng.js';
 
 // Not registry stores: the Redis store on a private 3-master, 3-replica Redis Cluster, the
 // etcd store on a 3-member etcd cluster, the NATS store on a 3-server JetStream cluster (R3 bucket).
@@ -146,18 +147,6 @@ const usage = `usage: npm run faults -- --store <${STORES.join('|')}> --duration
 function fail(msg: string): never {
   console.error(`faults: ${msg}\n${usage}`);
   process.exit(2);
-}
-
-/** mulberry32: a small seeded PRNG, so a fault schedule can be replayed with --seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function libfaketime(): string | undefined {
@@ -575,6 +564,18 @@ async function findHolder(waitMs: number): Promise<Worker | undefined> {
 const pick = <T>(xs: T[]): T | undefined => xs[Math.floor(rand() * xs.length)];
 const between = (a: number, b: number) => a + rand() * (b - a);
 
+/** SIGSTOPs `victim` for `ms`, then SIGCONTs it, and records the fault (and whether it was mid-run). */
+async function pauseFor(kind: FaultKind, victim: Worker, ms: number): Promise<void> {
+  const holder = inRun(victim.id);
+  const t = mono();
+  victim.paused = true;
+  victim.proc.kill('SIGSTOP');
+  await sleep(ms);
+  victim.proc.kill('SIGCONT');
+  victim.paused = false;
+  faults.push({ kind, start: t, end: mono(), worker: victim.id, holder, detail: `${Math.round(ms)}ms` });
+}
+
 /** Injects one fault; false when there is no time left for it before `until`. */
 async function inject(kind: FaultKind, until: number): Promise<boolean> {
   const left = until - mono();
@@ -595,15 +596,7 @@ async function inject(kind: FaultKind, until: number): Promise<boolean> {
       const d = ttlMs * between(1.2, 2);
       if (d + 3 * periodMs > left) return false;
       const victim = (await findHolder(3 * periodMs)) ?? pick(liveWorkers());
-      if (!victim) return true;
-      const holder = inRun(victim.id);
-      const t = mono();
-      victim.paused = true;
-      victim.proc.kill('SIGSTOP');
-      await sleep(d);
-      victim.proc.kill('SIGCONT');
-      victim.paused = false;
-      faults.push({ kind, start: t, end: mono(), worker: victim.id, holder, detail: `${Math.round(d)}ms` });
+      if (victim) await pauseFor(kind, victim, d);
       return true;
     }
     case 'owner-pause': {
@@ -614,15 +607,7 @@ async function inject(kind: FaultKind, until: number): Promise<boolean> {
       const d = placementTtlMs * (1 + 2 / 3);
       if (d + 3 * periodMs > left) return false;
       const victim = pick(liveWorkers().filter((w) => ownsJobs(w.id) && !inRun(w.id)));
-      if (!victim) return true;
-      const holder = inRun(victim.id);
-      const t = mono();
-      victim.paused = true;
-      victim.proc.kill('SIGSTOP');
-      await sleep(d);
-      victim.proc.kill('SIGCONT');
-      victim.paused = false;
-      faults.push({ kind, start: t, end: mono(), worker: victim.id, holder, detail: `${Math.round(d)}ms` });
+      if (victim) await pauseFor(kind, victim, d);
       return true;
     }
     case 'restart': {

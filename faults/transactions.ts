@@ -31,6 +31,7 @@ import pg from 'pg';
 import { parseDuration } from '../src/duration.js';
 import { createMysqlDatabase, createPostgresDatabase } from '../test/helpers/sql-databases.js';
 import type { TxWorkerConfig, TxWorkerMessage } from './transactions-worker.js';
+import { prng } from './prng.js';
 
 /** The faults the run can inject. */
 export type TxFault = 'kill' | 'pause';
@@ -109,18 +110,6 @@ export interface TxRunResult {
 
 const here = dirname(fileURLToPath(import.meta.url));
 const TABLE = 'tx_rows';
-
-/** mulberry32: a small seeded PRNG, so a fault schedule can be replayed with --seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A plain connection to the database, for the table and the check. */
 interface Db {
