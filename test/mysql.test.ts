@@ -4,14 +4,13 @@ import { after, before, describe, it } from 'node:test';
 import mysqlCallback from 'mysql2';
 import mysql from 'mysql2/promise';
 import { ConfigError, StoreUnavailableError } from '../src/errors.js';
-import { Leasehold } from '../src/leasehold.js';
 import { openStore } from '../src/open.js';
 import { MysqlStore, mysqlSchemaSql, mysqlUpgradeSql, type MysqlQueryable } from '../src/stores/mysql/index.js';
 import { startMariaDbServer, type MariaDbServer } from './helpers/mariadb-server.js';
 import { freePort } from './helpers/ports.js';
 import { sqlStoreDownTests } from './helpers/sql-store-down.js';
 import { createMysqlDatabase, type TestDatabase } from './helpers/sql-databases.js';
-import { assertSerial, hammer, timing } from './helpers/sql-hammer.js';
+import { assertSerial, hammer, runScheduledSlots, timing } from './helpers/sql-hammer.js';
 import { oneLineUnavailable } from './helpers/assertions.js';
 
 const req = (key: string, holder = 'h', leaseId: string = randomUUID(), ttlMs = 5000) => ({
@@ -158,20 +157,10 @@ describe('mysql: round trips', () => {
       const pool = counting(admin);
       const store = new MysqlStore({ pool, table: 'slot_cost', multipleStatements: multi });
       await store.inspect('warm-up');
-      const lh = new Leasehold({ store });
-      const key = `slot-${randomUUID()}`;
-      let runs = 0;
-      let fourth: () => void = () => {};
-      const done = new Promise<void>((resolve) => {
-        fourth = resolve;
+      let first = 0;
+      const { key, runs } = await runScheduledSlots(store, () => {
+        first = pool.values.length;
       });
-      lh.every('500ms', key, async () => {
-        if (++runs === 4) fourth();
-      });
-      const first = pool.values.length;
-      await lh.start();
-      await done;
-      await lh.stop();
       const onKey = pool.values.slice(first).filter((values) => about(values, key)).length;
       t.diagnostic(`${onKey} requests on the job's key for ${runs} runs; ${pool.values.length - first} in all`);
       // Without several statements per request the acquire cannot return the key's state

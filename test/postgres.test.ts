@@ -4,14 +4,13 @@ import { createServer, type AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { ConfigError, StoreUnavailableError } from '../src/errors.js';
-import { Leasehold } from '../src/leasehold.js';
 import { openStore } from '../src/open.js';
 import { PostgresStore, postgresSchemaSql, type PgQueryable } from '../src/stores/postgres/index.js';
 import { startPostgresServer, type PostgresServer } from './helpers/postgres-server.js';
 import { freePort } from './helpers/ports.js';
 import { sqlStoreDownTests } from './helpers/sql-store-down.js';
 import { createPostgresDatabase, type TestDatabase } from './helpers/sql-databases.js';
-import { assertSerial, hammer, timing } from './helpers/sql-hammer.js';
+import { assertSerial, hammer, runScheduledSlots, timing } from './helpers/sql-hammer.js';
 import { oneLineUnavailable } from './helpers/assertions.js';
 
 const req = (key: string, holder = 'h', leaseId: string = randomUUID(), ttlMs = 5000) => ({
@@ -138,20 +137,10 @@ describe('postgres: round trips', () => {
     const pool = counting(admin);
     const store = new PostgresStore({ pool, table: 'slot_cost' });
     await store.inspect('warm-up');
-    const lh = new Leasehold({ store });
-    const key = `slot-${randomUUID()}`;
-    let runs = 0;
-    let fourth: () => void = () => {};
-    const done = new Promise<void>((resolve) => {
-      fourth = resolve;
+    let first = 0;
+    const { key, runs } = await runScheduledSlots(store, () => {
+      first = pool.keys.length;
     });
-    lh.every('500ms', key, async () => {
-      if (++runs === 4) fourth();
-    });
-    const first = pool.keys.length;
-    await lh.start();
-    await done;
-    await lh.stop();
     const onKey = pool.keys.slice(first).filter((k) => k === key).length;
     t.diagnostic(`${onKey} statements on the job's key for ${runs} runs; ${pool.keys.length - first} in all`);
     // A slot the scheduler was already looking at when stop() came may add part of one more slot's cost.

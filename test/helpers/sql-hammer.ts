@@ -1,11 +1,15 @@
 /**
  * Runs several processes (test/fixtures/sql-hammer-child.ts) that take turns on one key
  * of a store opened from a URL, and checks their critical sections: never overlapping,
- * tokens strictly increasing in time order.
+ * tokens strictly increasing in time order. Also: a short schedule on one key, for the
+ * SQL stores' request counts per slot.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import { Leasehold } from '../../src/leasehold.js';
+import type { LeaseStore } from '../../src/store.js';
 
 const CHILD = fileURLToPath(new URL('../fixtures/sql-hammer-child.ts', import.meta.url));
 
@@ -92,4 +96,31 @@ export function assertSerial(sections: Section[], expected: number): void {
     );
     assert.ok(cur.token > prev.token, `token ${cur.token} (pid ${cur.pid}) after ${prev.token} (pid ${prev.pid})`);
   }
+}
+
+/**
+ * Schedules one job every 500 ms on `store` until it has run `runs` times, then stops.
+ * `beforeStart` runs just before `start()`, to mark where a request count begins.
+ * Resolves to the job's key and how many runs it had (a slot under way at stop may add one).
+ */
+export async function runScheduledSlots(
+  store: LeaseStore,
+  beforeStart: () => void,
+  runs = 4,
+): Promise<{ key: string; runs: number }> {
+  const lh = new Leasehold({ store });
+  const key = `slot-${randomUUID()}`;
+  let n = 0;
+  let enough: () => void = () => {};
+  const done = new Promise<void>((resolve) => {
+    enough = resolve;
+  });
+  lh.every('500ms', key, async () => {
+    if (++n === runs) enough();
+  });
+  beforeStart();
+  await lh.start();
+  await done;
+  await lh.stop();
+  return { key, runs: n };
 }
