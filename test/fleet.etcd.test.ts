@@ -2,7 +2,14 @@ import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
 import { startEtcdServer, type EtcdServer } from './helpers/etcd-server.js';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { checkAtMostOnceKill, checkOncePerSlot, checkTakeover, perSlot, runFleet } from './helpers/fleet.js';
+import {
+  checkAtMostOnceKill,
+  checkOncePerSlot,
+  checkPlacementTakeover,
+  checkTakeover,
+  perSlot,
+  runFleet,
+} from './helpers/fleet.js';
 
 // A private single-member etcd; each run uses fresh random keys. TTLs are whole seconds
 // and at least 2 s (etcd's minimum lease TTL with the default election timeout).
@@ -76,4 +83,9 @@ it('etcd 3-member cluster, leader killed mid-run: no slot twice, tokens rise, ev
   } finally {
     await cluster.stop();
   }
+});
+
+it('etcd, placement: 3 processes share 6 jobs; kill -9 of an owner moves its jobs within TTL + one heartbeat + 1 s (P3)', async () => {
+  const { takeoverMs, moved } = await checkPlacementTakeover(server.url, { ttl: '2s', ttlMs: 2000 });
+  console.log(`etcd placement takeover after kill -9: ${takeoverMs}ms for ${moved} jobs (liveness ttl 2s)`);
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, it } from 'node:test';
-import { checkAtMostOnceKill, checkOncePerSlot, checkTakeover } from './helpers/fleet.js';
+import { checkAtMostOnceKill, checkOncePerSlot, checkPlacementTakeover, checkTakeover } from './helpers/fleet.js';
 import { startNatsServer, type NatsServer } from './helpers/nats-server.js';
 
 // A private nats-server; each run uses fresh random keys in its own bucket.
@@ -27,4 +27,9 @@ it('nats: kill -9 of the runner mid-slot is taken over within TTL + one poll, wi
 
 it('nats, at-most-once: a slot whose runner is killed mid-run is recorded lost, never re-run', async () => {
   await checkAtMostOnceKill(url, { ttl: '1500ms', ttlMs: 1500, catchUp: '5s' });
+});
+
+it('nats, placement: 3 processes share 6 jobs; kill -9 of an owner moves its jobs within TTL + one heartbeat + 1 s (P3)', async () => {
+  const { takeoverMs, moved } = await checkPlacementTakeover(url, { ttl: '1500ms', ttlMs: 1500 });
+  console.log(`nats placement takeover after kill -9: ${takeoverMs}ms for ${moved} jobs (liveness ttl 1500ms)`);
 });
