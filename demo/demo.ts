@@ -13,6 +13,7 @@ import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { formatDuration, openStore, redactUrl } from '../src/index.js';
+import { placementTtl } from '../test/fixtures/placement-ttl.js';
 
 const { values } = parseArgs({ options: { store: { type: 'string' }, help: { type: 'boolean' } } });
 if (values.help) {
@@ -21,13 +22,13 @@ if (values.help) {
 }
 const url = values.store ?? `file:${mkdtempSync(join(tmpdir(), 'leasehold-demo-'))}`;
 const probe = await openStore(url);
-const minTtl = probe.capabilities.minTtlMs ?? 1;
+const { capabilities } = probe;
 await probe.close();
-const ttlMs = Math.max(3000, minTtl);
+const ttlMs = Math.max(3000, capabilities.minTtlMs ?? 1);
 const catchUpMs = ttlMs + 3000;
-// The liveness TTL of placement: two thirds of the job's, within the store's minimum, so a
-// killed owner's job moves about when its lease expires (docs/placement.md, P3).
-const placementTtlMs = Math.max(Math.round((ttlMs * 2) / 3), minTtl);
+// The liveness TTL of placement: two thirds of the job's, within the store's bounds, as the
+// fleet tests use, so a killed owner's job moves about when its lease expires (P3).
+const placementTtlMs = placementTtl(`${ttlMs}ms`, { capabilities });
 const takeoverBoundMs = Math.max(ttlMs, (placementTtlMs * 4) / 3) + 1500;
 const runMs = 10_000 + ttlMs + 6000;
 

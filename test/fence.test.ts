@@ -122,16 +122,7 @@ for (const [name, start] of Object.entries(servers)) {
       const log: number[] = [];
       const server = await start(new MemoryFence(), log);
       try {
-        const write = async (token: number): Promise<FenceVerdict> => {
-          const reply = await fetch(server.url, { method: 'PUT', headers: fenceHeaders('job', token) });
-          if (reply.status === 200) {
-            await reply.text();
-            return { accepted: true, highest: token };
-          }
-          assert.equal(reply.status, 409);
-          return { accepted: false, highest: ((await reply.json()) as { highest: number }).highest };
-        };
-        const results = await pausedHolders(write, { workers: 6 });
+        const results = await pausedHolders((token) => putFenced(server.url, token), { workers: 6 });
         checkHistory(results, log);
       } finally {
         await server.close();
@@ -151,16 +142,7 @@ describe('HTTP fence: two servers sharing a RedisFence', () => {
       clients.map((client, i) => start(new RedisFence(client, { prefix }), logs[i] ?? [])),
     );
     try {
-      const write = async (token: number): Promise<FenceVerdict> => {
-        const server = running[Math.random() < 0.5 ? 0 : 1] as { url: string };
-        const reply = await fetch(server.url, { method: 'PUT', headers: fenceHeaders('job', token) });
-        if (reply.status === 200) {
-          await reply.text();
-          return { accepted: true, highest: token };
-        }
-        assert.equal(reply.status, 409);
-        return { accepted: false, highest: ((await reply.json()) as { highest: number }).highest };
-      };
+      const write = (token: number) => putFenced((running[Math.random() < 0.5 ? 0 : 1] as { url: string }).url, token);
       const results = await pausedHolders(write, { workers: 6 });
       // Each server applies in the order the shared fence accepted (one connection each: replies in order).
       for (const log of logs) checkHistory(results, log);
@@ -174,3 +156,14 @@ describe('HTTP fence: two servers sharing a RedisFence', () => {
     }
   });
 });
+
+/** A PUT with key `job` and `token` in the fence headers: 200 is accepted, 409 names the highest token. */
+async function putFenced(url: string, token: number): Promise<FenceVerdict> {
+  const reply = await fetch(url, { method: 'PUT', headers: fenceHeaders('job', token) });
+  if (reply.status === 200) {
+    await reply.text();
+    return { accepted: true, highest: token };
+  }
+  assert.equal(reply.status, 409);
+  return { accepted: false, highest: ((await reply.json()) as { highest: number }).highest };
+}

@@ -73,10 +73,9 @@ export function jobOptionsOf(input: CronInput): { kind: 'every' | 'cron'; spec: 
 function placementOf(value: string | undefined, store: LeaseStore): boolean | { ttl: number } {
   if (value === undefined) return true;
   if (value.trim() === 'off') return false;
-  const ttl = durationOption(value, '--placement');
+  durationOption(value, '--placement'); // a unit is required, as for every CLI duration
   // Named as typed, like --ttl: `--placement: "1s" is outside … (15s to 1m)`.
-  checkTtl(value.trim(), store, '--placement');
-  return { ttl };
+  return { ttl: checkTtl(value.trim(), store, '--placement') };
 }
 
 /**

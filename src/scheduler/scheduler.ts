@@ -5,7 +5,6 @@
  * docs/architecture.md.
  * @module
  */
-import { setMaxListeners } from 'node:events';
 import { MAX_TIMER_MS } from '../defaults.js';
 import { ConfigError, LeaseholdError } from '../errors.js';
 import { checkKey } from '../internal.js';
@@ -28,7 +27,7 @@ export class Scheduler implements JobHost {
   /** True once `start()` began. */
   started = false;
   readonly #storeClock: StoreClock;
-  readonly #stop = stopController();
+  readonly #stop = new AbortController();
   readonly #runs = new Set<AbortController>();
   readonly #sleepers = new Set<() => void>();
   /** Per job, the wake of its current sleep (placement wakes a job that became ours). */
@@ -184,16 +183,4 @@ export class Scheduler implements JobHost {
     }
     await loops;
   }
-}
-
-/**
- * The scheduler's stop controller. Clock reads and retry pauses race it through
- * `AbortSignal.any`, which adds a weak listener to it per call; those go with their
- * composite signals when collected, so there is no leak, but a long-lived quiet process
- * would pass Node's 10-listener warning before the collector ran.
- */
-function stopController(): AbortController {
-  const controller = new AbortController();
-  setMaxListeners(0, controller.signal);
-  return controller;
 }
