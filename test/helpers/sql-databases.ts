@@ -9,6 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /** URL of the machine's PostgreSQL (an admin login). */
 export const PG_ADMIN_URL = process.env.LEASEHOLD_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -48,6 +49,15 @@ export async function createPostgresDatabase(adminUrl = PG_ADMIN_URL): Promise<T
       const c = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 5000 });
       await c.connect();
       try {
+        // pg.Pool#end() resolves before its clients' sockets have closed: give them up to
+        // 1 s to go, so FORCE does not kill a closing connection, whose 'error' would then
+        // reach a pool nobody listens to any more (an uncaught exception after the test).
+        const waitUntil = Date.now() + 1000;
+        const others = async () =>
+          Number(
+            (await c.query('SELECT count(*) AS n FROM pg_stat_activity WHERE datname = $1', [name])).rows[0]?.n ?? 0,
+          );
+        while (Date.now() < waitUntil && (await others()) > 0) await sleep(50);
         await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
       } finally {
         await c.end();
