@@ -23,15 +23,17 @@ function assertFenced(result: FenceRunResult): void {
 }
 
 describe('fencing helpers under kill -9, pauses and partitions (short runs)', () => {
-  const runs: [FenceResource, number][] = [
-    ['postgres', 21],
-    ['redis', 22],
-    ['azure-blob', 23],
-    ['http', 24],
+  // Azurite's conditional uploads are the slowest writes: 10 s of faults on a loaded CI
+  // machine once gave 9 writes, too few to judge; it gets 20 s.
+  const runs: [FenceResource, number, number][] = [
+    ['postgres', 21, 10_000],
+    ['redis', 22, 10_000],
+    ['azure-blob', 23, 20_000],
+    ['http', 24, 10_000],
   ];
-  for (const [resource, seed] of runs) {
+  for (const [resource, seed, durationMs] of runs) {
     it(`${resource}: 0 stale writes accepted, every refusal the stale one`, async () => {
-      const result = await runFenceFaults({ resource, durationMs: 10_000, seed });
+      const result = await runFenceFaults({ resource, durationMs, seed });
       console.log(formatResult(result));
       assertFenced(result);
     });
