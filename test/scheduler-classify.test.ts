@@ -166,6 +166,16 @@ describe('overlap (S5)', () => {
     );
   });
 
+  it("'buffer-one' keeps slot order: an owed slot older than the buffered one runs first", () => {
+    // The run of slot 0 started late, after slot 1 (which it did not overlap: slot 1 is
+    // owed), and went on past slot 2 (an overlap, buffered). Running slot 2 first would
+    // record it as the last slot, then slot 1's run would move the record back.
+    const lateRun = stateWith({ lastSlot: iso(t(0)), lastOutcome: 'ok', runs: [ran(0, t(1) + 400, t(2) + 500)] });
+    const buffer = policy({ ...wide, overlap: 'buffer-one' });
+    const plan = planPending(buffer, input({ state: lateRun, due: t(2), now: t(2) + 600 }));
+    assert.deepEqual(plan.run, [t(1), t(2)]);
+  });
+
   it('a busy answer while an older run holds the key waits, and reports the overlap when the window closes', () => {
     const running = { slot: iso(t(2)), holder: 'other', token: 9, start: iso(t(2)) };
     const busy = { state: stateWith({ lastSlot: iso(t(1)), running }), expiresInMs: 20_000, storeTime: t(3) + 100 };

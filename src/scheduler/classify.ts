@@ -276,7 +276,11 @@ export function planPending(policy: SlotPolicy, input: PendingInput): PendingPla
   const newest = overlapped[overlapped.length - 1];
   if (policy.overlap === 'buffer-one' && newest !== undefined && !isOutsideWindow(policy, newest, now)) {
     overlapped.pop();
-    run.unshift(newest);
+    // In slot order, like every run: a run records its slot as the job's last, so running
+    // it before an older owed slot would move the record back, and the next holder would
+    // run it again (found by test/transaction.faults.test.ts: one slot committed twice).
+    run.push(newest);
+    run.sort((a, b) => a - b);
   }
   if (outside > 0) {
     const detail = outside > 1 ? `${outside} slots missed by every host` : 'missed by every host';
