@@ -13,6 +13,7 @@ import { Leasehold } from '../src/leasehold.js';
 import { waiterKey } from '../src/handoff.js';
 import type { LeaseStore } from '../src/store.js';
 import { MemoryStore } from '../src/stores/memory/index.js';
+import { createPostgresDatabase } from './helpers/sql-databases.js';
 import { assertSerial, FakeClock, type HammerSection, runHammer } from '../src/testing/index.js';
 
 const PROCESSES = 4;
@@ -50,6 +51,16 @@ describe('bounded waiting, real processes', () => {
 
   it("four looping processes on the machine's Redis (own prefix) hand the key over", async () => {
     await loopingProcesses('redis://127.0.0.1:6379', { prefix: `leasehold-fairness-${process.pid}-${Date.now()}:` });
+  });
+
+  it('four looping processes on PostgreSQL (its own database) hand the key over', async () => {
+    // The store checks the announcement inside its acquire statement (checksWaiters).
+    const db = await createPostgresDatabase();
+    try {
+      await loopingProcesses(db.url);
+    } finally {
+      await db.drop();
+    }
   });
 });
 

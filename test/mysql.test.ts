@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import mysqlCallback from 'mysql2';
 import mysql from 'mysql2/promise';
 import { ConfigError, StoreUnavailableError } from '../src/errors.js';
+import { Leasehold } from '../src/leasehold.js';
 import { openStore } from '../src/open.js';
 import { MysqlStore, mysqlSchemaSql, mysqlUpgradeSql, type MysqlQueryable } from '../src/stores/mysql/index.js';
 import { startMariaDbServer, type MariaDbServer } from './helpers/mariadb-server.js';
@@ -153,6 +154,25 @@ describe('mysql: round trips', () => {
       await store.close();
     });
 
+    it(`a re-take right after a release costs ${multi ? 1 : 2} request${multi ? ': the waiter check rides in the acquire' : 's: the announcement is read first'} (L11, ${mode})`, async (t) => {
+      const pool = counting(admin);
+      const store = new MysqlStore({ pool, table: 'round_trips', multipleStatements: multi });
+      await store.inspect('warm-up');
+      assert.equal(store.capabilities.checksWaiters === true, multi);
+      const lh = new Leasehold({ store, holder: 'retake' });
+      const key = `rtw-${randomUUID()}`;
+      await (await lh.tryAcquire(key, { ttl: 5000 }))?.release();
+      const before = pool.n;
+      for (let i = 0; i < 5; i++) {
+        const lease = await lh.tryAcquire(key, { ttl: 5000 });
+        assert.ok(lease, 'nobody else wants the key');
+        await lease.release();
+      }
+      t.diagnostic(`${pool.n - before} requests for 5 re-takes and releases`);
+      assert.equal(pool.n - before, multi ? 10 : 15);
+      await store.close();
+    });
+
     it(`a scheduled slot costs its runner ${multi ? 2 : 4} requests on the job's key (${mode})`, async (t) => {
       const pool = counting(admin);
       const store = new MysqlStore({ pool, table: 'slot_cost', multipleStatements: multi });
@@ -218,9 +238,19 @@ describe('mysql: SQL modes', () => {
       assert.ok(rec?.expiresInMs && rec.expiresInMs > 4000);
       assert.equal(await store.release({ key, leaseId: idB, token: 2, state: { s: 1 } }), true);
       assert.equal((await store.inspect(key))?.mark, null, 'the release with state cleared the mark');
-      const c = await store.acquire(req(key, 'c'));
+      const idC = randomUUID();
+      const c = await store.acquire(req(key, 'c', idC));
       assert.ok(c.acquired && c.token === 3);
       assert.deepEqual(c.state, { s: 1 });
+      // The waiter check (acquireUnlessWaiter) in this mode too: a retry of c's own lease is
+      // granted though another holder announced; once c's lease is gone, d yields.
+      const announcement = `${key}#leasehold-waiter`;
+      assert.ok((await store.acquire(req(announcement, 'w'))).acquired);
+      const again = await store.acquire({ ...req(key, 'c', idC), unlessWaiter: announcement });
+      assert.ok(again.acquired && again.token === 3, "c's retry (L9) comes before the waiter");
+      const d = await store.acquire({ ...req(key, 'd'), unlessWaiter: announcement });
+      assert.ok(!d.acquired && d.waiter === 'w', 'yields to the announced waiter');
+      assert.equal((await store.inspect(key))?.holder, 'c', 'nothing written');
     } finally {
       await store.close();
       await cb.promise().end();

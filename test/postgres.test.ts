@@ -4,6 +4,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { ConfigError, StoreUnavailableError } from '../src/errors.js';
+import { Leasehold } from '../src/leasehold.js';
 import { openStore } from '../src/open.js';
 import { PostgresStore, postgresSchemaSql, type PgQueryable } from '../src/stores/postgres/index.js';
 import { startPostgresServer, type PostgresServer } from './helpers/postgres-server.js';
@@ -130,6 +131,25 @@ describe('postgres: round trips', () => {
     const counts = { acquire: acquireN, busy: busyN, inspectAll: inspectAllN, releaseWithState: releaseN };
     t.diagnostic(`round trips: ${JSON.stringify(counts)}`);
     assert.deepEqual(counts, { acquire: 1, busy: 1, inspectAll: 1, releaseWithState: 1 });
+    await store.close();
+  });
+
+  it('a re-take right after a release is one statement: the waiter check rides in the acquire (L11)', async (t) => {
+    const pool = counting(admin);
+    const store = new PostgresStore({ pool, table: 'round_trips' });
+    await store.inspect('warm-up');
+    assert.equal(store.capabilities.checksWaiters, true);
+    const lh = new Leasehold({ store, holder: 'retake' });
+    const key = `rtw-${randomUUID()}`;
+    await (await lh.tryAcquire(key, { ttl: 5000 }))?.release();
+    const before = pool.n;
+    for (let i = 0; i < 5; i++) {
+      const lease = await lh.tryAcquire(key, { ttl: 5000 });
+      assert.ok(lease, 'nobody else wants the key');
+      await lease.release();
+    }
+    t.diagnostic(`${pool.n - before} statements for 5 re-takes and releases`);
+    assert.equal(pool.n - before, 10, 'an acquire and a release each, no announcement read');
     await store.close();
   });
 

@@ -7,7 +7,7 @@
  */
 import { ConfigError, StoreUnavailableError } from '../../errors.js';
 import { decodeState, toToken } from '../../store-kit/index.js';
-import type { AcquireResult, JsonValue } from '../../store.js';
+import type { AcquireRequest, AcquireResult, JsonValue } from '../../store.js';
 import type { BusyAnswer, SqlDialect, SqlErrorKind, SqlRow, SqlStatements } from '../sql/base.js';
 
 /** Longest stored key (prefix + key), in UTF-8 bytes: InnoDB's index key limit. */
@@ -54,54 +54,100 @@ const NOW = "(TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6)
 /** Strings go as UTF-8 buffers, which mysql2 writes as hex literals (no `sql_mode` changes how they are read). */
 const b = (text: string) => Buffer.from(text, 'utf8');
 
+/** The holder of a live waiter announcement on the key `?` that is not the holder `?`, else NULL. */
+const WAITER = (t: string) =>
+  `SELECT holder FROM ${t} WHERE \`key\` = ? AND lease_id IS NOT NULL AND expires_at > ${NOW} ` +
+  'AND NOT (holder <=> ?) LIMIT 1';
+
+/**
+ * Acquire's `INSERT … ON DUPLICATE KEY UPDATE`, and its parameters. The grant condition
+ * ("free, expired, or already ours") is true before a grant and, because the grant writes
+ * our lease id, still true after it: every assignment may read either version. With
+ * `unlessWaiter`, it also needs `@leasehold_waiter` (set by the statement before) to be
+ * NULL, unless the key has our own live lease (L9 first); the assignments keep it true
+ * or false throughout too. A key with no row yet is inserted either way: a waiter only
+ * announces itself after finding the key held, so its row exists.
+ *
+ * Parameters: key, holder, lease id, ttl, mark | token: grant, lease id (retry) |
+ * lease_id: grant, lease id | holder: grant, holder | expires_at: grant, ttl | updated_at:
+ * grant | revision: grant | prior_mark: grant | mark: grant, mark. `prior_mark` is
+ * assigned before `mark`, so it gets the mark this grant replaces in both evaluation
+ * orders; a NULL mark keeps the mark.
+ */
+function acquireStatement(
+  t: string,
+  unlessWaiter: boolean,
+): { text: string; values: (key: Buffer, req: AcquireRequest, markText: string | null) => unknown[] } {
+  const plain = `(lease_id IS NULL OR expires_at <= ${NOW} OR lease_id = ?)`;
+  const grant = unlessWaiter
+    ? `((lease_id = ? AND expires_at > ${NOW}) OR (${plain} AND @leasehold_waiter IS NULL))`
+    : plain;
+  const left = `GREATEST(expires_at - ${NOW}, 0)`;
+  const columns = '`key`, holder, lease_id, token, expires_at, state, revision, updated_at, `mark`, prior_mark';
+  const text = `INSERT INTO ${t} (${columns})
+VALUES (?, ?, ?, LAST_INSERT_ID(1), ${NOW} + ?, NULL, 1, ${NOW}, ?, NULL)
+ON DUPLICATE KEY UPDATE
+  token = IF(${grant},
+    LAST_INSERT_ID(IF(lease_id = ? AND expires_at > ${NOW}, token, token + 1)),
+    LAST_INSERT_ID(${BUSY} + ${left}) - ${BUSY} - ${left} + token),
+  lease_id = IF(${grant}, ?, lease_id),
+  holder = IF(${grant}, ?, holder),
+  expires_at = IF(${grant}, ${NOW} + ?, expires_at),
+  updated_at = IF(${grant}, ${NOW}, updated_at),
+  revision = revision + IF(${grant}, 1, 0),
+  prior_mark = IF(${grant}, \`mark\`, prior_mark),
+  \`mark\` = IF(${grant}, COALESCE(?, \`mark\`), \`mark\`)`;
+  return {
+    text,
+    values: (key, req, markText) => {
+      const id = b(req.leaseId);
+      const holder = b(req.holder);
+      const ttl = Math.ceil(req.ttlMs);
+      const mark = markText === null ? null : b(markText);
+      // The grant condition's parameters: the lease id once, or twice with the waiter check.
+      const g = unlessWaiter ? [id, id] : [id];
+      return [key, holder, id, ttl, mark, ...g, id, ...g, id, ...g, holder, ...g, ttl, ...g, ...g, ...g, ...g, mark];
+    },
+  };
+}
+
 /**
  * The SQL of each operation, for one table. Parameters are positional (`?`). With
  * `multi`, acquire also reads the row back in the same request.
  */
 export function mysqlStatements(t: string, multi: boolean): SqlStatements<Buffer> {
-  // "free, expired, or already ours" — true before a grant and, because the grant writes
-  // our lease id, still true after it: every assignment below may read either version.
-  const free = `(lease_id IS NULL OR expires_at <= ${NOW} OR lease_id = ?)`;
-  const left = `GREATEST(expires_at - ${NOW}, 0)`;
-  // Parameters: key, holder, lease id, ttl, mark | token: lease id (free), lease id
-  // (retry) | lease_id: lease id (free), lease id | holder: lease id (free), holder |
-  // expires_at: lease id (free), ttl | updated_at: lease id (free) | revision: lease id
-  // (free) | prior_mark: lease id (free) | mark: lease id (free), mark. `prior_mark` is
-  // assigned before `mark`, so it gets the mark this grant replaces in both evaluation
-  // orders; a NULL mark keeps the mark.
-  const columns = '`key`, holder, lease_id, token, expires_at, state, revision, updated_at, `mark`, prior_mark';
-  const acquire = `INSERT INTO ${t} (${columns})
-VALUES (?, ?, ?, LAST_INSERT_ID(1), ${NOW} + ?, NULL, 1, ${NOW}, ?, NULL)
-ON DUPLICATE KEY UPDATE
-  token = IF(${free},
-    LAST_INSERT_ID(IF(lease_id = ? AND expires_at > ${NOW}, token, token + 1)),
-    LAST_INSERT_ID(${BUSY} + ${left}) - ${BUSY} - ${left} + token),
-  lease_id = IF(${free}, ?, lease_id),
-  holder = IF(${free}, ?, holder),
-  expires_at = IF(${free}, ${NOW} + ?, expires_at),
-  updated_at = IF(${free}, ${NOW}, updated_at),
-  revision = revision + IF(${free}, 1, 0),
-  prior_mark = IF(${free}, \`mark\`, prior_mark),
-  \`mark\` = IF(${free}, COALESCE(?, \`mark\`), \`mark\`)`;
+  const { text: acquire, values: acquireValues } = acquireStatement(t, false);
   const read = `SELECT holder, state, \`mark\`, prior_mark, ${NOW} AS now_ms FROM ${t} WHERE \`key\` = ?`;
   const owned = `\`key\` = ? AND lease_id = ? AND token = ? AND expires_at > ${NOW}`;
   const freed = `holder = NULL, lease_id = NULL, expires_at = 0, updated_at = ${NOW}, revision = revision + 1`;
   const record =
     `holder, token, state, \`mark\`, (lease_id IS NOT NULL AND expires_at > ${NOW}) AS live, ` +
     `expires_at - ${NOW} AS expires_in`;
+  const checked = acquireStatement(t, true);
   return {
     acquire: {
       text: multi ? `${acquire};\n${read}` : acquire,
       values: (key, req, markText) => {
-        const id = b(req.leaseId);
-        const holder = b(req.holder);
-        const ttl = Math.ceil(req.ttlMs);
-        const mark = markText === null ? null : b(markText);
-        const values = [key, holder, id, ttl, mark, id, id, id, id, id, holder, id, ttl, id, id, id, id, mark];
+        const values = acquireValues(key, req, markText);
         if (multi) values.push(key);
         return values;
       },
     },
+    // Only with `multi`: the waiter's holder is kept in a session variable by a first
+    // statement, and the read-back returns it.
+    ...(multi
+      ? {
+          acquireUnlessWaiter: {
+            text: `SET @leasehold_waiter = (${WAITER(t)});\n${checked.text};\n${read.replace(' FROM', ', @leasehold_waiter AS waiter FROM')}`,
+            values: (key: Buffer, req: AcquireRequest, markText: string | null, waiterKey: Buffer) => [
+              waiterKey,
+              b(req.holder),
+              ...checked.values(key, req, markText),
+              key,
+            ],
+          },
+        }
+      : {}),
     renew: {
       text: `UPDATE ${t} SET expires_at = ${NOW} + ?, updated_at = ${NOW}, revision = revision + 1 WHERE ${owned}`,
       values: (key, req) => [Math.ceil(req.ttlMs), key, b(req.leaseId), req.token],
@@ -176,8 +222,11 @@ function storedKey(fullKey: string, key: string): Buffer {
  * the mark: the one the grant replaced, or the holder's on a busy answer).
  */
 function acquired(result: unknown, what: string, multi: boolean): AcquireResult {
-  const header = multi ? (result as unknown[])[0] : result;
-  const row = multi ? ((result as unknown[])[1] as SqlRow[] | undefined)?.[0] : undefined;
+  // With the waiter check, a `SET` comes first: [SET, INSERT, SELECT].
+  const parts = multi ? (result as unknown[]).slice(-2) : [result];
+  const header = parts[0];
+  const row = multi ? (parts[1] as SqlRow[] | undefined)?.[0] : undefined;
+
   const id64 = Number((header as { insertId?: unknown }).insertId);
   if (!Number.isSafeInteger(id64) || id64 <= 0) {
     throw new StoreUnavailableError(
@@ -196,6 +245,13 @@ function acquired(result: unknown, what: string, multi: boolean): AcquireResult 
       out.mark = decodeState(row.prior_mark as string | null);
     }
     return out;
+  }
+  const waiter = row?.waiter;
+  if (row && waiter !== undefined && waiter !== null) {
+    // Not granted, and another holder's waiter is announced (acquireUnlessWaiter).
+    const holder = Buffer.isBuffer(waiter) ? waiter.toString('utf8') : String(waiter);
+    const [state, mark] = [decodeState(row.state as string | null), decodeState(row.mark as string | null)];
+    return { acquired: false, waiter: holder, storeTime: Number(row.now_ms), state, mark };
   }
   const out: BusyAnswer = { acquired: false, expiresInMs: id64 - BUSY };
   if (row) {

@@ -38,36 +38,54 @@ export function ddlStatements(schema: string, table: string): string[] {
   ];
 }
 
-/** The SQL of each operation, for one table. Parameters are positional (`$n`). */
-export function postgresStatements(t: string): SqlStatements<string> {
-  const ms = (e: string) => `(extract(epoch FROM ${e}) * 1000)::float8`;
-  const owned = 'WHERE key = $1 AND lease_id = $2 AND token = $3::bigint AND expires_at > clock_timestamp()';
-  const freed = 'holder = NULL, lease_id = NULL, expires_at = NULL, updated_at = clock_timestamp()';
-  const record = `l.holder, l.token::text AS token, l.state, l.mark,
-  (l.lease_id IS NOT NULL AND l.expires_at > c.t) AS live, ${ms('l.expires_at - c.t')} AS expires_in`;
-  const clock = '(SELECT clock_timestamp() AS t) c';
-  return {
-    // $1 key, $2 holder, $3 lease id, $4 ttl ms, $5 mark (NULL: keep the mark). `c.t` is
-    // read once, before any lock wait, and passed to the conflict branch as
-    // `excluded.updated_at`: a lease that expires while we wait is judged by the earlier
-    // instant (busy), never the reverse. Every SET expression reads the old row, so
-    // `prior_mark` gets the mark this grant replaces; RETURNING reads the new row.
-    acquire: {
-      text:
-        `WITH c AS (SELECT clock_timestamp() AS t),
-up AS (
+const ms = (e: string) => `(extract(epoch FROM ${e}) * 1000)::float8`;
+
+/**
+ * Acquire's statement: grant, retry or busy answer in one round trip. `c.t` is read once,
+ * before any lock wait, and passed to the conflict branch as `excluded.updated_at`: a
+ * lease that expires while we wait is judged by the earlier instant (busy), never the
+ * reverse. Every SET expression reads the old row, so `prior_mark` gets the mark this
+ * grant replaces; RETURNING reads the new row.
+ *
+ * With `unlessWaiter`, `w` is another holder's live announcement on the key `$6`: while
+ * there is one, nothing is granted but a retry of our own live lease (L9 comes first), and
+ * a key with no row yet is not created; the answer names the waiter. Nothing is locked
+ * for the check: it is a liveness aid (L11), and the lease decides.
+ */
+function acquireText(t: string, unlessWaiter: boolean): string {
+  const waiterCte = unlessWaiter
+    ? `w AS (
+  SELECT a.holder FROM ${t} a, c
+  WHERE a.key = $6 AND a.lease_id IS NOT NULL AND a.expires_at > c.t AND a.holder IS DISTINCT FROM $2
+),
+`
+    : '';
+  const noWaiter = 'NOT EXISTS (SELECT 1 FROM w)';
+  const source = unlessWaiter ? `\n  WHERE ${noWaiter} OR EXISTS (SELECT 1 FROM ${t} x WHERE x.key = $1)` : '';
+  const free = 'l.lease_id IS NULL OR l.expires_at <= excluded.updated_at OR l.lease_id = excluded.lease_id';
+  const grantable = unlessWaiter
+    ? `(l.lease_id = excluded.lease_id AND l.expires_at > excluded.updated_at)\n     OR ((${free}) AND ${noWaiter})`
+    : free;
+  const waiterOf = (from: string) => (unlessWaiter ? from : 'NULL::text');
+  const yielded = unlessWaiter
+    ? `\nUNION ALL
+SELECT false, NULL, NULL, NULL, NULL, NULL, ${ms('c.t')}, w.holder FROM w, c
+WHERE NOT EXISTS (SELECT 1 FROM up) AND NOT EXISTS (SELECT 1 FROM cur)`
+    : '';
+  return (
+    `WITH c AS (SELECT clock_timestamp() AS t),
+${waiterCte}up AS (
   INSERT INTO ${t} AS l (key, holder, lease_id, token, expires_at, state, updated_at, mark, prior_mark)
-  SELECT $1, $2, $3, 1, c.t + $4::float8 * interval '1 millisecond', NULL, c.t, $5::text, NULL FROM c
+  SELECT $1, $2, $3, 1, c.t + $4::float8 * interval '1 millisecond', NULL, c.t, $5::text, NULL FROM c${source}
   ON CONFLICT (key) DO UPDATE SET
-    token = CASE WHEN l.lease_id = excluded.lease_id AND l.expires_at > excluded.updated_at ` +
-        `THEN l.token ELSE l.token + 1 END,
+    token = CASE WHEN l.lease_id = excluded.lease_id AND l.expires_at > excluded.updated_at THEN l.token ELSE l.token + 1 END,
     holder = excluded.holder,
     lease_id = excluded.lease_id,
     expires_at = excluded.expires_at,
     updated_at = excluded.updated_at,
     prior_mark = l.mark,
     mark = COALESCE(excluded.mark, l.mark)
-  WHERE l.lease_id IS NULL OR l.expires_at <= excluded.updated_at OR l.lease_id = excluded.lease_id
+  WHERE ${grantable}
   RETURNING l.token, l.state, l.prior_mark, l.updated_at
 ),
 cur AS (
@@ -76,11 +94,31 @@ cur AS (
   FOR SHARE
 )
 SELECT true AS acquired, up.token::text AS token, up.state, up.prior_mark AS mark, NULL::text AS holder, ` +
-        `NULL::float8 AS expires_in, ${ms('up.updated_at')} AS now_ms FROM up
+    `NULL::float8 AS expires_in, ${ms('up.updated_at')} AS now_ms, NULL::text AS waiter FROM up
 UNION ALL
-SELECT false, cur.token::text, cur.state, cur.mark, cur.holder, ${ms('cur.expires_at - c.t')}, ${ms('c.t')} ` +
-        'FROM cur, c',
+SELECT false, cur.token::text, cur.state, cur.mark, cur.holder, ${ms('cur.expires_at - c.t')}, ${ms('c.t')}, ` +
+    `${waiterOf('(SELECT holder FROM w)')} FROM cur, c${yielded}`
+  );
+}
+
+/** The SQL of each operation, for one table. Parameters are positional (`$n`). */
+export function postgresStatements(t: string): SqlStatements<string> {
+  const owned = 'WHERE key = $1 AND lease_id = $2 AND token = $3::bigint AND expires_at > clock_timestamp()';
+  const freed = 'holder = NULL, lease_id = NULL, expires_at = NULL, updated_at = clock_timestamp()';
+  const record = `l.holder, l.token::text AS token, l.state, l.mark,
+  (l.lease_id IS NOT NULL AND l.expires_at > c.t) AS live, ${ms('l.expires_at - c.t')} AS expires_in`;
+  const clock = '(SELECT clock_timestamp() AS t) c';
+  return {
+    // $1 key, $2 holder, $3 lease id, $4 ttl ms, $5 mark (NULL: keep the mark); the
+    // statement: acquireText below.
+    acquire: {
+      text: acquireText(t, false),
       values: (key, req, mark) => [key, req.holder, req.leaseId, req.ttlMs, mark],
+    },
+    // $6 the waiter announcement's key (L11, `unlessWaiter`).
+    acquireUnlessWaiter: {
+      text: acquireText(t, true),
+      values: (key, req, mark, waiterKey) => [key, req.holder, req.leaseId, req.ttlMs, mark, waiterKey],
     },
     // $1 key, $2 lease id, $3 token, $4 ttl ms
     renew: {
@@ -137,8 +175,9 @@ function errorKind(err: unknown): SqlErrorKind | undefined {
 }
 
 /**
- * Reads acquire's one row: the grant (with the state and the mark it replaced), or the
- * busy answer (with holder, time left, state and the holder's mark).
+ * Reads acquire's one row: the grant (with the state and the mark it replaced), the
+ * busy answer (with holder, time left, state and the holder's mark), or the yield to an
+ * announced waiter (`acquireUnlessWaiter`).
  */
 function acquired(result: PgQueryResult, what: string): AcquireResult | undefined {
   const row = result.rows[0];
@@ -146,6 +185,7 @@ function acquired(result: PgQueryResult, what: string): AcquireResult | undefine
   const state = decodeState(row.state as string | null);
   const mark = decodeState(row.mark as string | null);
   const storeTime = Number(row.now_ms);
+  if (typeof row.waiter === 'string') return { acquired: false, waiter: row.waiter, storeTime, state, mark };
   if (row.acquired === true) {
     return { acquired: true, token: toToken(row.token, `postgres: ${what}`), storeTime, state, mark };
   }

@@ -36,6 +36,14 @@ export interface SqlStatements<Key> {
    * text) when it is not null, and keeps the mark it replaced in `prior_mark`.
    */
   readonly acquire: Statement<[key: Key, req: AcquireRequest, mark: string | null]>;
+  /**
+   * Acquire that first checks the key's waiter announcement (`req.unlessWaiter`, in the
+   * dialect's key form): while another holder's announcement is live it grants nothing but
+   * a retry of the caller's own live lease, and its answer names that waiter (L11). A
+   * dialect that has it gives the store `capabilities.checksWaiters`; without it the core
+   * reads the announcement itself, one request more.
+   */
+  readonly acquireUnlessWaiter?: Statement<[key: Key, req: AcquireRequest, mark: string | null, waiterKey: Key]>;
   /** Extends a lease still ours. */
   readonly renew: Statement<[key: Key, req: RenewRequest]>;
   /** Ends a lease still ours. */
@@ -229,7 +237,13 @@ export class SqlStore<Result, Key> implements LeaseStore, TransactionalStore {
     settings: Pick<SqlSettings, 'createTable' | 'prefix'> & { secrets: readonly string[] },
   ) {
     this.name = dialect.name;
-    this.capabilities = { clock: 'store', persistent: true, stateOnAcquire: dialect.stateOnAcquire, minTtlMs: 1 };
+    this.capabilities = {
+      clock: 'store',
+      persistent: true,
+      stateOnAcquire: dialect.stateOnAcquire,
+      minTtlMs: 1,
+      ...(dialect.statements.acquireUnlessWaiter ? { checksWaiters: true } : {}),
+    };
     this.tableSql = dialect.tableSql;
     this.#dialect = dialect;
     this.#sql = dialect.statements;
@@ -289,8 +303,11 @@ export class SqlStore<Result, Key> implements LeaseStore, TransactionalStore {
   async acquire(req: AcquireRequest, options?: StoreOpOptions): Promise<AcquireResult> {
     const what = `acquire "${req.key}"`;
     const mark = req.mark === undefined ? null : encodeMark(req.mark);
-    const statement = this.#sql.acquire;
-    const values = statement.values(this.#key(req.key), req, mark);
+    const checked = req.unlessWaiter === undefined ? undefined : this.#sql.acquireUnlessWaiter;
+    const statement = checked ?? this.#sql.acquire;
+    const values = checked
+      ? checked.values(this.#key(req.key), req, mark, this.#key(req.unlessWaiter as string))
+      : this.#sql.acquire.values(this.#key(req.key), req, mark);
     const result = await this.#query(what, statement.text, values, options?.signal);
     return this.#dialect.acquired(result, what) ?? this.#busyFromRow(req.key, options);
   }
