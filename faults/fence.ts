@@ -100,6 +100,9 @@ export interface FenceRunResult {
 
 const here = dirname(fileURLToPath(import.meta.url));
 
+/** How long the run waits for a first holder before its faults start anyway. */
+const STARTUP_WAIT_MS = 60_000;
+
 /** One worker slot: its process (respawned after a kill) and its two proxies. */
 interface Slot {
   index: number;
@@ -179,6 +182,9 @@ class FenceRun {
         this.#slots.push(slot);
         this.#spawn(slot);
       }
+      // Faults start once a worker holds the lease: on a loaded machine the workers take
+      // seconds to start, and faults on workers still starting test nothing.
+      await this.#holder(STARTUP_WAIT_MS);
       this.#log(`${this.#o.resource}: ${this.#o.workers} workers; faults for ${this.#o.durationMs} ms`);
       await this.#faultPhase(Date.now() + this.#o.durationMs);
       await sleep(this.#o.ttlMs);

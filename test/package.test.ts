@@ -11,8 +11,11 @@ it('the packed package imports from another project, with types, through its exp
   mkdirSync(join(root, '.tmp'), { recursive: true });
   const dir = mkdtempSync(join(root, '.tmp', 'consumer-'));
   try {
-    // `npm test` builds dist/ before running the tests.
-    const out = execFileSync('npm', ['pack', '--pack-destination', dir, '--json'], { encoding: 'utf8' });
+    // `npm test` builds dist/ before running the tests; packing does not build it again
+    // (`prepare` would empty dist/ while other test files run).
+    const out = execFileSync('npm', ['pack', '--ignore-scripts', '--pack-destination', dir, '--json'], {
+      encoding: 'utf8',
+    });
     const [{ filename, files }] = JSON.parse(out) as [{ filename: string; files: { path: string }[] }];
     assert.ok(
       files.some((f) => f.path === 'dist/cli/main.js'),
