@@ -124,3 +124,22 @@ export async function runScheduledSlots(
   await lh.stop();
   return { key, runs: n };
 }
+
+/**
+ * Requests one Leasehold on `store` sends for `n` re-takes of a key right after its own
+ * release (each an acquire then a release), counted by `sent` (the client's request count).
+ * Within 1.25 polls of a release, bounded waiting checks the key's waiter announcement
+ * (L11): inside the acquire on stores with `checksWaiters`, else with one read first.
+ */
+export async function retakeRequests(store: LeaseStore, sent: () => number, n = 5): Promise<number> {
+  const lh = new Leasehold({ store, holder: 'retake' });
+  const key = `rtw-${randomUUID()}`;
+  await (await lh.tryAcquire(key, { ttl: 5000 }))?.release();
+  const before = sent();
+  for (let i = 0; i < n; i++) {
+    const lease = await lh.tryAcquire(key, { ttl: 5000 });
+    assert.ok(lease, 'nobody else wants the key');
+    await lease.release();
+  }
+  return sent() - before;
+}
