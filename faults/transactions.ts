@@ -12,8 +12,9 @@
  * workers with SIGKILL — right after a run's write and before its commit, right after a
  * commit and before the release, and at random instants — and pauses some (SIGSTOP past
  * the TTL, mid-transaction), respawning the killed. After a quiet tail it stops the
- * fleet and reads the table: every slot of the fault phase must have exactly one row
- * (0 missing, 0 duplicate), and the transactions killed or paused between write and
+ * fleet and reads the table: every slot of the fault phase must have exactly one row,
+ * or none and a worker's record that the schedule's policy dropped it (an overlap, S5, or
+ * outside the catch-up window, S4); 0 missing, 0 duplicate; and the transactions killed or paused between write and
  * commit must have left nothing. Without `--url` a fresh database is made on the local
  * server (`LEASEHOLD_PG_URL`, `LEASEHOLD_MYSQL_URL`) and dropped. See docs/reliability.md
  * ("Transactional runs").
@@ -86,12 +87,20 @@ export interface TxRunResult {
   engine: string;
   seed: number;
   durationMs: number;
-  /** Slots of the fault phase, over all jobs: each must have exactly one row. */
+  /** Slots of the fault phase, over all jobs: each must have exactly one row (or a policy skip). */
   expectedSlots: number;
   /** Rows in the table, every slot included. */
   rows: number;
-  /** Slots of the fault phase without a row (`job@slot`). */
+  /**
+   * Slots of the fault phase without a row (`job@slot`) and without a recorded decision
+   * not to run them: lost.
+   */
   missing: string[];
+  /**
+   * Slots of the fault phase without a row that a worker recorded as not to be run by the
+   * schedule's policy (`overlap`, S5; `outside-catch-up`, S4): accounted for, not lost.
+   */
+  skippedByPolicy: string[];
   /** Slots (any) with more than one row. */
   duplicates: { job: string; slot: string; rows: number }[];
   kills: Record<KillPoint, number>;
@@ -393,7 +402,10 @@ class TxRun {
     const runs = new Set(
       (await db.rows(`SELECT job, slot, token FROM ${TABLE}`)).map((r) => `${r.job}|${r.slot}|${Number(r.token)}`),
     );
-    const missing = [...expected].filter((slot) => !counts.has(slot)).map((slot) => slot.replace('|', '@'));
+    const policy = this.#policySkips();
+    const noRow = [...expected].filter((slot) => !counts.has(slot));
+    const missing = noRow.filter((slot) => !policy.has(slot)).map((slot) => slot.replace('|', '@'));
+    const skippedByPolicy = noRow.filter((slot) => policy.has(slot)).map((slot) => slot.replace('|', '@'));
     const duplicates = [...counts]
       .filter(([, n]) => n > 1)
       .map(([slot, rows]) => {
@@ -408,6 +420,7 @@ class TxRun {
       expectedSlots: expected.size,
       rows: [...counts.values()].reduce((a, b) => a + b, 0),
       missing,
+      skippedByPolicy,
       duplicates,
       kills: { ...this.#kills },
       beforeCommit: { killed: absent(this.#inWindow.killed), paused: absent(this.#inWindow.paused) },
@@ -419,17 +432,30 @@ class TxRun {
     };
   }
 
-  /** Skipped slots of the fault phase, by reason, from the workers' event files. */
-  #skipped(expected: Set<string>): Record<string, number> {
-    const out: Record<string, number> = {};
+  /** The workers' `skip` events, from their event files. */
+  #skipEvents(): { key: string; slot: string; reason: string }[] {
+    const out: { key: string; slot: string; reason: string }[] = [];
     for (const name of readdirSync(this.#dir).filter((n) => n.startsWith('tx-'))) {
       for (const line of readFileSync(join(this.#dir, name), 'utf8').split('\n')) {
-        if (!line.includes('"ev":"skip"')) continue;
-        const event = JSON.parse(line) as { key: string; slot: string; reason: string };
-        if (expected.has(`${event.key}|${event.slot}`)) out[event.reason] = (out[event.reason] ?? 0) + 1;
+        if (line.includes('"ev":"skip"')) out.push(JSON.parse(line) as { key: string; slot: string; reason: string });
       }
     }
     return out;
+  }
+
+  /** Skipped slots of the fault phase, by reason. */
+  #skipped(expected: Set<string>): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const event of this.#skipEvents()) {
+      if (expected.has(`${event.key}|${event.slot}`)) out[event.reason] = (out[event.reason] ?? 0) + 1;
+    }
+    return out;
+  }
+
+  /** `job|slot` of every slot a worker decided not to run by the schedule's policy (S4, S5). */
+  #policySkips(): Set<string> {
+    const policy = this.#skipEvents().filter((e) => e.reason === 'overlap' || e.reason === 'outside-catch-up');
+    return new Set(policy.map((e) => `${e.key}|${e.slot}`));
   }
 }
 
@@ -441,6 +467,7 @@ export function formatResult(result: TxRunResult): string {
     `slots checked (fault phase)     ${result.expectedSlots}`,
     `rows (all slots)                ${result.rows}`,
     `missing                         ${result.missing.length}${result.missing.length ? ` (${result.missing.slice(0, 5).join(', ')})` : ''}`,
+    `skipped by policy, no row       ${result.skippedByPolicy.length}${result.skippedByPolicy.length ? ` (${result.skippedByPolicy.slice(0, 5).join(', ')})` : ''}`,
     `duplicate                       ${result.duplicates.length}`,
     `kill -9 after write, pre-commit ${result.kills.written} (landed before the commit, row absent: ${result.beforeCommit.killed})`,
     `kill -9 after commit, pre-release ${result.kills.committed}`,
