@@ -14,30 +14,9 @@ function walk(dir) {
 }
 
 const filters = process.argv.slice(2);
-// The longest files (60–110 s each on this project's 2-core machine) start first: started
-// last, in alphabetical order, they ran alone at the end and set the suite's wall time.
-const SLOW_FIRST = [
-  'test/credentials.test.ts',
-  'test/package.test.ts',
-  'test/cli.test.ts',
-  'test/examples.test.ts',
-  'test/hammer-group.test.ts',
-  'test/fence.faults.test.ts',
-  'test/transaction.faults.test.ts',
-  'test/stress.file.test.ts',
-  'test/fleet.azure-blob.test.ts',
-  'test/cli-validation.test.ts',
-  'test/controls.fleet.test.ts',
-  'test/cli-cron.test.ts',
-];
-const rank = (f) => {
-  const i = SLOW_FIRST.indexOf(f.split('\\').join('/'));
-  return i < 0 ? SLOW_FIRST.length : i;
-};
 const files = walk('test')
   .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)))
-  .sort()
-  .sort((a, b) => rank(a) - rank(b));
+  .sort();
 if (files.length === 0) {
   console.error(`no test files match ${filters.join(' ')}`);
   process.exit(1);

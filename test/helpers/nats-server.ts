@@ -206,6 +206,7 @@ export async function startNatsCluster(options: NatsClusterOptions = {}): Promis
   });
   await Promise.all(servers.map((server) => server.start()));
   await waitForMetaLeader(ports, 30_000);
+  await waitForReplicaPlacement(ports, 30_000);
   return {
     servers,
     url: `nats://${ports.map((port) => `127.0.0.1:${port}`).join(',')}`,
@@ -234,6 +235,34 @@ async function streamInfo(ports: readonly number[], stream: string): Promise<Str
   const admin = await connect({ servers, timeout: 3000, maxReconnectAttempts: 0 });
   try {
     return (await (await jetstreamManager(admin, { timeout: 3000 })).streams.info(stream)).cluster;
+  } finally {
+    await admin.close().catch(() => {});
+  }
+}
+
+/**
+ * Creates and deletes a probe stream with 3 replicas until that works: a meta leader that
+ * does not yet know every peer answers "no suitable peers for placement" (seen on a loaded
+ * machine, where a bucket created right after the start then failed).
+ */
+async function waitForReplicaPlacement(ports: readonly number[], timeoutMs: number): Promise<void> {
+  const { connect } = await import('@nats-io/transport-node');
+  const { jetstreamManager } = await import('@nats-io/jetstream');
+  const admin = await connect({ servers: ports.map((port) => `127.0.0.1:${port}`), timeout: 3000 });
+  const deadline = performance.now() + timeoutMs;
+  const name = `lh_probe_${process.pid}`;
+  try {
+    for (;;) {
+      try {
+        const jsm = await jetstreamManager(admin, { timeout: 3000 });
+        await jsm.streams.add({ name, subjects: [`${name}.>`], num_replicas: 3 });
+        await jsm.streams.delete(name);
+        return;
+      } catch (err) {
+        if (performance.now() > deadline) throw new Error(`no placement for 3 replicas within ${timeoutMs}ms: ${err}`);
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    }
   } finally {
     await admin.close().catch(() => {});
   }
