@@ -12,10 +12,10 @@
  * workers with SIGKILL — right after a run's write and before its commit, right after a
  * commit and before the release, and at random instants — and pauses some (SIGSTOP past
  * the TTL, mid-transaction), respawning the killed. After a quiet tail it stops the
- * fleet and reads the table: every slot of the fault phase must have exactly one row,
- * or none and a worker's record that the schedule's policy dropped it (an overlap, S5, or
- * outside the catch-up window, S4); 0 missing, 0 duplicate; and the transactions killed or paused between write and
- * commit must have left nothing. Without `--url` a fresh database is made on the local
+ * fleet and reads the table: every slot of the fault phase must have exactly one row, or
+ * none and a worker's record that the schedule's policy dropped it (an overlap, S5, or
+ * outside the catch-up window, S4): 0 missing, 0 duplicate; and the transactions killed
+ * or paused between write and commit must have left nothing. Without `--url` a fresh database is made on the local
  * server (`LEASEHOLD_PG_URL`, `LEASEHOLD_MYSQL_URL`) and dropped. See docs/reliability.md
  * ("Transactional runs").
  * @module
@@ -402,7 +402,8 @@ class TxRun {
     const runs = new Set(
       (await db.rows(`SELECT job, slot, token FROM ${TABLE}`)).map((r) => `${r.job}|${r.slot}|${Number(r.token)}`),
     );
-    const policy = this.#policySkips();
+    const skips = this.#skipEvents();
+    const policy = policySkips(skips);
     const noRow = [...expected].filter((slot) => !counts.has(slot));
     const missing = noRow.filter((slot) => !policy.has(slot)).map((slot) => slot.replace('|', '@'));
     const skippedByPolicy = noRow.filter((slot) => policy.has(slot)).map((slot) => slot.replace('|', '@'));
@@ -425,7 +426,7 @@ class TxRun {
       kills: { ...this.#kills },
       beforeCommit: { killed: absent(this.#inWindow.killed), paused: absent(this.#inWindow.paused) },
       pauses: this.#pauses,
-      skipped: this.#skipped(expected),
+      skipped: skippedByReason(skips, expected),
       load: [loadStart, loadavg()[0] ?? 0],
       dir: this.#dir,
       pass: missing.length === 0 && duplicates.length === 0,
@@ -433,30 +434,32 @@ class TxRun {
   }
 
   /** The workers' `skip` events, from their event files. */
-  #skipEvents(): { key: string; slot: string; reason: string }[] {
-    const out: { key: string; slot: string; reason: string }[] = [];
+  #skipEvents(): SkipEvent[] {
+    const out: SkipEvent[] = [];
     for (const name of readdirSync(this.#dir).filter((n) => n.startsWith('tx-'))) {
       for (const line of readFileSync(join(this.#dir, name), 'utf8').split('\n')) {
-        if (line.includes('"ev":"skip"')) out.push(JSON.parse(line) as { key: string; slot: string; reason: string });
+        if (line.includes('"ev":"skip"')) out.push(JSON.parse(line) as SkipEvent);
       }
     }
     return out;
   }
+}
 
-  /** Skipped slots of the fault phase, by reason. */
-  #skipped(expected: Set<string>): Record<string, number> {
-    const out: Record<string, number> = {};
-    for (const event of this.#skipEvents()) {
-      if (expected.has(`${event.key}|${event.slot}`)) out[event.reason] = (out[event.reason] ?? 0) + 1;
-    }
-    return out;
-  }
+type SkipEvent = { key: string; slot: string; reason: string };
 
-  /** `job|slot` of every slot a worker decided not to run by the schedule's policy (S4, S5). */
-  #policySkips(): Set<string> {
-    const policy = this.#skipEvents().filter((e) => e.reason === 'overlap' || e.reason === 'outside-catch-up');
-    return new Set(policy.map((e) => `${e.key}|${e.slot}`));
+/** Skipped slots of the fault phase, by reason. */
+function skippedByReason(skips: readonly SkipEvent[], expected: Set<string>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const event of skips) {
+    if (expected.has(`${event.key}|${event.slot}`)) out[event.reason] = (out[event.reason] ?? 0) + 1;
   }
+  return out;
+}
+
+/** `job|slot` of every slot a worker decided not to run by the schedule's policy (S4, S5). */
+function policySkips(skips: readonly SkipEvent[]): Set<string> {
+  const policy = skips.filter((e) => e.reason === 'overlap' || e.reason === 'outside-catch-up');
+  return new Set(policy.map((e) => `${e.key}|${e.slot}`));
 }
 
 /** The result as the lines the CLI prints. */

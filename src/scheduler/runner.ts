@@ -12,7 +12,7 @@ import type { JsonValue } from '../store.js';
 import { errorText, raceSignal } from '../store-kit/index.js';
 import type { ResolvedOptions } from './options.js';
 import type { SchedulerPort } from './port.js';
-import { isoOf, type JobControl, type JobState, MAX_RECORD_ERROR_LENGTH, timeOf, withRun } from './state.js';
+import { isoOf, type JobControl, type JobState, MAX_RECORD_ERROR_LENGTH, withRun } from './state.js';
 import type { JobContext, JobHandler, JobStats, OperatorRun, RunEvent, RunOutcome, RunRecord } from './types.js';
 
 /** What a run needs of its scheduler. */
@@ -214,11 +214,8 @@ export class SlotRunner {
     if (base.operator) {
       settleOperatorRun(state, base.operator, base.slot.getTime());
     } else if (outcome !== 'aborted') {
-      // Never back: the record says every slot up to `lastSlot` is settled.
-      if (timeOf(state.lastSlot) <= base.slot.getTime()) {
-        state.lastSlot = record.slot;
-        state.lastOutcome = outcome;
-      }
+      state.lastSlot = record.slot;
+      state.lastOutcome = outcome;
       state.running = null;
     } else {
       // Aborted by shutdown: a start record stays in the state (a state write clears the

@@ -112,21 +112,35 @@ ON DUPLICATE KEY UPDATE
 }
 
 /**
+ * Acquire with the waiter check (only with several statements per request): the waiter's
+ * holder goes into a session variable by a first statement, the acquire's grant condition
+ * reads it, and `read` (the read-back, with the variable as `waiter`) returns it.
+ */
+function acquireUnlessWaiter(t: string, read: string): NonNullable<SqlStatements<Buffer>['acquireUnlessWaiter']> {
+  const checked = acquireStatement(t, true);
+  return {
+    text: `SET @leasehold_waiter = (${WAITER(t)});\n${checked.text};\n${read}`,
+    values: (key, req, markText, waiterKey) => [waiterKey, b(req.holder), ...checked.values(key, req, markText), key],
+  };
+}
+
+/**
  * The SQL of each operation, for one table. Parameters are positional (`?`). With
  * `multi`, acquire also reads the row back in the same request.
  */
 export function mysqlStatements(t: string, multi: boolean): SqlStatements<Buffer> {
   const { text: acquire, values: acquireValues } = acquireStatement(t, false);
-  const read = `SELECT holder, state, \`mark\`, prior_mark, ${NOW} AS now_ms FROM ${t} WHERE \`key\` = ?`;
+  // The row read back after the acquire, with `extra` columns.
+  const readBack = (extra = '') =>
+    `SELECT holder, state, \`mark\`, prior_mark, ${NOW} AS now_ms${extra} FROM ${t} WHERE \`key\` = ?`;
   const owned = `\`key\` = ? AND lease_id = ? AND token = ? AND expires_at > ${NOW}`;
   const freed = `holder = NULL, lease_id = NULL, expires_at = 0, updated_at = ${NOW}, revision = revision + 1`;
   const record =
     `holder, token, state, \`mark\`, (lease_id IS NOT NULL AND expires_at > ${NOW}) AS live, ` +
     `expires_at - ${NOW} AS expires_in`;
-  const checked = acquireStatement(t, true);
   return {
     acquire: {
-      text: multi ? `${acquire};\n${read}` : acquire,
+      text: multi ? `${acquire};\n${readBack()}` : acquire,
       values: (key, req, markText) => {
         const values = acquireValues(key, req, markText);
         if (multi) values.push(key);
@@ -135,19 +149,7 @@ export function mysqlStatements(t: string, multi: boolean): SqlStatements<Buffer
     },
     // Only with `multi`: the waiter's holder is kept in a session variable by a first
     // statement, and the read-back returns it.
-    ...(multi
-      ? {
-          acquireUnlessWaiter: {
-            text: `SET @leasehold_waiter = (${WAITER(t)});\n${checked.text};\n${read.replace(' FROM', ', @leasehold_waiter AS waiter FROM')}`,
-            values: (key: Buffer, req: AcquireRequest, markText: string | null, waiterKey: Buffer) => [
-              waiterKey,
-              b(req.holder),
-              ...checked.values(key, req, markText),
-              key,
-            ],
-          },
-        }
-      : {}),
+    ...(multi ? { acquireUnlessWaiter: acquireUnlessWaiter(t, readBack(', @leasehold_waiter AS waiter')) } : {}),
     renew: {
       text: `UPDATE ${t} SET expires_at = ${NOW} + ?, updated_at = ${NOW}, revision = revision + 1 WHERE ${owned}`,
       values: (key, req) => [Math.ceil(req.ttlMs), key, b(req.leaseId), req.token],
@@ -226,7 +228,6 @@ function acquired(result: unknown, what: string, multi: boolean): AcquireResult 
   const parts = multi ? (result as unknown[]).slice(-2) : [result];
   const header = parts[0];
   const row = multi ? (parts[1] as SqlRow[] | undefined)?.[0] : undefined;
-
   const id64 = Number((header as { insertId?: unknown }).insertId);
   if (!Number.isSafeInteger(id64) || id64 <= 0) {
     throw new StoreUnavailableError(

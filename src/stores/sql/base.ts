@@ -37,11 +37,9 @@ export interface SqlStatements<Key> {
    */
   readonly acquire: Statement<[key: Key, req: AcquireRequest, mark: string | null]>;
   /**
-   * Acquire that first checks the key's waiter announcement (`req.unlessWaiter`, in the
-   * dialect's key form): while another holder's announcement is live it grants nothing but
-   * a retry of the caller's own live lease, and its answer names that waiter (L11). A
-   * dialect that has it gives the store `capabilities.checksWaiters`; without it the core
-   * reads the announcement itself, one request more.
+   * Acquire checking the waiter announcement `req.unlessWaiter` first (L11): while another
+   * holder's is live it grants only a retry of the caller's own live lease, and names that
+   * waiter. A dialect with it gives the store `capabilities.checksWaiters`.
    */
   readonly acquireUnlessWaiter?: Statement<[key: Key, req: AcquireRequest, mark: string | null, waiterKey: Key]>;
   /** Extends a lease still ours. */
@@ -303,12 +301,12 @@ export class SqlStore<Result, Key> implements LeaseStore, TransactionalStore {
   async acquire(req: AcquireRequest, options?: StoreOpOptions): Promise<AcquireResult> {
     const what = `acquire "${req.key}"`;
     const mark = req.mark === undefined ? null : encodeMark(req.mark);
-    const checked = req.unlessWaiter === undefined ? undefined : this.#sql.acquireUnlessWaiter;
-    const statement = checked ?? this.#sql.acquire;
-    const values = checked
-      ? checked.values(this.#key(req.key), req, mark, this.#key(req.unlessWaiter as string))
-      : this.#sql.acquire.values(this.#key(req.key), req, mark);
-    const result = await this.#query(what, statement.text, values, options?.signal);
+    const [key, checked, waiter] = [this.#key(req.key), this.#sql.acquireUnlessWaiter, req.unlessWaiter];
+    const [text, values] =
+      checked && waiter !== undefined
+        ? [checked.text, checked.values(key, req, mark, this.#key(waiter))]
+        : [this.#sql.acquire.text, this.#sql.acquire.values(key, req, mark)];
+    const result = await this.#query(what, text, values, options?.signal);
     return this.#dialect.acquired(result, what) ?? this.#busyFromRow(req.key, options);
   }
 
