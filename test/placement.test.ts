@@ -85,7 +85,14 @@ interface Fleet {
   hosts: Leasehold[];
   /** Every run, in order: job, slot offset in ms, host index. */
   runs: { key: string; slot: number; host: number }[];
-  events: PlacementEvent[][];
+  /** Each host's placement events, with the fake time (ms from START) each came at. */
+  events: (PlacementEvent & { at: number })[][];
+}
+
+/** One placement event, short: when, how many hosts, who joined or left and why. */
+function viewChange(event: PlacementEvent & { at: number }): string {
+  const left = event.left.map((l) => `-${l.holder} (${l.reason})`);
+  return `+${Math.round(event.at)}ms ${event.hosts} hosts ${[...event.joined.map((h) => `+${h}`), ...left].join(' ')}`;
 }
 
 function fleet(
@@ -99,9 +106,9 @@ function fleet(
   const placement = options.placement ?? { ttl: 3000 };
   const hosts = stores.map((store, index) => new Leasehold({ store, clock, holder: `host${index}`, placement }));
   const runs: Fleet['runs'] = [];
-  const events: PlacementEvent[][] = hosts.map(() => []);
+  const events: Fleet['events'] = hosts.map(() => []);
   hosts.forEach((lh, host) => {
-    lh.on('placement:changed', (event) => events[host]?.push(event));
+    lh.on('placement:changed', (event) => events[host]?.push({ ...event, at: clock.wallNow() - START }));
     for (const key of keys(jobCount)) {
       lh.every(options.period ?? 1000, key, (ctx) => void runs.push({ key, slot: ctx.slot.getTime() - START, host }), {
         ttl: 2000,
@@ -165,10 +172,16 @@ describe('placement (fake clock, memory store)', () => {
     // host's heartbeat (a renewal and a roster read every second at a 3 s liveness TTL).
     assert.ok(perSlot <= 2.25, `requests per job-slot: ${perSlot}`);
     // Balance once every host has read a roster with all three (the first to start owns
-    // everything until its next heartbeat).
-    const steady = target.runs.filter((run) => run.slot >= 3000);
+    // everything until its next heartbeat), and before any has stopped: a host that leaves
+    // first hands its jobs to the others for the slots until they stop too.
+    const steady = target.runs.filter((run) => run.slot >= 3000 && run.slot <= 11_000);
     const perHost = [0, 1, 2].map((host) => steady.filter((run) => run.host === host).length);
-    assert.ok(Math.max(...perHost) / Math.min(...perHost) <= 1.1, `runs per host ${perHost.join(', ')}`);
+    // On failure, say when each host's view of the fleet changed (a flake seen twice under load).
+    const views = target.events.map((list, host) => `host${host}: ${list.map(viewChange).join('; ')}`);
+    assert.ok(
+      Math.max(...perHost) / Math.min(...perHost) <= 1.1,
+      `runs per host ${perHost.join(', ')}; placement changes: ${views.join(' | ')}`,
+    );
     assert.equal(acquires, slotsRun, 'no acquire is spent on jobs a host does not own');
   });
 
