@@ -41,18 +41,6 @@ interface OwnedClient extends RedisClientLike {
 
 type RedisConstructor = new (options: Record<string, unknown>) => OwnedClient;
 
-/** The socket of a connected ioredis client, as far as batching needs it. */
-interface Corkable {
-  cork(): void;
-  uncork(): void;
-}
-
-/** What an ioredis `Redis` client shows of its connection (a `Cluster` client has no `stream`). */
-interface ClientInternals {
-  readonly status?: unknown;
-  readonly stream?: Partial<Corkable> | null;
-}
-
 /** Imports ioredis's `Redis` class. @throws ConfigError when `ioredis` is not installed. */
 export function loadRedis(): Promise<RedisConstructor> {
   return importPeer(
@@ -92,13 +80,6 @@ export class RedisConnection {
   /** A reconnection we asked for is under way: many requests timing out together ask once. */
   #dropping = false;
   #closed = false;
-  /** The socket whose writes are held until the end of this tick, while they are. */
-  #corked: Corkable | undefined;
-  readonly #uncork = (): void => {
-    const stream = this.#corked;
-    this.#corked = undefined;
-    stream?.uncork();
-  };
   /**
    * `SELECT <db>` answered once before the first request. ioredis selects the URL's
    * database on connect but, when the server has no such database, only emits an error
@@ -187,23 +168,6 @@ export class RedisConnection {
     });
     this.#owned = client;
     return client;
-  }
-
-  /**
-   * Called before each request: holds the client's socket writes until the end of the
-   * current tick, so the requests sent in one tick (by many concurrent callers) leave in
-   * one write, and Redis reads them in one go. A write per request was the largest share
-   * of a request's CPU time (docs/stores/redis.md, "Performance"). On a client you pass,
-   * your own commands sent in that same tick join the write; their order is kept. Only a
-   * `Redis` client that is ready has a socket to hold; a `Cluster` client is left alone.
-   */
-  batch(client: RedisClientLike): void {
-    if (this.#corked !== undefined) return;
-    const { status, stream } = client as ClientInternals;
-    if (status !== 'ready' || typeof stream?.cork !== 'function' || typeof stream.uncork !== 'function') return;
-    stream.cork();
-    this.#corked = stream as Corkable;
-    process.nextTick(this.#uncork);
   }
 
   /** A request was answered: the connection is alive. */

@@ -193,7 +193,6 @@ export class RedisStore implements LeaseStore {
   #call<T>(label: string, signal: AbortSignal | undefined, send: (client: RedisClientLike) => Promise<T>): Promise<T> {
     const client = this.#connection.ready;
     if (client === undefined || signal?.aborted) return this.#callOnceReady(label, signal, send);
-    this.#connection.batch(client);
     return this.#requests.run(label, signal, send(client));
   }
 
@@ -211,7 +210,6 @@ export class RedisStore implements LeaseStore {
     } catch (err) {
       throw connection.failure(label, err);
     }
-    connection.batch(client);
     return this.#requests.run(label, signal, send(client));
   }
 
