@@ -1,0 +1,124 @@
+/**
+ * Where a Redis acquire + release spends its time, layer by layer, in one process: C
+ * callers looping on their own keys for each of
+ *
+ * - `leasehold`: `tryAcquire` → `release` through the core (what users call);
+ * - `store`: the Redis store's own `acquire` → `release`, no core;
+ * - `scripts`: the store's two Lua scripts sent straight from ioredis, no store code;
+ * - `redis-semaphore` and `redlock`: the peers, as `bench/peers.ts` runs them.
+ *
+ * Each gets its own connection. Rounds alternate the layers; each line gives the rate and
+ * the process's CPU (user + system, `process.cpuUsage`) per acquire + release. Figures
+ * only, for the comparisons in docs/performance.md ("Redis: the convoy the write batching
+ * made"); on a shared 2-core machine read them as ratios within one round.
+ *
+ * `node --import ./bench/register.mjs bench/redis-layers.ts [contenders=8] [roundMs=1500] [rounds=3] [layer]`
+ * (REDIS_URL, default redis://127.0.0.1:6379; keys under `leasehold-layers:<pid>:`, deleted at the end.)
+ */
+import { randomUUID } from 'node:crypto';
+import { Redlock } from '@sesamecare-oss/redlock';
+import { Redis } from 'ioredis';
+import { Mutex } from 'redis-semaphore';
+import { Leasehold } from '../src/leasehold.js';
+import { RedisStore } from '../src/stores/redis/index.js';
+import { acquireScript } from '../src/stores/redis/scripts/acquire.js';
+import { releaseScript } from '../src/stores/redis/scripts/release.js';
+
+const contenders = Number(process.argv[2] ?? 8);
+const roundMs = Number(process.argv[3] ?? 1500);
+const rounds = Number(process.argv[4] ?? 3);
+const only = process.argv[5];
+const TTL = 10_000;
+const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const prefix = `leasehold-layers:${process.pid}:`;
+
+type Cycle = (key: string) => Promise<void>;
+const clients: Redis[] = [];
+function client(): Redis {
+  const c = new Redis(url, { maxRetriesPerRequest: 1 });
+  clients.push(c);
+  return c;
+}
+
+const store = new RedisStore({ client: client(), prefix: `${prefix}lh:` });
+const lh = new Leasehold({ store });
+const scriptClient = client();
+const semaphoreClient = client();
+const redlock = new Redlock([client()], { retryCount: 0 });
+
+const layers: Record<string, Cycle> = {
+  leasehold: async (key) => {
+    const lease = await lh.tryAcquire(key, { ttl: TTL });
+    if (!lease) throw new Error(`leasehold: own key ${key} was busy`);
+    await lease.release();
+  },
+  store: async (key) => {
+    const leaseId = randomUUID();
+    const granted = await store.acquire({ key, holder: 'bench', leaseId, ttlMs: TTL });
+    if (!granted.acquired) throw new Error(`store: own key ${key} was busy`);
+    await store.release({ key, leaseId, token: granted.token });
+  },
+  scripts: async (key) => {
+    const leaseId = randomUUID();
+    const keys = [`${prefix}s:{${key}}`, `${prefix}s:{${key}}:lease`];
+    const granted = await acquireScript.run(scriptClient, keys, ['bench', leaseId, TTL]);
+    if (!granted.acquired) throw new Error(`scripts: own key ${key} was busy`);
+    await releaseScript.run(scriptClient, keys, [leaseId, String(granted.token)]);
+  },
+  'redis-semaphore': async (key) => {
+    const mutex = new Mutex(semaphoreClient, `${prefix}sem:${key}`, {
+      lockTimeout: TTL,
+      acquireTimeout: 10,
+      retryInterval: 10,
+      refreshInterval: Math.floor(TTL / 3),
+      acquireAttemptsLimit: 1,
+    });
+    await mutex.acquire();
+    await mutex.release();
+  },
+  redlock: async (key) => {
+    const lock = await redlock.acquire([`${prefix}rl:${key}`], TTL);
+    await lock.release();
+  },
+};
+
+/** Rate and CPU per cycle of `cycle` with `contenders` callers for `ms`. */
+async function measure(cycle: Cycle, ms: number): Promise<{ perSec: number; cpuUs: number }> {
+  const end = performance.now() + ms;
+  let n = 0;
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: contenders }, async (_, i) => {
+      while (performance.now() < end) {
+        await cycle(`k${i}`);
+        n++;
+      }
+    }),
+  );
+  const cpu = process.cpuUsage(cpu0);
+  return { perSec: (n * 1000) / (performance.now() - t0), cpuUs: (cpu.user + cpu.system) / Math.max(n, 1) };
+}
+
+const chosen = Object.entries(layers).filter(([name]) => only === undefined || name === only);
+if (chosen.length === 0) throw new Error(`unknown layer "${only}" (known: ${Object.keys(layers).join(', ')})`);
+try {
+  // Warm-up: connections, scripts and the JIT.
+  for (const [, cycle] of chosen) await measure(cycle, 2000);
+  for (let r = 0; r < rounds; r++) {
+    const order = r % 2 === 0 ? chosen : [...chosen].reverse();
+    for (const [name, cycle] of order) {
+      const { perSec, cpuUs } = await measure(cycle, roundMs);
+      console.log(
+        `round ${r + 1} c${contenders} ${name.padEnd(15)} ${Math.round(perSec).toString().padStart(6)}/s ` +
+          `${cpuUs.toFixed(1).padStart(6)} µs CPU per acquire + release`,
+      );
+    }
+  }
+} finally {
+  await store.close();
+  const cleaner = clients[1] as Redis;
+  const stale = await cleaner.keys(`${prefix}*`);
+  for (let i = 0; i < stale.length; i += 500) await cleaner.del(...stale.slice(i, i + 500));
+  for (const c of clients) c.disconnect();
+}
