@@ -117,7 +117,25 @@ it('3 cron --every 1s daemons run each middle slot exactly once, also after one 
   const missing: string[] = [];
   for (let s = first; s <= last; s += 1000)
     if (!counts.has(new Date(s).toISOString())) missing.push(new Date(s).toISOString());
-  assert.deepEqual(missing, [], `every middle slot ran (one daemon killed at ${new Date(killedAt).toISOString()})`);
+  // A slot that comes while the previous run still goes is skipped by the default overlap
+  // policy (S5), and logged. After the takeover the new owner runs the slots owed since the
+  // kill one after another, and on a loaded machine (a shell spawned per run) the next
+  // slot can come during the last of them: a clean-clone CI run saw one such slot, 3.5 s
+  // after the kill. Such a slot is allowed, at most twice; any other missing slot fails,
+  // with every skip event logged for it.
+  const skips = [...daemons, failing].flatMap((d) =>
+    events(d.out()).filter((e) => e.event === 'slot:skipped' && e.key === 'tick'),
+  );
+  const overlapSkipped = new Set(skips.filter((e) => e.reason === 'overlap').map((e) => e.slot));
+  const unexplained = missing.filter((slot) => !overlapSkipped.has(slot));
+  const missingSkips = skips.filter((e) => missing.includes(e.slot ?? ''));
+  assert.deepEqual(
+    unexplained,
+    [],
+    `every middle slot ran or was skipped as an overlap (one daemon killed at ${new Date(killedAt).toISOString()}; ` +
+      `skip events of the missing slots: ${JSON.stringify(missingSkips)})`,
+  );
+  assert.ok(missing.length <= 2, `at most two slots skipped as overlaps: ${missing.join(', ')}`);
   // One lease may run several slots in a row (catching up after a delay), hence >=.
   for (let i = 1; i < tokens.length; i++)
     assert.ok((tokens[i] as number) >= (tokens[i - 1] as number), `tokens never go back (${tokens.join(' ')})`);
