@@ -21,6 +21,8 @@ export interface Line {
   ev: 'ready' | 'elected' | 'renewed' | 'abort' | 'work' | 'demoted' | 'stopped' | 'section' | 'done';
   token?: number;
   deadline?: string;
+  /** On `work` lines: the lease's deadline at that tick (diagnostics). */
+  leaseDeadline?: string;
   code?: string;
   reason?: string;
   key?: string;
@@ -152,10 +154,26 @@ export function checkTerms(lines: Line[]): number {
     const term = all.find((x) => x.pid === work.pid && x.token === work.token);
     assert.ok(
       term && work.t >= term.start && work.t <= term.end + 5_000_000n,
-      `work of token ${work.token} outside its term`,
+      `work of token ${work.token} outside its term; the lines of ${work.pid} for that token, ms after its election: ${tokenLines(lines, work)}`,
     );
   }
   return all.length;
+}
+
+/** A worker's lines for one token, times in ms after its `elected` line (diagnostics). */
+function tokenLines(lines: Line[], of: Line): string {
+  const mine = lines.filter((l) => l.pid === of.pid && l.token === of.token);
+  const t0 = mine.find((l) => l.ev === 'elected')?.t ?? mine[0]?.t ?? 0n;
+  const rel = (v: bigint | string) => (Number(BigInt(v) - t0) / 1e6).toFixed(1);
+  return mine
+    .map((l) => {
+      const at = [`${l.ev}@${rel(l.t)}`];
+      if (l.deadline !== undefined) at.push(`deadline ${rel(l.deadline)}`);
+      if (l.leaseDeadline !== undefined) at.push(`lease deadline ${rel(l.leaseDeadline)}`);
+      if (l.code !== undefined) at.push(String(l.code));
+      return at.join(' ');
+    })
+    .join('; ');
 }
 
 /** `leasehold status --key` (the same read, `readStatus`) names `leader` as the key's holder, with its token. */

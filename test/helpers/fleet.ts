@@ -234,12 +234,25 @@ export async function checkTakeover(
       );
   }
   const k = slots.get(killedSlot);
-  assert.equal(k?.starts.length, 2, 'the killed slot was taken over');
-  assert.equal(k?.ends.length, 1);
+  const about = `${url}: events of ${killedSlot}: ${JSON.stringify(r.lines.filter((l) => l.slot === killedSlot).map((l) => `${l.pid} ${l.ev} ${l.reason ?? l.token ?? ''}`))}`;
+  assert.equal(k?.starts.length, 2, `the killed slot was taken over; ${about}`);
   const rerun = k?.starts.find((s) => s.pid !== r.killed?.pid);
   assert.ok(
     rerun && rerun.token !== undefined && (k?.starts[0]?.token ?? 0) < rerun.token,
-    'the re-run has a higher token',
+    `the re-run has a higher token; ${about}`,
+  );
+  // The re-run ended once. The killed run's handler may have returned in the instant
+  // between the harness reading its open start and the SIGKILL landing (its `end` line is
+  // written when the handler returns, before the end record goes to the store); the
+  // fenced run history then shows that its end record never committed: the slot's one
+  // entry is the re-run's, with the re-run's token.
+  assert.equal(k?.ends.filter((l) => l.pid === rerun.pid).length, 1, `the re-run ended once; ${about}`);
+  assert.ok((k?.ends.filter((l) => l.pid === r.killed?.pid).length ?? 0) <= 1, about);
+  const recorded = r.state.runs.filter((x) => x.slot === killedSlot);
+  assert.deepEqual(
+    recorded.map((x) => [x.token, x.outcome]),
+    [[rerun.token, 'ok']],
+    `the run history holds the slot once, as the re-run's: ${JSON.stringify(r.state.runs)}; ${about}`,
   );
   return { takeoverMs: Number((rerun.t - r.killed.at) / 1_000_000n) };
 }
