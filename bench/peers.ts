@@ -17,12 +17,11 @@
  * each library's **fairness** is reported beside it: the fewest cycles any contender
  * completed, over the mean (1 = every contender got its share, 0 = one was starved).
  */
-import { Redlock } from '@sesamecare-oss/redlock';
 import type { Redis } from 'ioredis';
-import { Mutex } from 'redis-semaphore';
 import { Leasehold } from '../src/leasehold.js';
 import { RedisStore } from '../src/stores/redis/index.js';
 import { countingRedis, Counter, median, now, type Figures } from './lib.js';
+import { redlockCycle, semaphoreCycle } from './redis-cycles.js';
 import type { Servers } from './targets.js';
 
 interface Lib {
@@ -59,46 +58,19 @@ async function makeLibs(servers: Servers): Promise<Lib[]> {
       },
     });
   }
-  {
+  const timing = { ttlMs: TTL, retryMs: RETRY_MS };
+  const peers: [string, string, typeof semaphoreCycle][] = [
+    ['redis-semaphore', 'peer-sem', semaphoreCycle],
+    ['redlock', 'peer-redlock', redlockCycle],
+  ];
+  for (const [name, tag, make] of peers) {
     const counter = new Counter();
     const client: Redis = countingRedis(counter);
-    const prefix = servers.redisPrefix('peer-sem');
+    const cycle = make(client, servers.redisPrefix(tag), timing);
     libs.push({
-      name: 'redis-semaphore',
+      name,
       counter,
-      cycle: async (key, wait) => {
-        const m = new Mutex(client, `${prefix}${key}`, {
-          lockTimeout: TTL,
-          acquireTimeout: wait ? 30_000 : RETRY_MS,
-          retryInterval: RETRY_MS,
-          refreshInterval: Math.floor(TTL / 3),
-          ...(wait ? {} : { acquireAttemptsLimit: 1 }),
-        });
-        await m.acquire();
-        await m.release();
-      },
-      close: async () => {
-        client.disconnect();
-      },
-    });
-  }
-  {
-    const counter = new Counter();
-    const client: Redis = countingRedis(counter);
-    const prefix = servers.redisPrefix('peer-redlock');
-    const once = new Redlock([client], { retryCount: 0 });
-    const waiting = new Redlock([client], {
-      retryCount: 3000,
-      retryDelay: RETRY_MS,
-      retryJitter: Math.round(RETRY_MS / 2),
-    });
-    libs.push({
-      name: 'redlock',
-      counter,
-      cycle: async (key, wait) => {
-        const lock = await (wait ? waiting : once).acquire([`${prefix}${key}`], TTL);
-        await lock.release();
-      },
+      cycle,
       close: async () => {
         client.disconnect();
       },

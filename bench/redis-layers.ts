@@ -16,13 +16,10 @@
  * (REDIS_URL, default redis://127.0.0.1:6379; keys under `leasehold-layers:<pid>:`, deleted at the end.)
  */
 import { randomUUID } from 'node:crypto';
-import { Redlock } from '@sesamecare-oss/redlock';
 import { Redis } from 'ioredis';
-import { Mutex } from 'redis-semaphore';
 import { Leasehold } from '../src/leasehold.js';
 import { RedisStore } from '../src/stores/redis/index.js';
-import { acquireScript } from '../src/stores/redis/scripts/acquire.js';
-import { releaseScript } from '../src/stores/redis/scripts/release.js';
+import { redlockCycle, scriptsCycle, semaphoreCycle } from './redis-cycles.js';
 
 const contenders = Number(process.argv[2] ?? 8);
 const roundMs = Number(process.argv[3] ?? 1500);
@@ -42,9 +39,7 @@ function client(): Redis {
 
 const store = new RedisStore({ client: client(), prefix: `${prefix}lh:` });
 const lh = new Leasehold({ store });
-const scriptClient = client();
-const semaphoreClient = client();
-const redlock = new Redlock([client()], { retryCount: 0 });
+const timing = { ttlMs: TTL, retryMs: 10 };
 
 const layers: Record<string, Cycle> = {
   leasehold: async (key) => {
@@ -58,28 +53,9 @@ const layers: Record<string, Cycle> = {
     if (!granted.acquired) throw new Error(`store: own key ${key} was busy`);
     await store.release({ key, leaseId, token: granted.token });
   },
-  scripts: async (key) => {
-    const leaseId = randomUUID();
-    const keys = [`${prefix}s:{${key}}`, `${prefix}s:{${key}}:lease`];
-    const granted = await acquireScript.run(scriptClient, keys, ['bench', leaseId, TTL]);
-    if (!granted.acquired) throw new Error(`scripts: own key ${key} was busy`);
-    await releaseScript.run(scriptClient, keys, [leaseId, String(granted.token)]);
-  },
-  'redis-semaphore': async (key) => {
-    const mutex = new Mutex(semaphoreClient, `${prefix}sem:${key}`, {
-      lockTimeout: TTL,
-      acquireTimeout: 10,
-      retryInterval: 10,
-      refreshInterval: Math.floor(TTL / 3),
-      acquireAttemptsLimit: 1,
-    });
-    await mutex.acquire();
-    await mutex.release();
-  },
-  redlock: async (key) => {
-    const lock = await redlock.acquire([`${prefix}rl:${key}`], TTL);
-    await lock.release();
-  },
+  scripts: scriptsCycle(client(), `${prefix}s:`, timing),
+  'redis-semaphore': semaphoreCycle(client(), `${prefix}sem:`, timing),
+  redlock: redlockCycle(client(), `${prefix}rl:`, timing),
 };
 
 /** Rate and CPU per cycle of `cycle` with `contenders` callers for `ms`. */

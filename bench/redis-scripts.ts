@@ -10,9 +10,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { acquireScript } from '../src/stores/redis/scripts/acquire.js';
-import { releaseScript } from '../src/stores/redis/scripts/release.js';
 import { median } from './lib.js';
+import { scriptsCycle } from './redis-cycles.js';
 
 const contenders = (process.argv[2] ?? '1,8,64').split(',').map(Number);
 const roundMs = Number(process.argv[3] ?? 1000);
@@ -30,13 +29,7 @@ const peers: Cycle = async (key) => {
   await client.set(`${prefix}p:${key}`, id, 'PX', 10_000, 'NX');
   await cad.compareAndDelete(`${prefix}p:${key}`, id);
 };
-const scripts: Cycle = async (key) => {
-  const id = randomUUID();
-  const keys = [`${prefix}l:{${key}}`, `${prefix}l:{${key}}:lease`];
-  const granted = await acquireScript.run(client, keys, ['bench', id, 10_000]);
-  if (!granted.acquired) throw new Error(`own key ${key} was busy`);
-  await releaseScript.run(client, keys, [id, String(granted.token)]);
-};
+const scripts: Cycle = scriptsCycle(client, `${prefix}l:`, { ttlMs: 10_000 });
 
 /** Cycles per second of `cycle` with `c` contenders on their own keys for `ms`. */
 async function rate(cycle: Cycle, c: number, ms: number): Promise<number> {
