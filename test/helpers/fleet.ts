@@ -248,10 +248,12 @@ export async function checkTakeover(
   // entry is the re-run's, with the re-run's token.
   assert.equal(k?.ends.filter((l) => l.pid === rerun.pid).length, 1, `the re-run ended once; ${about}`);
   assert.ok((k?.ends.filter((l) => l.pid === r.killed?.pid).length ?? 0) <= 1, about);
+  // (The history keeps the last entries only: on a long run the slot may have left it.)
   const recorded = r.state.runs.filter((x) => x.slot === killedSlot);
+  const reaches = r.state.runs.some((x) => x.slot <= killedSlot);
   assert.deepEqual(
     recorded.map((x) => [x.token, x.outcome]),
-    [[rerun.token, 'ok']],
+    reaches ? [[rerun.token, 'ok']] : [],
     `the run history holds the slot once, as the re-run's: ${JSON.stringify(r.state.runs)}; ${about}`,
   );
   return { takeoverMs: Number((rerun.t - r.killed.at) / 1_000_000n) };
