@@ -258,11 +258,15 @@ export function planPending(policy: SlotPolicy, input: PendingInput): PendingPla
   const last = recent[0];
   // A run's recorded start is a lower bound of store time: a slot is an overlap only if it
   // surely came after the run began (the record says by how much it may have been later).
-  const during = (time: number) =>
-    recent.some(
-      (run) =>
-        time > timeOf(run.slot) && time >= timeOf(run.start) + (run.startWithinMs ?? 0) && time < timeOf(run.end),
-    );
+  // Each run's instants are read once, not once per slot enumerated; a run that ended
+  // before the first slot looked at cannot hold any of them.
+  const spans: { slot: number; from: number; to: number }[] = [];
+  for (const run of recent) {
+    const to = timeOf(run.end);
+    if (slot === undefined || to <= slot) continue;
+    spans.push({ slot: timeOf(run.slot), from: timeOf(run.start) + (run.startWithinMs ?? 0), to });
+  }
+  const during = (time: number) => spans.some((span) => time > span.slot && time >= span.from && time < span.to);
   const overlapped: number[] = [];
   const run: number[] = [];
   for (let count = 0; slot !== undefined && slot <= due && count < MAX_ENUMERATED_SLOTS; count++) {

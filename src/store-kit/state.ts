@@ -29,6 +29,8 @@ export function encodeState(state: JsonValue, limit = MAX_STATE_BYTES, what = 's
     throw new ConfigError(`${what}: not serializable as JSON (${why})`, { cause: err });
   }
   if (text === undefined) throw new ConfigError(`${what}: not serializable as JSON`);
+  // A UTF-16 unit is at most 3 UTF-8 bytes: short text needs no count.
+  if (text.length * 3 <= limit) return text;
   const bytes = Buffer.byteLength(text);
   if (bytes > limit) {
     throw new ConfigError(`${what}: ${bytes} bytes serialized, at most ${limit} allowed`);

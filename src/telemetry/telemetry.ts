@@ -72,6 +72,12 @@ export class Telemetry implements LeaseholdTelemetry {
   readonly #otel: OtelSink | undefined;
   /** Attributes of each job's lease, made once per job. */
   readonly #jobLeases = new Map<string, Attributes>();
+  /**
+   * Attributes of each job's runs (by outcome) and lateness, made once per job: the
+   * aggregate computes a series' identity once per frozen attribute set, where a fresh set
+   * per run cost a sort and a JSON text each time.
+   */
+  readonly #jobRuns = new Map<string, { job: Attributes; outcomes: Map<RunOutcome, Attributes> }>();
   /** This host's last view of the fleet, when placement is on. */
   #placement: PlacementEvent | undefined;
 
@@ -124,7 +130,7 @@ export class Telemetry implements LeaseholdTelemetry {
       // The first try of a scheduled slot: retries wait by design, and an operator's backfill
       // runs old slots on purpose.
       if (event.attempt !== 1 || event.operator || event.lateMs === undefined) return;
-      this.#record('lateness', event.lateMs / 1000, { [ATTR.jobKey]: event.key });
+      this.#record('lateness', event.lateMs / 1000, this.#runAttributes(event.key).job);
     });
     events.on('run:success', (event) => this.#runEnded(event.key, 'ok', event.durationMs));
     events.on('run:error', (event) => this.#runEnded(event.key, event.outcome ?? 'error', event.durationMs));
@@ -138,9 +144,24 @@ export class Telemetry implements LeaseholdTelemetry {
   }
 
   #runEnded(key: string, outcome: RunOutcome, durationMs: number): void {
-    const attributes = { [ATTR.jobKey]: key, [ATTR.outcome]: outcome };
+    const { outcomes } = this.#runAttributes(key);
+    let attributes = outcomes.get(outcome);
+    if (!attributes) {
+      attributes = Object.freeze({ [ATTR.jobKey]: key, [ATTR.outcome]: outcome });
+      outcomes.set(outcome, attributes);
+    }
     this.#record('runs', 1, attributes);
     this.#record('runDuration', durationMs / 1000, attributes);
+  }
+
+  /** The frozen attribute sets of `key`'s runs, made on its first run. */
+  #runAttributes(key: string): { job: Attributes; outcomes: Map<RunOutcome, Attributes> } {
+    let sets = this.#jobRuns.get(key);
+    if (!sets) {
+      sets = { job: Object.freeze({ [ATTR.jobKey]: key }), outcomes: new Map() };
+      this.#jobRuns.set(key, sets);
+    }
+    return sets;
   }
 
   /** Ownership moves; the first view of an instance is its initial assignment, not a move. */
