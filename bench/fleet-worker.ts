@@ -118,8 +118,9 @@ const cpu = process.cpuUsage(cpu0);
 const requests = counter.n - count0;
 const wallMs = performance.now() - wall0;
 const labels = Object.fromEntries([...counter.byLabel].map(([label, n]) => [label, n - (labels0.get(label) ?? 0)]));
-// Let the last slot's runs finish before stopping (they started at most one period ago).
-await sleep(args.periodMs);
+// Let the last slot's runs finish before stopping (they started at most one period ago
+// and take milliseconds: a long period needs no more than a few seconds).
+await sleep(Math.min(args.periodMs, 5000));
 await lh.stop({ grace: '2s' });
 await store.close();
 process.stdout.write(

@@ -10,7 +10,7 @@
  * measured CPU per job-slot.
  */
 import { spawn } from 'node:child_process';
-import { median, quantile, REDIS_URL, type Figures } from './lib.js';
+import { median, quantile, REDIS_URL, redisKeyCount, type Figures } from './lib.js';
 import type { Servers } from './targets.js';
 
 interface WorkerResult {
@@ -75,9 +75,9 @@ function startWorker(args: object): Worker {
 }
 
 /** The configurations of a run: the issue's fleet sizes, with placement on and off. */
-export function fleetConfigs(quick: boolean, jobs?: number): FleetConfig[] {
-  if (quick) return [{ processes: 3, jobs: jobs ?? 50, placement: true }];
-  if (jobs !== undefined) return [{ processes: 3, jobs, placement: true }];
+export function fleetConfigs(quick: boolean, jobs?: number, processes = 3): FleetConfig[] {
+  if (quick) return [{ processes, jobs: jobs ?? 50, placement: true }];
+  if (jobs !== undefined) return [{ processes, jobs, placement: true }];
   return [
     { processes: 3, jobs: 1000, placement: true },
     { processes: 3, jobs: 200, placement: true },
@@ -98,10 +98,10 @@ export async function benchFleet(
   name: 'redis' | 'postgres',
   figs: Figures,
   servers: Servers,
-  o: { quick: boolean; jobs?: number; slots?: number },
+  o: { quick: boolean; jobs?: number; slots?: number; periodMs?: number; processes?: number },
 ): Promise<void> {
-  for (const config of fleetConfigs(o.quick, o.jobs)) {
-    await benchFleetConfig(name, figs, servers, config, o.slots ?? (o.quick ? 3 : 20));
+  for (const config of fleetConfigs(o.quick, o.jobs, o.processes)) {
+    await benchFleetConfig(name, figs, servers, config, o.slots ?? (o.quick ? 3 : 20), o.periodMs ?? 1000);
   }
 }
 
@@ -111,9 +111,9 @@ async function benchFleetConfig(
   servers: Servers,
   config: FleetConfig,
   slots: number,
+  periodMs: number,
 ): Promise<void> {
   const { processes, jobs, placement } = config;
-  const periodMs = 1000;
   const url = name === 'redis' ? REDIS_URL : (await servers.pgDatabase()).url;
   const prefix = name === 'redis' ? servers.redisPrefix('fleet') : '';
   const args = { store: name, url, prefix, jobs, periodMs, placement };
@@ -132,8 +132,9 @@ async function benchFleetConfig(
   const measureTo = measureFrom + slots * periodMs;
   for (const w of workers) w.send({ measureFrom, measureTo });
   const results = await Promise.all(workers.map((w) => w.result));
-  const tag = `fleet.${processes}x${jobs}.${placement ? 'placement' : 'race'}`;
-  const scope = `${processes} processes × ${jobs} jobs × ${slots} slots of 1 s, placement ${placement ? 'on' : 'off'}${settled ? '' : ' (NOT SETTLED: some process never saw the whole fleet)'}`;
+  const every = periodMs === 1000 ? '' : `.every${periodMs / 1000}s`;
+  const tag = `fleet.${processes}x${jobs}${every}.${placement ? 'placement' : 'race'}`;
+  const scope = `${processes} processes × ${jobs} jobs × ${slots} slots of ${periodMs / 1000} s, placement ${placement ? 'on' : 'off'}${settled ? '' : ' (NOT SETTLED: some process never saw the whole fleet)'}`;
   const jobSlots = jobs * slots;
   // Exactly once: every job-slot of the window in exactly one process's list.
   const seen = new Map<number, number>();
@@ -146,7 +147,9 @@ async function benchFleetConfig(
   const perJobSlot = totalReq / jobSlots;
   const labels = new Map<string, number>();
   for (const r of results) for (const [k, v] of Object.entries(r.labels)) labels.set(k, (labels.get(k) ?? 0) + v);
-  const labelNote = [...labels].map(([k, v]) => `${k} ${(v / jobSlots).toFixed(2)}`).join(', ');
+  // On Redis each roster read costs one request per `SCAN` page of the whole database.
+  const dbNote = name === 'redis' ? `; database keys ${await redisKeyCount()}` : '';
+  const labelNote = `${[...labels].map(([k, v]) => `${k} ${(v / jobSlots).toFixed(2)}`).join(', ')}${dbNote}`;
   const skips = new Map<string, number>();
   for (const r of results) for (const [k, v] of Object.entries(r.skips)) skips.set(k, (skips.get(k) ?? 0) + v);
   const skipNote = [...skips].map(([k, v]) => `${k} ${v}`).join(', ');

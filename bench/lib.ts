@@ -109,6 +109,16 @@ export function countingRedis(counter: Counter, url = REDIS_URL): Redis {
   return client;
 }
 
+/** How many keys the machine's Redis database holds (placement's roster read scans them all: docs/stores/redis.md). */
+export async function redisKeyCount(): Promise<number> {
+  const c = new Redis(REDIS_URL);
+  try {
+    return await c.dbsize();
+  } finally {
+    c.disconnect();
+  }
+}
+
 /** Deletes every key under `prefix` on the machine's Redis. */
 export async function cleanRedis(prefix: string): Promise<void> {
   const c = new Redis(REDIS_URL);

@@ -24,9 +24,13 @@ interface Args {
   quick: boolean;
   json?: string;
   only: Section[];
-  /** Fleet: jobs per process and measured slots (defaults: 1000 and 30; quick 50 and 3). */
+  /** Fleet: jobs per process and measured slots (defaults: 1000 and 20; quick 50 and 3). */
   jobs?: number;
   slots?: number;
+  /** Fleet: the jobs' period in seconds (default 1). */
+  period?: number;
+  /** Fleet: processes, with `jobs` (default 3). */
+  processes?: number;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -62,17 +66,19 @@ function parseArgs(argv: string[]): Args {
         if (!(SECTIONS as readonly string[]).includes(n))
           throw new Error(`--only: unknown section "${n}" (known: ${SECTIONS.join(', ')})`);
       only = names as Section[];
-    } else if (a.startsWith('--jobs') || a.startsWith('--slots')) {
+    } else if (['--jobs', '--slots', '--period', '--processes'].some((name) => a.startsWith(name))) {
       const v = Number(val());
       if (!Number.isInteger(v) || v < 1) throw new Error(`${a}: expected a positive integer`);
-      out[a.startsWith('--jobs') ? 'jobs' : 'slots'] = v;
+      const name = a.slice(2).split('=')[0] as 'jobs' | 'slots' | 'period' | 'processes';
+      out[name] = v;
     } else if (a === '--help' || a === '-h') {
       process.stdout.write(
-        'npm run bench -- [--store memory,file,redis,postgres,mysql,azure-blob] [--quick] [--json PATH] [--only ops,peers,post,fleet,failover] [--jobs N] [--slots N]\n',
+        'npm run bench -- [--store memory,file,redis,postgres,mysql,azure-blob] [--quick] [--json PATH] [--only ops,peers,post,fleet,failover] [--jobs N [--processes N]] [--slots N] [--period SECONDS]\n',
       );
       process.exit(0);
     } else throw new Error(`unknown argument "${a}"`);
   }
+  if (out.processes !== undefined && out.jobs === undefined) throw new Error('--processes: give --jobs too');
   return { ...out, stores, quick, only, ...(json === undefined ? {} : { json }) };
 }
 
@@ -150,6 +156,8 @@ async function main(): Promise<void> {
           quick: args.quick,
           ...(args.jobs ? { jobs: args.jobs } : {}),
           ...(args.slots ? { slots: args.slots } : {}),
+          ...(args.period ? { periodMs: args.period * 1000 } : {}),
+          ...(args.processes ? { processes: args.processes } : {}),
         });
     }
     if (section('failover')) {
