@@ -97,6 +97,12 @@ export class Scheduler implements JobHost {
    * when stopping, or when `key`'s job is woken ({@link wake}).
    */
   async sleepUntil(time: number, key?: string): Promise<void> {
+    if (time === Number.POSITIVE_INFINITY) {
+      // No timer: only a wake (placement gave the job to this host, an operator control)
+      // or stop() ends it. A job another host owns costs this host nothing until then.
+      if (!this.stopping) await this.nap(Number.POSITIVE_INFINITY, key);
+      return;
+    }
     while (!this.stopping) {
       const left = time - this.storeNow();
       if (left <= 0) return;
@@ -105,7 +111,7 @@ export class Scheduler implements JobHost {
   }
 
   /**
-   * Sleeps `ms` on the clock; stop() wakes every sleeper at once, {@link wake} the sleeper
+   * Sleeps `ms` on the clock (Infinity: until woken); stop() wakes every sleeper at once, {@link wake} the sleeper
    * of a job. One entry in a set per sleeper, no listener on a shared signal per job (that
    * would scan a list per job and warn past 10 jobs).
    */
@@ -119,7 +125,7 @@ export class Scheduler implements JobHost {
         resolve(how);
       };
       const wake = () => end('woken');
-      const handle = clock.setTimeout(() => end('slept'), ms);
+      const handle = ms === Number.POSITIVE_INFINITY ? undefined : clock.setTimeout(() => end('slept'), ms);
       this.#sleepers.add(wake);
       if (key !== undefined) this.#jobSleepers.set(key, wake);
     });
