@@ -33,6 +33,9 @@ interface Args {
   processes?: number;
 }
 
+/** The fleet section's numeric options. */
+const FLEET_NUMBERS = ['jobs', 'slots', 'period', 'processes'] as const;
+
 function parseArgs(argv: string[]): Args {
   let stores: StoreName[] = [...ALL_STORES];
   let quick = false;
@@ -66,10 +69,10 @@ function parseArgs(argv: string[]): Args {
         if (!(SECTIONS as readonly string[]).includes(n))
           throw new Error(`--only: unknown section "${n}" (known: ${SECTIONS.join(', ')})`);
       only = names as Section[];
-    } else if (['--jobs', '--slots', '--period', '--processes'].some((name) => a.startsWith(name))) {
+    } else if (FLEET_NUMBERS.some((name) => a === `--${name}` || a.startsWith(`--${name}=`))) {
+      const name = a.slice(2).split('=')[0] as (typeof FLEET_NUMBERS)[number];
       const v = Number(val());
-      if (!Number.isInteger(v) || v < 1) throw new Error(`${a}: expected a positive integer`);
-      const name = a.slice(2).split('=')[0] as 'jobs' | 'slots' | 'period' | 'processes';
+      if (!Number.isInteger(v) || v < 1) throw new Error(`--${name}: expected a positive integer`);
       out[name] = v;
     } else if (a === '--help' || a === '-h') {
       process.stdout.write(

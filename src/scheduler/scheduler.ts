@@ -111,9 +111,9 @@ export class Scheduler implements JobHost {
   }
 
   /**
-   * Sleeps `ms` on the clock (Infinity: until woken); stop() wakes every sleeper at once, {@link wake} the sleeper
-   * of a job. One entry in a set per sleeper, no listener on a shared signal per job (that
-   * would scan a list per job and warn past 10 jobs).
+   * Sleeps `ms` on the clock (Infinity: until woken, with no timer); stop() wakes every
+   * sleeper at once, {@link wake} the sleeper of a job. One entry in a set per sleeper, no
+   * listener on a shared signal per job (that would scan a list per job and warn past 10 jobs).
    */
   nap(ms: number, key?: string): Promise<'slept' | 'woken'> {
     const { clock } = this.port;
