@@ -13,12 +13,13 @@
  * made"); on a shared 2-core machine read them as ratios within one round.
  *
  * `node --import ./bench/register.mjs bench/redis-layers.ts [contenders=8] [roundMs=1500] [rounds=3] [layer]`
- * (REDIS_URL, default redis://127.0.0.1:6379; keys under `leasehold-layers:<pid>:`, deleted at the end.)
+ * (LEASEHOLD_REDIS_URL, default redis://127.0.0.1:6379, as the benchmark; keys under `leasehold-layers:<pid>:`, deleted at the end.)
  */
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { Leasehold } from '../src/leasehold.js';
 import { RedisStore } from '../src/stores/redis/index.js';
+import { cleanRedis, REDIS_URL } from './lib.js';
 import { redlockCycle, scriptsCycle, semaphoreCycle } from './redis-cycles.js';
 
 const contenders = Number(process.argv[2] ?? 8);
@@ -26,13 +27,12 @@ const roundMs = Number(process.argv[3] ?? 1500);
 const rounds = Number(process.argv[4] ?? 3);
 const only = process.argv[5];
 const TTL = 10_000;
-const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const prefix = `leasehold-layers:${process.pid}:`;
 
 type Cycle = (key: string) => Promise<void>;
 const clients: Redis[] = [];
 function client(): Redis {
-  const c = new Redis(url, { maxRetriesPerRequest: 1 });
+  const c = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
   clients.push(c);
   return c;
 }
@@ -93,8 +93,6 @@ try {
   }
 } finally {
   await store.close();
-  const cleaner = clients[1] as Redis;
-  const stale = await cleaner.keys(`${prefix}*`);
-  for (let i = 0; i < stale.length; i += 500) await cleaner.del(...stale.slice(i, i + 500));
   for (const c of clients) c.disconnect();
+  await cleanRedis(prefix);
 }

@@ -5,18 +5,18 @@
  * redis-semaphore and redlock send). C contenders, alternating rounds, median.
  *
  * `node --import ./bench/register.mjs bench/redis-scripts.ts [contenders=1,8,64] [roundMs=1000]`
- * (REDIS_URL, default redis://127.0.0.1:6379; keys under `leasehold-floor:<pid>:`, deleted at the end.)
+ * (LEASEHOLD_REDIS_URL, default redis://127.0.0.1:6379, as the benchmark; keys under `leasehold-floor:<pid>:`, deleted at the end.)
  * docs/performance.md, "Redis against redis-semaphore and redlock: the scripts' own floor".
  */
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { median } from './lib.js';
+import { cleanRedis, median, REDIS_URL } from './lib.js';
 import { scriptsCycle } from './redis-cycles.js';
 
 const contenders = (process.argv[2] ?? '1,8,64').split(',').map(Number);
 const roundMs = Number(process.argv[3] ?? 1000);
 const ROUNDS = 7;
-const client = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+const client = new Redis(REDIS_URL);
 const prefix = `leasehold-floor:${process.pid}:`;
 const CAD = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
 
@@ -69,7 +69,6 @@ try {
     );
   }
 } finally {
-  const stale = await client.keys(`${prefix}*`);
-  if (stale.length > 0) await client.del(...stale);
   client.disconnect();
+  await cleanRedis(prefix);
 }

@@ -70,14 +70,12 @@ export class Telemetry implements LeaseholdTelemetry {
   readonly #host: TelemetryHost;
   readonly #aggregate = new PrometheusAggregate();
   readonly #otel: OtelSink | undefined;
-  /** Attributes of each job's lease, made once per job. */
-  readonly #jobLeases = new Map<string, Attributes>();
   /**
-   * Attributes of each job's runs (by outcome) and lateness, made once per job: the
-   * aggregate computes a series' identity once per frozen attribute set, where a fresh set
-   * per run cost a sort and a JSON text each time.
+   * Each job's attribute sets (its lease's, its lateness's, its runs' by outcome), made
+   * once per job: the aggregate computes a series' identity once per frozen attribute set,
+   * where a fresh set per record cost a sort and a JSON text each time.
    */
-  readonly #jobRuns = new Map<string, { job: Attributes; outcomes: Map<RunOutcome, Attributes> }>();
+  readonly #jobAttributes = new Map<string, JobAttributes>();
   /** This host's last view of the fleet, when placement is on. */
   #placement: PlacementEvent | undefined;
 
@@ -130,7 +128,7 @@ export class Telemetry implements LeaseholdTelemetry {
       // The first try of a scheduled slot: retries wait by design, and an operator's backfill
       // runs old slots on purpose.
       if (event.attempt !== 1 || event.operator || event.lateMs === undefined) return;
-      this.#record('lateness', event.lateMs / 1000, this.#runAttributes(event.key).job);
+      this.#record('lateness', event.lateMs / 1000, this.#attributesOf(event.key).job);
     });
     events.on('run:success', (event) => this.#runEnded(event.key, 'ok', event.durationMs));
     events.on('run:error', (event) => this.#runEnded(event.key, event.outcome ?? 'error', event.durationMs));
@@ -144,7 +142,7 @@ export class Telemetry implements LeaseholdTelemetry {
   }
 
   #runEnded(key: string, outcome: RunOutcome, durationMs: number): void {
-    const { outcomes } = this.#runAttributes(key);
+    const { outcomes } = this.#attributesOf(key);
     let attributes = outcomes.get(outcome);
     if (!attributes) {
       attributes = Object.freeze({ [ATTR.jobKey]: key, [ATTR.outcome]: outcome });
@@ -154,12 +152,16 @@ export class Telemetry implements LeaseholdTelemetry {
     this.#record('runDuration', durationMs / 1000, attributes);
   }
 
-  /** The frozen attribute sets of `key`'s runs, made on its first run. */
-  #runAttributes(key: string): { job: Attributes; outcomes: Map<RunOutcome, Attributes> } {
-    let sets = this.#jobRuns.get(key);
+  /** The frozen attribute sets of job `key`, made on first use. */
+  #attributesOf(key: string): JobAttributes {
+    let sets = this.#jobAttributes.get(key);
     if (!sets) {
-      sets = { job: Object.freeze({ [ATTR.jobKey]: key }), outcomes: new Map() };
-      this.#jobRuns.set(key, sets);
+      sets = {
+        lease: Object.freeze({ [ATTR.leaseKind]: 'job', [ATTR.jobKey]: key }),
+        job: Object.freeze({ [ATTR.jobKey]: key }),
+        outcomes: new Map(),
+      };
+      this.#jobAttributes.set(key, sets);
     }
     return sets;
   }
@@ -176,18 +178,20 @@ export class Telemetry implements LeaseholdTelemetry {
   /** `job` (with the job's key) for a scheduled job's lease, `placement` for a liveness lease, else `other`. */
   #leaseAttributes(key: string): Attributes {
     if (!this.#host.isJob(key)) return key.startsWith(HOSTS_PREFIX) ? PLACEMENT_LEASE : OTHER_LEASE;
-    let attributes = this.#jobLeases.get(key);
-    if (!attributes) {
-      attributes = Object.freeze({ [ATTR.leaseKind]: 'job', [ATTR.jobKey]: key });
-      this.#jobLeases.set(key, attributes);
-    }
-    return attributes;
+    return this.#attributesOf(key).lease;
   }
 
   #record(metric: InstrumentName, value: number, attributes: Attributes): void {
     this.#aggregate.record(metric, value, attributes);
     this.#otel?.record(metric, value, attributes);
   }
+}
+
+/** A job's attribute sets: its lease's, its own (lateness), and its runs' by outcome. */
+interface JobAttributes {
+  readonly lease: Attributes;
+  readonly job: Attributes;
+  readonly outcomes: Map<RunOutcome, Attributes>;
 }
 
 function skipAttributes(key: string, reason: string): Attributes {
