@@ -288,6 +288,109 @@ describe('tokens and layout', () => {
   });
 });
 
+describe('the index of keys (inspectAll, list)', () => {
+  /** Calls of `command` the server has run (inside scripts too), from `INFO commandstats`. */
+  const calls = async (raw: Redis, command: string): Promise<number> => {
+    const info = await raw.info('commandstats');
+    const m = new RegExp(`^cmdstat_${command}:calls=(\\d+)`, 'm').exec(info);
+    return m ? Number(m[1]) : 0;
+  };
+
+  it('one request and no SCAN once the index is complete, whatever else the database holds', async () => {
+    const srv = await startRedisServer();
+    const raw = new Redis(srv.url);
+    const p = prefix();
+    const store = new RedisStore({ url: srv.url, prefix: p });
+    try {
+      for (const key of ['hosts/a', 'hosts/b', 'jobs/x']) assert.ok((await store.acquire(req(key))).acquired);
+      // 5,000 keys that are not the store's: a shared database.
+      const filler: string[] = [];
+      for (let i = 0; i < 5000; i++) filler.push(`other:${i}`, 'v');
+      await raw.mset(...filler);
+
+      // The first read does not know the index is complete: it walks the database once.
+      const scans0 = await calls(raw, 'scan');
+      const first = await store.inspectAll({ prefix: 'hosts/' });
+      const scanned = (await calls(raw, 'scan')) - scans0;
+      assert.deepEqual(first.map((r) => r.key).sort(), ['hosts/a', 'hosts/b']);
+      assert.ok(scanned >= 5, `the completing read walked the database: ${scanned} SCAN pages`);
+      const pttl = await raw.pttl(`${p}{}index:scanned`);
+      assert.ok(pttl > 590_000 && pttl <= 600_000, `completeness mark PTTL ${pttl}`);
+
+      // Every later read: one script, no SCAN.
+      const [scans1, evals1] = [await calls(raw, 'scan'), await calls(raw, 'evalsha')];
+      const again = await store.inspectAll({ prefix: 'hosts/' });
+      assert.equal((await calls(raw, 'scan')) - scans1, 0, 'no SCAN');
+      assert.equal((await calls(raw, 'evalsha')) - evals1, 1, 'one request');
+      assert.deepEqual(again.map((r) => r.key).sort(), ['hosts/a', 'hosts/b']);
+      assert.ok(again.every((r) => r.holder === 'h' && r.expiresInMs !== null));
+      assert.deepEqual((await store.list()).sort(), ['hosts/a', 'hosts/b', 'jobs/x']);
+      assert.deepEqual(await store.list({ prefix: 'jobs/' }), ['jobs/x']);
+      assert.deepEqual(await store.inspectAll({ prefix: 'none/' }), []);
+      // A key taken after the index was complete joins it with its first grant.
+      assert.ok((await store.acquire(req('hosts/c'))).acquired);
+      const scans2 = await calls(raw, 'scan');
+      assert.deepEqual((await store.list({ prefix: 'hosts/' })).sort(), ['hosts/a', 'hosts/b', 'hosts/c']);
+      assert.equal((await calls(raw, 'scan')) - scans2, 0);
+    } finally {
+      raw.disconnect();
+      await store.close();
+      await srv.stop();
+    }
+  });
+
+  it('pages through the index scanCount keys at a time', async () => {
+    const p = prefix();
+    const store = new RedisStore({ url: server.url, prefix: p, scanCount: 3 });
+    try {
+      const keys = Array.from({ length: 10 }, (_, i) => `k/${String(i).padStart(2, '0')}`);
+      for (const key of keys) assert.ok((await store.acquire(req(key))).acquired);
+      assert.ok((await store.acquire(req('l/other'))).acquired);
+      assert.deepEqual((await store.list({ prefix: 'k/' })).sort(), keys, 'the completing scan');
+      assert.deepEqual((await store.list({ prefix: 'k/' })).sort(), keys, 'from the index, 4 pages');
+      assert.deepEqual((await store.list({ prefix: 'k/0' })).sort(), keys.slice(0, 10));
+      assert.deepEqual(await store.list({ prefix: 'k/05' }), ['k/05']);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('heals: keys written without the index are found by the next scan; deleted keys leave it', async () => {
+    const p = prefix();
+    const store = new RedisStore({ url: server.url, prefix: p });
+    const raw = new Redis(server.url);
+    try {
+      assert.ok((await store.acquire(req('a'))).acquired);
+      // What a version without the index left: state hashes, no index, no mark.
+      await raw.hset(`${p}{old-1}`, 'token', '7');
+      await raw.hset(`${p}{old-2}`, 'token', '8');
+      await raw.del(`${p}{}index`);
+      assert.deepEqual((await store.list()).sort(), ['a', 'old-1', 'old-2'], 'found by the scan');
+      assert.deepEqual((await raw.zrange(`${p}{}index`, '0', '-1')).sort(), [`${p}{a}`, `${p}{old-1}`, `${p}{old-2}`]);
+
+      // Written by an old version after the index was complete: not seen until the mark expires.
+      await raw.hset(`${p}{old-3}`, 'token', '9');
+      assert.deepEqual((await store.list()).sort(), ['a', 'old-1', 'old-2']);
+      await raw.del(`${p}{}index:scanned`); // what its expiry does
+      assert.deepEqual((await store.list()).sort(), ['a', 'old-1', 'old-2', 'old-3']);
+
+      // A key you delete for good (docs: retiring a key) leaves the index on the next read.
+      await raw.del(`${p}{old-1}`);
+      assert.deepEqual((await store.list()).sort(), ['a', 'old-2', 'old-3']);
+      assert.equal(await raw.zscore(`${p}{}index`, `${p}{old-1}`), null);
+      // Taken again later, it joins the index again (a new token, above every earlier one).
+      const back = await store.acquire(req('old-1'));
+      assert.ok(back.acquired);
+      assert.deepEqual((await store.list()).sort(), ['a', 'old-1', 'old-2', 'old-3']);
+      // The index and its mark are not lease keys: they never show in a listing.
+      assert.ok(!(await store.list()).some((key) => key.includes('index')));
+    } finally {
+      raw.disconnect();
+      await store.close();
+    }
+  });
+});
+
 describe('clients and URLs', () => {
   it('a client you pass is never closed; the store opened from a URL is', async () => {
     const client = new Redis(server.url);
@@ -610,6 +713,13 @@ describe('Redis Cluster (one node owning every slot)', () => {
     assert.ok(a.acquired);
     if (a.acquired) assert.equal(await store.release({ key: 'x}{y', leaseId: id, token: a.token }), true);
     assert.ok((await store.list({ prefix: 'x}' })).includes('x}{y'));
+  });
+  it('a Cluster keeps no index of keys (it would sit in another slot): listings scan', async () => {
+    const store = new RedisStore({ client: cluster, prefix: p });
+    assert.ok((await store.acquire(req('no-index'))).acquired);
+    assert.ok((await store.list({ prefix: 'no-' })).includes('no-index'));
+    assert.equal(await cluster.exists(`${p}{}index`), 0);
+    assert.equal(await cluster.exists(`${p}{}index:scanned`), 0);
   });
   it('list() on a Cluster client that has not connected yet still scans every master', async () => {
     const lazy = new Cluster([{ host: '127.0.0.1', port: node.port }], { lazyConnect: true });

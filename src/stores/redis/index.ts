@@ -21,11 +21,11 @@ import type { AcquireRequest, AcquireResult, LeaseRecord, ReleaseRequest, RenewR
 import type { LeaseStore, StoreCapabilities, StoreOpOptions, WriteStateRequest } from '../../store.js';
 import { loadRedis, RedisConnection, type RedisClientLike } from './connection.js';
 import type { Eval, ScriptArgs } from './eval.js';
-import { checkBraces, KeyNames, keyOfName, scanPattern } from './keys.js';
-import { decodeScanPage, decodeTime } from './replies.js';
+import { checkBraces, indexKeys, KeyNames, keyOfName, namePrefix, scanPattern } from './keys.js';
+import { decodeTime } from './replies.js';
 import { type AcquireArgs, acquireScript } from './scripts/acquire.js';
 import { forceReleaseScript } from './scripts/force-release.js';
-import { inspectPageScript } from './scripts/inspect-all.js';
+import { type InspectPage, type InspectPageArgs, inspectPageScript } from './scripts/inspect-all.js';
 import { inspectScript } from './scripts/inspect.js';
 import { type ReleaseArgs, releaseScript } from './scripts/release.js';
 import { renewScript } from './scripts/renew.js';
@@ -73,7 +73,9 @@ export interface RedisStoreOptions {
    */
   connectTimeoutMs?: number;
   /**
-   * How many keys `SCAN` is asked to look at per round trip in {@link RedisStore.list}.
+   * Page size of {@link RedisStore.list} and {@link RedisStore.inspectAll}: how many keys
+   * one request reads from the store's index, or asks `SCAN` to look at when it walks the
+   * database (each request blocks the server for about that many keys).
    * @defaultValue 1000
    */
   scanCount?: number;
@@ -125,6 +127,13 @@ function connectionOf(options: RedisStoreOptions, connectTimeoutMs: number): Red
   ]);
 }
 
+/**
+ * How long the index of a store's keys counts as complete after the scan that completed
+ * it: a key an older version of leasehold created without joining the index (during a
+ * rolling upgrade) is found by the next scan, at most this long after.
+ */
+const INDEX_RESCAN_MS = 10 * 60_000;
+
 /** What this store can do on one server (shared by every instance; frozen). */
 const CAPABILITIES: StoreCapabilities = Object.freeze({
   clock: 'store',
@@ -165,6 +174,8 @@ export class RedisStore implements LeaseStore {
   readonly #requests: Requests;
   /** The Redis names of recently used lease keys. */
   readonly #names: KeyNames;
+  /** On one server: the index of the store's keys and its completeness mark; none on a Cluster. */
+  readonly #index: readonly [index: string, scanned: string] | undefined;
 
   /** @throws ConfigError naming the option for an unknown option or a bad value (B1). */
   constructor(options: RedisStoreOptions) {
@@ -183,7 +194,9 @@ export class RedisStore implements LeaseStore {
       unanswered: () => connection.unanswered(),
       failure: (label, err) => connection.failure(label, err),
     });
-    this.capabilities = typeof options.client?.nodes === 'function' ? CLUSTER_CAPABILITIES : CAPABILITIES;
+    const cluster = typeof options.client?.nodes === 'function';
+    this.capabilities = cluster ? CLUSTER_CAPABILITIES : CAPABILITIES;
+    this.#index = cluster ? undefined : indexKeys(this.prefix);
   }
 
   /**
@@ -230,9 +243,11 @@ export class RedisStore implements LeaseStore {
     const args: AcquireArgs =
       req.mark === undefined ? [req.holder, req.leaseId, ttl] : [req.holder, req.leaseId, ttl, encodeMark(req.mark)];
     const keys = this.#names.of(req.key);
-    // The waiter check's third key: only where the store offers it (one server).
-    const waiter = req.unlessWaiter !== undefined && this.capabilities.checksWaiters ? req.unlessWaiter : undefined;
-    const allKeys = waiter === undefined ? keys : [...keys, this.#names.of(waiter)[1]];
+    const index = this.#index;
+    // On one server, the index (which a first grant joins) and the waiter check's key.
+    if (index === undefined) return this.#eval(acquireScript, req.key, args, options?.signal, keys);
+    const waiter = req.unlessWaiter === undefined ? undefined : this.#names.of(req.unlessWaiter)[1];
+    const allKeys = waiter === undefined ? [keys[0], keys[1], index[0]] : [keys[0], keys[1], index[0], waiter];
     return this.#eval(acquireScript, req.key, args, options?.signal, allKeys);
   }
 
@@ -276,51 +291,47 @@ export class RedisStore implements LeaseStore {
   }
 
   /**
-   * Lists keys ever acquired, with `SCAN … MATCH <prefix>{…}`. SCAN walks the whole
-   * database (every key, not only this store's), `scanCount` keys per round trip; on a
-   * Cluster client every master is scanned. Meant for status output, not hot paths.
+   * Lists keys ever acquired (whose state hash is still there), as {@link inspectAll}
+   * finds them: from the store's index on one server, by `SCAN` on a Cluster. Meant for
+   * status output, not hot paths.
    */
   async list(options?: StoreOpOptions & { prefix?: string }): Promise<string[]> {
-    const signal = options?.signal;
-    const label = `${this.#where}: list`;
-    const pattern = scanPattern(this.prefix, options?.prefix ?? '');
-    const found = new Set<string>();
-    for (const node of await this.#masters(label, signal)) {
-      let cursor = '0';
-      do {
-        // Each page is one request with its own timeout.
-        const page = await this.#call(label, signal, async () =>
-          decodeScanPage(await node.scan(cursor, 'MATCH', pattern, 'COUNT', this.#scanCount)),
-        );
-        cursor = page.cursor;
-        for (const name of page.names) {
-          const key = keyOfName(this.prefix, name);
-          if (key !== undefined) found.add(key);
-        }
-      } while (cursor !== '0');
-    }
-    return [...found];
+    const records = await this.#listing('list', options?.prefix ?? '', options?.signal);
+    return records.map((record) => record.key);
   }
 
   /**
-   * Every record under `prefix` (each read atomically, as {@link inspect} reads it): one
-   * script per `SCAN` page per master, which scans and reads the records it found in the
-   * same request. A database of up to about `scanCount` keys costs one request (one per
-   * master on a Cluster). Like {@link list}, it visits every key of the database.
+   * Every record under `prefix` (each read atomically, as {@link inspect} reads it), one
+   * script per page. On one server the keys come from the store's index of its keys, so a
+   * read costs one request per `scanCount` keys under the prefix, whatever else the
+   * database holds; when the index is not known to be complete (a new store, data written
+   * by a version without it, and every 10 minutes after), the read walks the whole
+   * database with `SCAN` instead and completes the index as it goes. On a Cluster every
+   * read walks every master with `SCAN`. docs/stores/redis.md ("inspectAll").
    */
   async inspectAll(options: StoreOpOptions & { prefix: string }): Promise<LeaseRecord[]> {
-    const signal = options?.signal;
-    const label = `${this.#where}: inspectAll "${options?.prefix}"`;
-    if (typeof options?.prefix !== 'string') {
-      throw new ConfigError(`${label}: prefix must be a string, got ${JSON.stringify(options?.prefix)}`);
+    return this.#listing('inspectAll', options?.prefix, options?.signal);
+  }
+
+  async #listing(what: string, prefix: unknown, signal: AbortSignal | undefined): Promise<LeaseRecord[]> {
+    const label = `${this.#where}: ${what} "${String(prefix)}"`;
+    if (typeof prefix !== 'string') {
+      throw new ConfigError(`${label}: prefix must be a string, got ${JSON.stringify(prefix)}`);
     }
-    const pattern = scanPattern(this.prefix, options.prefix);
+    const index = this.#index;
+    // Without an index, the scan looks only for the keys asked for; with one, for every key
+    // of the store, which it adds to the index.
+    const pattern = scanPattern(this.prefix, index === undefined ? prefix : '');
+    const lo = namePrefix(this.prefix, prefix);
+    const keys = index ?? [];
     const found = new Map<string, LeaseRecord>();
     for (const node of await this.#masters(label, signal)) {
+      let mode: InspectPageArgs[0] = 'auto';
       let cursor = '0';
       do {
-        const args = [cursor, pattern, this.#scanCount] as const;
-        const page = await this.#call(label, signal, () => inspectPageScript.run(node, [], args));
+        const args: InspectPageArgs = [mode, cursor, pattern, lo, this.#scanCount, INDEX_RESCAN_MS];
+        const page: InspectPage = await this.#call(label, signal, () => inspectPageScript.run(node, keys, args));
+        mode = page.mode;
         cursor = page.cursor;
         for (const { name, record } of page.records) {
           const key = keyOfName(this.prefix, name);

@@ -71,6 +71,24 @@ export class KeyNames {
   }
 }
 
+/**
+ * The index of a store's lease keys on one server, and the key that says it is complete:
+ * `<prefix>{}index`, a sorted set of the state hashes' Redis names (all at score 0, so
+ * ordered by name and read by prefix with `ZRANGEBYLEX`), and `<prefix>{}index:scanned`,
+ * present (with an expiry) while the index is known to hold every key. A lease key's names
+ * always have a key between the braces and end with `}` or `}:lease`, and a prefix has no
+ * brace, so neither can be another store's or another key's name.
+ * docs/stores/redis.md ("inspectAll").
+ */
+export function indexKeys(prefix: string): readonly [index: string, scanned: string] {
+  return [`${prefix}{}index`, `${prefix}{}index:scanned`];
+}
+
+/** What the Redis name of every state hash under `prefix` whose key starts with `keyPrefix` starts with. */
+export function namePrefix(prefix: string, keyPrefix: string): string {
+  return `${prefix}{${encodeKey(keyPrefix)}`;
+}
+
 /** The `SCAN MATCH` pattern of every state hash under `prefix` whose key starts with `keyPrefix`. */
 export function scanPattern(prefix: string, keyPrefix: string): string {
   return `${globEscape(prefix)}{${globEscape(encodeKey(keyPrefix))}*}`;

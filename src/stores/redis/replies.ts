@@ -33,17 +33,3 @@ export function decodeTime(reply: unknown): number {
   const [seconds, micros] = array(reply, 'time');
   return number(seconds, 'time') * 1000 + Math.floor(number(micros, 'time') / 1000);
 }
-
-/** One page of `SCAN`: the cursor of the next page (`'0'` after the last) and the names found. */
-export interface ScanPage {
-  /** Where the next page starts; `'0'` when this was the last. */
-  readonly cursor: string;
-  /** The Redis keys found on this page. */
-  readonly names: readonly string[];
-}
-
-/** The `SCAN` reply (`[cursor, [name…]]`). */
-export function decodeScanPage(reply: unknown): ScanPage {
-  const [cursor, names] = array(reply, 'scan');
-  return { cursor: text(cursor), names: array(names, 'scan keys').map(text) };
-}

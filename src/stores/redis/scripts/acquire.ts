@@ -2,8 +2,10 @@
  * Acquire: grant a free key (a new token, L2) and write the grant's mark with it (the
  * fused acquire), recognise a retry by the same lease id (L9), or answer busy with the
  * holder and the time left; the fenced state and the mark come with every answer
- * (`stateOnAcquire`). With a third key (`unlessWaiter`: the lease hash of the key's
- * waiter announcement), yield to another holder's announced waiter instead of granting.
+ * (`stateOnAcquire`). With a third key (one server: the store's index of its keys), a key
+ * acquired for the first time is added to the index (read by `inspectAll`). With a fourth
+ * (`unlessWaiter`: the lease hash of the key's waiter announcement), yield to another
+ * holder's announced waiter instead of granting.
  * Token design: docs/stores/redis.md ("Tokens across data loss").
  * @module
  */
@@ -12,7 +14,8 @@ import type { AcquireResult } from '../../../store.js';
 import { createEval } from '../eval.js';
 import { array, number, text } from '../replies.js';
 
-// KEYS: state hash, lease hash[, the waiter announcement's lease hash]. ARGV: holder, leaseId,
+// KEYS: state hash, lease hash[, the index of the store's keys[, the waiter announcement's
+// lease hash]]. ARGV: holder, leaseId,
 // ttlMs[, mark]. Replies: granted {1, token, nowMs, state, mark before this grant}; busy {0,
 // holder, pttl, nowMs, state, mark}; yielded to an announced waiter {2, its holder, nowMs,
 // state, mark}.
@@ -33,8 +36,8 @@ local cur = redis.call('HMGET', KEYS[2], 'id', 'holder', 'token')
 local m = redis.call('HMGET', KEYS[1], 'token', 'state', 'mark')
 local state = m[2] or ''
 local mark = m[3] or ''
-if KEYS[3] and cur[1] ~= ARGV[2] then
-  local waiter = redis.call('HGET', KEYS[3], 'holder')
+if KEYS[4] and cur[1] ~= ARGV[2] then
+  local waiter = redis.call('HGET', KEYS[4], 'holder')
   if waiter and waiter ~= ARGV[1] then return {2, waiter, nowMs, state, mark} end
 end
 if cur[1] then
@@ -45,6 +48,7 @@ if cur[1] then
   if ARGV[4] then redis.call('HSET', KEYS[1], 'mark', ARGV[4]) end
   return {1, cur[3], nowMs, state, mark}
 end
+if not m[1] and KEYS[3] then redis.call('ZADD', KEYS[3], 0, KEYS[1]) end
 local token = tonumber(m[1] or '0') + 1
 local ts
 if nowUs > token then
