@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
+import type { Writable } from 'node:stream';
 import { inspect } from 'node:util';
 import { Cluster, Redis } from 'ioredis';
 import { ConfigError, LeaseLostError, StoreUnavailableError } from '../src/errors.js';
@@ -284,6 +285,45 @@ describe('tokens and layout', () => {
     } finally {
       await store.close();
       await srv.stop();
+    }
+  });
+});
+
+describe('writes', () => {
+  it('a burst of requests leaves in a few writes; a few concurrent callers are never held', async () => {
+    const client = new Redis(server.url);
+    const store = new RedisStore({ client, prefix: prefix() });
+    try {
+      await store.now(); // connected, ready
+      const stream = (client as unknown as { stream: Writable & { _write: unknown; _writev: unknown } }).stream;
+      let writes = 0;
+      for (const method of ['_write', '_writev'] as const) {
+        const original = stream[method] as (...args: unknown[]) => unknown;
+        stream[method] = function (this: unknown, ...args: unknown[]) {
+          writes++;
+          return original.apply(this, args);
+        };
+      }
+      // Eight callers: each request is written as it is sent.
+      const few = Array.from({ length: 8 }, (_, i) => store.acquire(req(`few-${i}`)));
+      assert.equal(stream.writableCorked, 0, 'eight requests in flight: not held');
+      assert.ok((await Promise.all(few)).every((r) => r.acquired));
+      assert.ok(writes >= 8, `${writes} writes for 8 requests`);
+
+      // A burst (jobs due at one instant): from the 33rd request in flight on, the writes are
+      // held until the end of the event loop's turn and leave together.
+      writes = 0;
+      const many = Array.from({ length: 500 }, (_, i) => store.acquire(req(`many-${i}`)));
+      assert.equal(stream.writableCorked, 1, 'held while 500 requests are in flight');
+      const own = client.ping(); // your own command on the client joins the write, in order
+      const granted = await Promise.all(many);
+      assert.equal(await own, 'PONG');
+      assert.equal(stream.writableCorked, 0, 'released at the end of the turn');
+      assert.ok(granted.every((r) => r.acquired));
+      assert.ok(writes <= 40, `500 requests left in ${writes} writes (32 alone, then batched)`);
+    } finally {
+      await store.close();
+      client.disconnect();
     }
   });
 });

@@ -134,6 +134,13 @@ function connectionOf(options: RedisStoreOptions, connectTimeoutMs: number): Red
  */
 const INDEX_RESCAN_MS = 10 * 60_000;
 
+/**
+ * Requests in flight from which the next ones are sent together at the end of the event
+ * loop's turn instead of one write each (see `RedisConnection.batch`): above what a few
+ * concurrent callers reach, below a burst of jobs due at once.
+ */
+const BATCH_FROM = 32;
+
 /** What this store can do on one server (shared by every instance; frozen). */
 const CAPABILITIES: StoreCapabilities = Object.freeze({
   clock: 'store',
@@ -206,6 +213,7 @@ export class RedisStore implements LeaseStore {
   #call<T>(label: string, signal: AbortSignal | undefined, send: (client: RedisClientLike) => Promise<T>): Promise<T> {
     const client = this.#connection.ready;
     if (client === undefined || signal?.aborted) return this.#callOnceReady(label, signal, send);
+    if (this.#requests.size >= BATCH_FROM) this.#connection.batch(client);
     return this.#requests.run(label, signal, send(client));
   }
 

@@ -38,10 +38,16 @@ export class Requests {
   #last: Pending | undefined;
   /** The one timer, armed while requests wait; it fires for the oldest and is re-armed for the next. */
   #timer: NodeJS.Timeout | undefined;
+  #size = 0;
 
   constructor(timeoutMs: number, hooks: RequestHooks) {
     this.#timeoutMs = timeoutMs;
     this.#hooks = hooks;
+  }
+
+  /** How many requests are waiting for their answer. */
+  get size(): number {
+    return this.#size;
   }
 
   /**
@@ -91,6 +97,7 @@ export class Requests {
 
   #list(pending: Pending): void {
     pending.listed = true;
+    this.#size++;
     pending.prev = this.#last;
     if (this.#last) this.#last.next = pending;
     else this.#first = pending;
@@ -102,6 +109,7 @@ export class Requests {
   #unlist(pending: Pending): boolean {
     if (!pending.listed) return false;
     pending.listed = false;
+    this.#size--;
     if (pending.prev) pending.prev.next = pending.next;
     else this.#first = pending.next;
     if (pending.next) pending.next.prev = pending.prev;
