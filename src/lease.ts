@@ -101,6 +101,8 @@ export class Lease implements AsyncDisposable {
   #mark: JsonValue | null | undefined;
   /** The release in flight or done, once `release()` was called. */
   #releasing: Promise<boolean> | undefined;
+  /** Called once when the lease ends (see {@link Lease.onEnd}); an array, as there is rarely more than one. */
+  #onEnd: ((reason: unknown) => void)[] | undefined;
 
   /** @internal Created by {@link Leasehold}; not constructed by users. */
   constructor(init: LeaseInit) {
@@ -123,6 +125,38 @@ export class Lease implements AsyncDisposable {
       if (this.#status !== 'held') this.#controller.abort(this.#reason());
     }
     return this.#controller.signal;
+  }
+
+  /**
+   * @internal True once the lease was lost or released: what `signal.aborted` says, without
+   * making the signal (an AbortController per lease is a visible share of a scheduled
+   * run's CPU time when thousands run at once).
+   */
+  get ended(): boolean {
+    return this.#status !== 'held';
+  }
+
+  /** @internal Why the lease ended (what `signal.reason` is), once it has; undefined while held. */
+  get endReason(): unknown {
+    return this.#status === 'held' ? undefined : this.#reason();
+  }
+
+  /**
+   * @internal Calls `listener` with the reason (as `signal` would abort with it) when the
+   * lease ends, at once if it has; the function returned removes it. The scheduler's
+   * runs use it instead of a listener on `signal`.
+   */
+  onEnd(listener: (reason: unknown) => void): () => void {
+    if (this.#status !== 'held') {
+      listener(this.#reason());
+      return () => {};
+    }
+    const listeners = (this.#onEnd ??= []);
+    listeners.push(listener);
+    return () => {
+      const at = listeners.indexOf(listener);
+      if (at >= 0) listeners.splice(at, 1);
+    };
   }
 
   /** True while the lease is held: not lost, not released, deadline not passed. */
@@ -350,6 +384,11 @@ export class Lease implements AsyncDisposable {
   #end(error: LeaseLostError | undefined): void {
     this.#endReason = error;
     this.#controller?.abort(this.#reason());
+    const listeners = this.#onEnd;
+    if (listeners === undefined || listeners.length === 0) return;
+    this.#onEnd = undefined;
+    const reason = this.#reason();
+    for (const listener of listeners) listener(reason);
   }
 
   #reason(): unknown {

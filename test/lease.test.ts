@@ -110,6 +110,43 @@ describe('lease renewal (fake clock)', () => {
   });
 });
 
+describe('the end hook the scheduler uses instead of the signal (fake clock)', () => {
+  it('onEnd, ended and endReason say what signal would, without making it', async () => {
+    const { clock, store, lh, ttl } = setup();
+    const lost = await lh.tryAcquire('lost', { ttl });
+    assert.ok(lost);
+    const seen: unknown[] = [];
+    lost.onEnd((reason) => seen.push(reason));
+    const off = lost.onEnd(() => seen.push('removed'));
+    off();
+    assert.equal(lost.ended, false);
+    assert.equal(lost.endReason, undefined);
+    store.modes.renew = 'stall';
+    await clock.advance(ttl * 2);
+    assert.equal(lost.ended, true);
+    assert.equal(seen.length, 1, 'called once; the removed listener not at all');
+    assert.ok(seen[0] instanceof LeaseLostError);
+    assert.equal(lost.endReason, seen[0]);
+    assert.equal(lost.signal.reason, seen[0], 'the signal made afterwards aborts with the same reason');
+    const late: unknown[] = [];
+    lost.onEnd((reason) => late.push(reason));
+    assert.deepEqual(late, [seen[0]], 'a listener added after the end is called at once');
+
+    store.modes.renew = 'pass';
+    const released = await lh.tryAcquire('released', { ttl });
+    assert.ok(released);
+    const reasons: unknown[] = [];
+    released.onEnd((reason) => reasons.push(reason));
+    assert.equal(await released.release(), true);
+    assert.equal(reasons.length, 1);
+    assert.match(String((reasons[0] as Error).message), /was released/);
+    assert.equal(released.ended, true);
+    assert.equal(released.signal.aborted, true);
+    assert.equal(released.signal.reason, reasons[0]);
+    assert.equal(clock.pending, 0);
+  });
+});
+
 describe('acquire, withLease, errors', () => {
   it('acquire waits for the holder, then times out naming it', async () => {
     const { clock, lh, ttl } = setup();

@@ -116,7 +116,7 @@ export class SlotRunner {
     if (result.outcome === 'ok') this.#job.stats.succeeded++;
     else this.#job.stats.failed++;
     if (result.outcome === 'lost') {
-      host.port.emit('lease:lost', { ...base, attempt, error: lease.signal.reason });
+      host.port.emit('lease:lost', { ...base, attempt, error: lease.endReason });
       const fields = { key: this.#job.key, slot: isoOf(slot), token: lease.token };
       safeLog(host.port.logger, 'warn', fields, 'lease lost during run');
       return 'lost';
@@ -244,7 +244,7 @@ export class SlotRunner {
       try {
         await sleep(host.port.clock, pause, AbortSignal.any([lease.signal, host.stopSignal]));
       } catch {
-        result = { outcome: lease.signal.aborted ? 'lost' : 'aborted' };
+        result = { outcome: lease.ended ? 'lost' : 'aborted' };
         break;
       }
     }
@@ -260,8 +260,7 @@ export class SlotRunner {
     const slot = isoOf(event.slot.getTime());
     const controller = new AbortController();
     const stopRun = host.registerRun(controller);
-    const onLost = () => controller.abort(lease.signal.reason);
-    lease.signal.addEventListener('abort', onLost, { once: true });
+    const offLost = lease.onEnd((reason) => controller.abort(reason));
     let timer: unknown;
     const timeoutMs = options.timeoutMs;
     if (timeoutMs !== undefined) {
@@ -287,7 +286,7 @@ export class SlotRunner {
       return { outcome: 'ok' };
     } catch (err) {
       const aborted = controller.signal.aborted;
-      const outcome: RunOutcome = lease.signal.aborted
+      const outcome: RunOutcome = lease.ended
         ? 'lost'
         : host.stopping && aborted
           ? 'aborted'
@@ -303,7 +302,7 @@ export class SlotRunner {
       return { outcome, error: err };
     } finally {
       clock.clearTimeout(timer);
-      lease.signal.removeEventListener('abort', onLost);
+      offLost();
       stopRun();
     }
   }
@@ -338,7 +337,7 @@ export class SlotRunner {
     try {
       const written = run.last ? await lease.releaseWith(json) : await lease.writeOwnState(json);
       if (!written) {
-        port.emit('lease:lost', { ...base, attempt: run.attempt, error: lease.signal.reason });
+        port.emit('lease:lost', { ...base, attempt: run.attempt, error: lease.endReason });
         return 'lost';
       }
       this.#job.learn(state);
