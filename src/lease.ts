@@ -151,7 +151,11 @@ export class Lease implements AsyncDisposable {
       listener(this.#reason());
       return () => {};
     }
-    const listeners = (this.#onEnd ??= []);
+    let listeners = this.#onEnd;
+    if (listeners === undefined) {
+      listeners = [];
+      this.#onEnd = listeners;
+    }
     listeners.push(listener);
     return () => {
       const at = listeners.indexOf(listener);
