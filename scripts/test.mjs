@@ -22,9 +22,19 @@ if (files.length === 0) {
   process.exit(1);
 }
 const concurrency = process.env.LEASEHOLD_TEST_CONCURRENCY ?? '5';
-const res = spawnSync(
-  process.execPath,
-  ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-timeout=240000', ...files],
-  { stdio: 'inherit' },
-);
-process.exit(res.status ?? 1);
+// Fault runs whose liveness checks (every slot written) depend on the machine's load run
+// after the others, alone: on a loaded 2-core machine (load 14-19 with five files at once)
+// MariaDB answered some workers' requests too late for a 1.5 s TTL (see the 2026-12-07
+// session note), which says nothing about the guarantee the run checks.
+const ALONE = ['test/transaction.faults.test.ts'];
+const run = (list, n) =>
+  spawnSync(
+    process.execPath,
+    ['--import', 'tsx', '--test', `--test-concurrency=${n}`, '--test-timeout=240000', ...list],
+    { stdio: 'inherit' },
+  ).status ?? 1;
+const together = files.filter((f) => !ALONE.includes(f));
+const alone = files.filter((f) => ALONE.includes(f));
+const first = together.length > 0 ? run(together, concurrency) : 0;
+const second = alone.length > 0 ? run(alone, '1') : 0;
+process.exit(first !== 0 ? first : second);
