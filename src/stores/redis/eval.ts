@@ -31,6 +31,14 @@ export interface Eval<Args extends ScriptArgs, Reply> {
 const NOSCRIPT = /^NOSCRIPT/;
 
 /**
+ * Lua, first line of a script that writes after a non-deterministic command (`TIME`,
+ * `SCAN`): Redis 3.2–4 then need `redis.replicate_commands()`; Redis 5+ always replicate
+ * effects, and Redis 7+ (which has `REDIS_VERSION_NUM`) is not asked at all.
+ */
+export const REPLICATE_EFFECTS =
+  'if not redis.REDIS_VERSION_NUM and redis.replicate_commands then pcall(redis.replicate_commands) end';
+
+/**
  * Binds a script to its decoder. `decode` receives the raw reply (`unknown`) and throws
  * when it has not the expected shape.
  */

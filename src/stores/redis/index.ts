@@ -250,12 +250,11 @@ export class RedisStore implements LeaseStore {
     // Encoded (and its size checked) before any request: a refused mark writes nothing.
     const args: AcquireArgs =
       req.mark === undefined ? [req.holder, req.leaseId, ttl] : [req.holder, req.leaseId, ttl, encodeMark(req.mark)];
-    const keys = this.#names.of(req.key);
     const index = this.#index;
+    if (index === undefined) return this.#eval(acquireScript, req.key, args, options?.signal);
     // On one server, the index (which a first grant joins) and the waiter check's key.
-    if (index === undefined) return this.#eval(acquireScript, req.key, args, options?.signal, keys);
-    const waiter = req.unlessWaiter === undefined ? undefined : this.#names.of(req.unlessWaiter)[1];
-    const allKeys = waiter === undefined ? [keys[0], keys[1], index[0]] : [keys[0], keys[1], index[0], waiter];
+    const indexed = this.#names.withIndex(req.key, index[0]);
+    const allKeys = req.unlessWaiter === undefined ? indexed : [...indexed, this.#names.of(req.unlessWaiter)[1]];
     return this.#eval(acquireScript, req.key, args, options?.signal, allKeys);
   }
 

@@ -56,7 +56,7 @@ const MAX_CACHED_NAMES = 16_384;
  */
 export class KeyNames {
   readonly #prefix: string;
-  readonly #cache = new Map<string, LeaseKeys>();
+  readonly #cache = new Map<string, Named>();
 
   constructor(prefix: string) {
     this.#prefix = prefix;
@@ -64,15 +64,35 @@ export class KeyNames {
 
   /** {@link leaseKeys} of `key`. @throws ConfigError as it does. */
   of(key: string): LeaseKeys {
-    let names = this.#cache.get(key);
-    if (names === undefined) {
-      names = leaseKeys(this.#prefix, key);
+    return this.#named(key).names;
+  }
+
+  /**
+   * {@link leaseKeys} of `key` followed by `index` (the store's index of its keys, the same
+   * for every call): an acquire's keys on one server, made once per key, not per acquire.
+   */
+  withIndex(key: string, index: string): readonly string[] {
+    const named = this.#named(key);
+    if (named.withIndex === undefined) named.withIndex = [named.names[0], named.names[1], index];
+    return named.withIndex;
+  }
+
+  #named(key: string): Named {
+    let named = this.#cache.get(key);
+    if (named === undefined) {
+      named = { names: leaseKeys(this.#prefix, key), withIndex: undefined };
       // Dropped wholesale when full: a process on many keys re-encodes, one on a few never does.
       if (this.#cache.size >= MAX_CACHED_NAMES) this.#cache.clear();
-      this.#cache.set(key, names);
+      this.#cache.set(key, named);
     }
-    return names;
+    return named;
   }
+}
+
+/** What {@link KeyNames} remembers of one key. */
+interface Named {
+  readonly names: LeaseKeys;
+  withIndex: readonly string[] | undefined;
 }
 
 /**

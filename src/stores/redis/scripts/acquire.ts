@@ -11,7 +11,7 @@
  */
 import { decodeState, toToken } from '../../../store-kit/index.js';
 import type { AcquireResult } from '../../../store.js';
-import { createEval } from '../eval.js';
+import { createEval, REPLICATE_EFFECTS } from '../eval.js';
 import { array, number, text } from '../replies.js';
 
 // KEYS: state hash, lease hash[, the index of the store's keys[, the waiter announcement's
@@ -28,7 +28,7 @@ import { array, number, text } from '../replies.js';
 // The mark is its own hash field beside the state (never merged in Lua: cjson would round
 // 16-digit tokens); a missing field, as data written before marks existed has, reads as ''.
 const ACQUIRE = `
-if not redis.REDIS_VERSION_NUM and redis.replicate_commands then pcall(redis.replicate_commands) end
+${REPLICATE_EFFECTS}
 local t = redis.call('TIME')
 local nowUs = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local nowMs = math.floor(nowUs / 1000)

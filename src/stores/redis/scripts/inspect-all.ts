@@ -15,7 +15,7 @@
  * also across the slots of one Cluster node. docs/stores/redis.md ("inspectAll").
  * @module
  */
-import { createEval } from '../eval.js';
+import { createEval, REPLICATE_EFFECTS } from '../eval.js';
 import { array, text } from '../replies.js';
 import { decodeRecord, type KeylessRecord, READ_RECORD, RECORD_FIELDS } from './inspect.js';
 
@@ -26,7 +26,7 @@ import { decodeRecord, type KeylessRecord, READ_RECORD, RECORD_FIELDS } from './
 // ('0' after the last page), then per key found: its Redis name and READ_RECORD's five
 // fields}. Redis 3.2–4 need replicate_commands() to write after SCAN (see acquire.ts).
 const INSPECT_PAGE = `
-if not redis.REDIS_VERSION_NUM and redis.replicate_commands then pcall(redis.replicate_commands) end
+${REPLICATE_EFFECTS}
 ${READ_RECORD}
 local mode, cursor, lo, count = ARGV[1], ARGV[2], ARGV[4], tonumber(ARGV[5])
 local index = KEYS[1]
