@@ -127,7 +127,7 @@ interface ServerSpec {
   readonly auth: string;
 }
 
-function serverOf({ binary, name, port, dir, args, auth }: ServerSpec): NatsServer {
+function serverOf({ binary, name, port, dir, args, auth }: ServerSpec, supervised?: SupervisedServer[]): NatsServer {
   const server = new SupervisedServer({
     name: `nats-server ${name}`,
     command: binary,
@@ -136,6 +136,7 @@ function serverOf({ binary, name, port, dir, args, auth }: ServerSpec): NatsServ
     startTimeoutMs: 15_000,
     stopTimeoutMs: 5000,
   });
+  supervised?.push(server);
   return {
     port,
     url: `nats://${auth}127.0.0.1:${port}`,
@@ -188,38 +189,84 @@ export interface NatsCluster {
   stop(): Promise<void>;
 }
 
+let clusters = 0;
+
 /**
  * Starts three nats-servers routed into one JetStream cluster; resolves once all are ready
- * and the cluster has elected its JetStream meta leader (streams can be created).
+ * and the cluster has elected its JetStream meta leader and can place a stream on all three.
+ *
+ * Each cluster has its own cluster and server names (`lh<pid>x<n>`, `…-1`…`-3`): test files
+ * run clusters side by side and restart killed servers on their old ports, and a port one
+ * cluster let go may be another's next free port; with one shared name the two would route
+ * into one six-server cluster. If the cluster cannot place a three-replica stream within
+ * 30 s, it is stopped and started once more on fresh ports, and a second failure names what
+ * every server logged about JetStream.
  */
 export async function startNatsCluster(options: NatsClusterOptions = {}): Promise<NatsCluster> {
   const binary = options.binary ?? clusterNatsServer();
   const version = natsServerVersion(binary);
+  for (let attempt = 1; ; attempt++) {
+    const started = await startClusterOnce(binary);
+    try {
+      await waitForMetaLeader(started.ports, 30_000);
+      await waitForReplicaPlacement(started.ports, 30_000);
+    } catch (err) {
+      const logs = started.logs();
+      await started.stop();
+      if (attempt >= 2) throw new Error(`${(err as Error).message}\n${logs}`, { cause: err });
+      process.stderr.write(
+        `# nats cluster ${started.name}: ${(err as Error).message}; starting a fresh cluster\n${logs}\n`,
+      );
+      continue;
+    }
+    const { servers, ports, names } = started;
+    return {
+      servers,
+      url: `nats://${ports.map((port) => `127.0.0.1:${port}`).join(',')}`,
+      version,
+      streamLeader: async (stream) => {
+        const leader = (await streamInfo(ports, stream).catch(() => undefined))?.leader;
+        return servers[names.indexOf(leader ?? '')];
+      },
+      waitForStream: (stream, timeoutMs = 30_000) => waitForStream(ports, stream, timeoutMs),
+      stop: started.stop,
+    };
+  }
+}
+
+/** Starts three routed servers on fresh ports and folders; resolves once each says it is ready. */
+async function startClusterOnce(binary: string) {
+  const name = `lh${process.pid}x${++clusters}`;
   const ports = [await freePort(), await freePort(), await freePort()];
   const routes = [await freePort(), await freePort(), await freePort()];
   const routeList = routes.map((port) => `nats://127.0.0.1:${port}`).join(',');
-  const names = ports.map((_, i) => `lh-${i + 1}`);
+  const names = ports.map((_, i) => `${name}-${i + 1}`);
+  const supervised: SupervisedServer[] = [];
   const servers = ports.map((port, i) => {
     const dir = mkdtempSync(join(tmpdir(), `leasehold-nats-${i}-`));
-    const args = ['--cluster_name', 'lh', '--cluster', `nats://127.0.0.1:${routes[i]}`, '--routes', routeList];
-    return serverOf({ binary, name: names[i] as string, port, dir, args, auth: '' });
+    const args = ['--cluster_name', name, '--cluster', `nats://127.0.0.1:${routes[i]}`, '--routes', routeList];
+    return serverOf({ binary, name: names[i] as string, port, dir, args, auth: '' }, supervised);
   });
-  await Promise.all(servers.map((server) => server.start()));
-  await waitForMetaLeader(ports, 30_000);
-  await waitForReplicaPlacement(ports, 30_000);
-  return {
-    servers,
-    url: `nats://${ports.map((port) => `127.0.0.1:${port}`).join(',')}`,
-    version,
-    streamLeader: async (stream) => {
-      const leader = (await streamInfo(ports, stream).catch(() => undefined))?.leader;
-      return servers[names.indexOf(leader ?? '')];
-    },
-    waitForStream: (stream, timeoutMs = 30_000) => waitForStream(ports, stream, timeoutMs),
-    stop: async () => {
-      await Promise.all(servers.map((server) => server.stop()));
-    },
+  const stop = async () => {
+    await Promise.all(servers.map((server) => server.stop()));
   };
+  const started = await Promise.allSettled(servers.map((server) => server.start()));
+  const failed = started.find((result) => result.status === 'rejected');
+  if (failed) {
+    await stop();
+    throw failed.reason;
+  }
+  /** Each server's JetStream, cluster and route lines, for an error. */
+  const logs = () =>
+    supervised
+      .map((server, i) => {
+        const lines = server.log
+          .split('\n')
+          .filter((line) => /JetStream|Raft|RAFT|[Rr]oute|[Pp]eer|[Cc]luster|ERR|WRN/.test(line));
+        return `--- ${names[i]} ---\n${lines.slice(-40).join('\n')}`;
+      })
+      .join('\n');
+  return { name, servers, ports, names, stop, logs };
 }
 
 interface StreamCluster {
