@@ -18,6 +18,8 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 export interface FaultProxy {
   /** Port the workers connect to (127.0.0.1). */
   readonly port: number;
+  /** Client connections accepted so far. */
+  readonly accepted: number;
   /** Start black-holing traffic. */
   partition(): void;
   /** Stop black-holing. */
@@ -46,8 +48,10 @@ export function startProxy(targetPort: number, random: () => number = Math.rando
   const pairs = new Set<Pair>();
   let partitioned = false;
   let maxDelay = 0;
+  let accepted = 0;
 
   const server: Server = createServer((client) => {
+    accepted++;
     const upstream = connect(targetPort, '127.0.0.1');
     const pair: Pair = { client, server: upstream, held: [], timer: undefined };
     pairs.add(pair);
@@ -115,6 +119,9 @@ export function startProxy(targetPort: number, random: () => number = Math.rando
       const port = typeof a === 'object' && a ? a.port : 0;
       resolve({
         port,
+        get accepted() {
+          return accepted;
+        },
         partition() {
           partitioned = true;
           for (const p of pairs) {

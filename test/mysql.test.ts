@@ -7,6 +7,7 @@ import { ConfigError, StoreUnavailableError } from '../src/errors.js';
 import { openStore } from '../src/open.js';
 import { MysqlStore, mysqlSchemaSql, mysqlUpgradeSql, type MysqlQueryable } from '../src/stores/mysql/index.js';
 import { startMariaDbServer, type MariaDbServer } from './helpers/mariadb-server.js';
+import { startProxy } from '../faults/proxy.js';
 import { freePort } from './helpers/ports.js';
 import { sqlStoreDownTests } from './helpers/sql-store-down.js';
 import { createMysqlDatabase, type TestDatabase } from './helpers/sql-databases.js';
@@ -484,6 +485,61 @@ describe('mysql: store down', () => {
     const good = new MysqlStore({ url: srv.url });
     assert.ok((await good.acquire(req('k'))).acquired);
     await good.close();
+  });
+
+  it('a server slower to connect than the request timeout still serves: a connection whose request gave up finishes opening and serves the next', async (t) => {
+    // Every reply from the server arrives 250 ms late: connecting (greeting, then the
+    // answer to the login) takes at least 500 ms, one statement 250 ms. Each request
+    // gives up after 400 ms, so no request can wait for a connection to open.
+    const proxy = await startProxy(srv.port, () => 1);
+    t.after(() => proxy.close());
+    proxy.delay(250);
+    const store = new MysqlStore({ url: srv.url.replace(`:${srv.port}/`, `:${proxy.port}/`), connectTimeoutMs: 5000 });
+    t.after(() => store.close());
+    const outcomes: string[] = [];
+    for (let i = 0; i < 8; i++) {
+      try {
+        await store.acquire(req(`slow-connect-${randomUUID()}`), { signal: AbortSignal.timeout(400) });
+        outcomes.push('ok');
+      } catch (err) {
+        if (!(err instanceof StoreUnavailableError)) throw err;
+        outcomes.push('timeout');
+        await sleep(300);
+      }
+    }
+    // The first request waits for the first connection; the rest reuse it.
+    assert.equal(outcomes.filter((o) => o === 'ok').length >= 6, true, outcomes.join(' '));
+    assert.equal(proxy.accepted, 1, 'one connection opened');
+  });
+
+  it('a request abandoned before its answer leaves its connection to serve again once the late answer comes', async (t) => {
+    const proxy = await startProxy(srv.port, () => 1);
+    t.after(() => proxy.close());
+    const store = new MysqlStore({ url: srv.url.replace(`:${srv.port}/`, `:${proxy.port}/`), connectTimeoutMs: 5000 });
+    t.after(() => store.close());
+    await store.now();
+    proxy.delay(300);
+    for (let i = 0; i < 4; i++) {
+      await assert.rejects(store.now({ signal: AbortSignal.timeout(100) }), StoreUnavailableError);
+      await sleep(400); // the late answer arrives; the connection is idle again
+    }
+    proxy.delay(0);
+    assert.equal(typeof (await store.now({ signal: AbortSignal.timeout(2000) })), 'number');
+    assert.equal(proxy.accepted, 1, 'no request opened a connection of its own');
+  });
+
+  it('an abandoned request whose answer never comes has its connection destroyed after the connect timeout', async (t) => {
+    const proxy = await startProxy(srv.port, () => 1);
+    t.after(() => proxy.close());
+    const store = new MysqlStore({ url: srv.url.replace(`:${srv.port}/`, `:${proxy.port}/`), connectTimeoutMs: 600 });
+    t.after(() => store.close());
+    await store.now();
+    proxy.partition();
+    await assert.rejects(store.now({ signal: AbortSignal.timeout(100) }), StoreUnavailableError);
+    await sleep(900);
+    proxy.heal();
+    assert.equal(typeof (await store.now({ signal: AbortSignal.timeout(3000) })), 'number');
+    assert.equal(proxy.accepted, 2, 'the held connection was replaced');
   });
 
   sqlStoreDownTests(

@@ -38,24 +38,47 @@ interface PooledConnection {
   dead: boolean;
 }
 
+/** A request waiting for a connection. */
+interface Waiter {
+  resolve(c: PooledConnection): void;
+  reject(e: Error): void;
+  /** True once it got a connection, an error, or gave up. */
+  settled: boolean;
+}
+
 /**
- * The small pool behind a store opened from a URL. Unlike mysql2's pool it can cut a
- * connection off at once (socket destroyed) when a request is abandoned, never leaves
- * a late connection error without a listener, keeps the process alive only while a
- * request is in flight, and closes without waiting for a black-holed server.
+ * The small pool behind a store opened from a URL. Unlike mysql2's pool it never leaves a
+ * late connection error without a listener, keeps the process alive only while a request
+ * is in flight, cuts off a connection that holds an abandoned request past its grace, and
+ * closes without waiting for a black-holed server.
+ *
+ * Connections are not thrown away because one request gave up on them: a slow server
+ * would then never be asked anything on a connection that got to finish.
+ * - A connection still opening when its request is aborted goes on opening (bounded by
+ *   `connectTimeout`) and then serves the next request, or waits idle.
+ * - A connection whose request was abandoned before its answer stays out of the pool
+ *   until the answer arrives (mysql2 answers in order), then serves again; if no answer
+ *   comes within `connectTimeout` (a black-holed server), it is destroyed.
  */
 class ConnectionPool {
   readonly #idle: PooledConnection[] = [];
-  readonly #waiters: { resolve(c: PooledConnection): void; reject(e: Error): void }[] = [];
+  readonly #waiters: Waiter[] = [];
+  /** Connected, in use or idle (abandoned ones included, until their answer or grace). */
   readonly #all = new Set<PooledConnection>();
-  #opening = 0;
+  /** Still connecting. */
+  readonly #opening = new Set<PooledConnection>();
+  /** How long an abandoned request's connection waits for its answer: the connect timeout. */
+  readonly #graceMs: number;
   #closed = false;
 
   constructor(
     readonly mysql2: Mysql2,
     readonly config: Record<string, unknown>,
     readonly max: number,
-  ) {}
+  ) {
+    const timeout = config.connectTimeout;
+    this.#graceMs = typeof timeout === 'number' && timeout > 0 ? timeout : 10_000;
+  }
 
   /** A connection for one request; resolves once connected. */
   get(signal: AbortSignal | undefined, label: string): Promise<PooledConnection> {
@@ -67,71 +90,92 @@ class ConnectionPool {
       }
       this.#forget(c);
     }
-    if (this.#all.size + this.#opening < this.max) return this.#open(signal, label);
+    if (signal?.aborted) {
+      const why = `${label}: no connection before the request was aborted`;
+      return Promise.reject(new StoreUnavailableError(why, { cause: signal.reason }));
+    }
     return new Promise((resolve, reject) => {
-      const waiter = { resolve, reject };
-      this.#waiters.push(waiter);
-      signal?.addEventListener(
-        'abort',
-        () => {
-          const i = this.#waiters.indexOf(waiter);
-          if (i >= 0) this.#waiters.splice(i, 1);
-          const why = `${label}: no connection before the request was aborted`;
-          reject(new StoreUnavailableError(why, { cause: signal.reason }));
-        },
-        { once: true },
-      );
-    });
-  }
-
-  #open(signal: AbortSignal | undefined, label: string): Promise<PooledConnection> {
-    this.#opening++;
-    return new Promise((resolve, reject) => {
-      const raw = this.mysql2.createConnection(this.config);
-      const c: PooledConnection = { raw, dead: false };
-      let settled = false;
-      const settle = (err?: Error) => {
-        if (settled) return;
-        settled = true;
-        this.#opening--;
-        signal?.removeEventListener('abort', onAbort);
-        raw.removeListener('connect', onConnect);
-        if (err) {
-          this.#kill(c);
-          reject(err);
-          this.#wake();
-        } else if (this.#closed) {
-          this.#kill(c);
-          reject(new StoreUnavailableError(`${label}: the store is closed`));
-        } else {
-          this.#all.add(c);
-          resolve(c);
-        }
-      };
-      const onConnect = () => settle();
       const onAbort = () => {
-        const why = `${label}: not connected before the request was aborted`;
-        settle(new StoreUnavailableError(why, { cause: signal?.reason }));
+        this.#leave(waiter);
+        const why = `${label}: no connection before the request was aborted`;
+        waiter.reject(new StoreUnavailableError(why, { cause: signal?.reason }));
       };
-      // Permanent listeners: a late error on this connection marks it dead and frees its
-      // place in the pool (a restarted server ends every idle connection at once).
-      raw.on('error', (err?: Error) => {
-        c.dead = true;
-        settle(err ?? new Error('connection failed'));
-        this.#forget(c);
-      });
-      raw.on('end', () => {
-        c.dead = true;
-        settle(new Error('connection closed by the server'));
-        this.#forget(c);
-      });
-      raw.once('connect', onConnect);
-      if (signal?.aborted) onAbort();
-      else signal?.addEventListener('abort', onAbort, { once: true });
+      const waiter: Waiter = {
+        settled: false,
+        resolve: (c) => {
+          waiter.settled = true;
+          signal?.removeEventListener('abort', onAbort);
+          resolve(c);
+        },
+        reject: (e) => {
+          waiter.settled = true;
+          signal?.removeEventListener('abort', onAbort);
+          reject(e);
+        },
+      };
+      this.#waiters.push(waiter);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      if (this.#all.size + this.#opening.size < this.max) this.#open(waiter);
     });
   }
 
-  /** Returns a connection after a completed request. */
+  /** Takes a waiter out of the queue (it was served, failed or gave up). */
+  #leave(waiter: Waiter): void {
+    const i = this.#waiters.indexOf(waiter);
+    if (i >= 0) this.#waiters.splice(i, 1);
+  }
+
+  /**
+   * Opens a connection for `owner`: it gets the connection, or the error, if it still
+   * waits then; otherwise the connection serves the next waiter or goes idle.
+   */
+  #open(owner: Waiter | undefined): void {
+    const raw = this.mysql2.createConnection(this.config);
+    const c: PooledConnection = { raw, dead: false };
+    this.#opening.add(c);
+    let settled = false;
+    const settle = (err?: Error) => {
+      if (settled) return;
+      settled = true;
+      this.#opening.delete(c);
+      raw.removeListener('connect', onConnect);
+      if (this.#closed) {
+        // end() already failed every waiter.
+        this.#kill(c);
+      } else if (err) {
+        this.#kill(c);
+        if (owner && !owner.settled) {
+          this.#leave(owner);
+          owner.reject(err);
+        }
+        this.#wake();
+      } else {
+        this.#all.add(c);
+        if (owner && !owner.settled) {
+          this.#leave(owner);
+          owner.resolve(c);
+        } else {
+          this.release(c);
+        }
+      }
+    };
+    const onConnect = () => settle();
+    // Permanent listeners: a late error on this connection marks it dead and frees its
+    // place in the pool (a restarted server ends every idle connection at once).
+    raw.on('error', (err?: Error) => {
+      c.dead = true;
+      settle(err ?? new Error('connection failed'));
+      this.#forget(c);
+    });
+    raw.on('end', () => {
+      c.dead = true;
+      settle(new Error('connection closed by the server'));
+      this.#forget(c);
+    });
+    raw.once('connect', onConnect);
+  }
+
+  /** Returns a connection after a completed request: to the oldest waiter, else idle. */
   release(c: PooledConnection): void {
     if (c.dead || this.#closed) {
       this.destroy(c);
@@ -139,6 +183,7 @@ class ConnectionPool {
     }
     const waiter = this.#waiters.shift();
     if (waiter) {
+      c.raw.stream?.ref?.();
       waiter.resolve(c);
       return;
     }
@@ -146,7 +191,33 @@ class ConnectionPool {
     this.#idle.push(c);
   }
 
-  /** Cuts a connection off at once (its request was abandoned or failed). */
+  /**
+   * A request on `c` was abandoned before its answer (`answer`): the connection comes
+   * back when the answer does, or is destroyed after the grace. Meanwhile it does not
+   * keep the process alive.
+   */
+  abandon(c: PooledConnection, answer: Promise<unknown>): void {
+    c.raw.stream?.unref?.();
+    let done = false;
+    const grace = setTimeout(() => {
+      done = true;
+      this.destroy(c);
+    }, this.#graceMs);
+    grace.unref?.();
+    const back = (err?: unknown) => {
+      if (done) return;
+      done = true;
+      clearTimeout(grace);
+      if (err === undefined || isServerError(err)) this.release(c);
+      else this.destroy(c);
+    };
+    answer.then(
+      () => back(),
+      (err: unknown) => back(err ?? new Error('request failed')),
+    );
+  }
+
+  /** Cuts a connection off at once (its request failed, or its abandoned request's grace ran out). */
   destroy(c: PooledConnection): void {
     this.#kill(c);
     this.#all.delete(c);
@@ -173,24 +244,29 @@ class ConnectionPool {
     }
   }
 
-  /** A waiter gets a new connection when one was destroyed. */
+  /** The oldest waiter gets a new connection when a place in the pool is free. */
   #wake(): void {
-    if (this.#closed || this.#all.size + this.#opening >= this.max) return;
-    const waiter = this.#waiters.shift();
-    if (waiter) this.#open(undefined, 'mysql').then(waiter.resolve, waiter.reject);
+    if (this.#closed || this.#all.size + this.#opening.size >= this.max) return;
+    const waiter = this.#waiters[0];
+    if (waiter) this.#open(waiter);
   }
 
-  /** Destroys every connection; requests in flight fail. */
+  /** Destroys every connection, opening ones included; requests in flight fail. */
   end(): void {
     this.#closed = true;
     for (const waiter of this.#waiters.splice(0)) {
       waiter.reject(new StoreUnavailableError('mysql: the store is closed'));
     }
     for (const c of this.#all) this.#kill(c);
+    for (const c of this.#opening) this.#kill(c);
     this.#all.clear();
     this.#idle.length = 0;
   }
 }
+
+/** A server's error answer (SQLSTATE, not fatal): the connection stays usable. */
+const isServerError = (err: unknown) =>
+  (err as { fatal?: boolean }).fatal !== true && !!(err as { sqlState?: string }).sqlState;
 
 /** A connection of a `mysql2/promise` pool, as `getConnection` gives it. */
 interface PromisePoolConnection extends MysqlQueryable {
@@ -258,22 +334,21 @@ export class OwnMysqlRunner implements SqlRunner<unknown> {
     const sent = send(connection.raw, text, values);
     let aborted = false;
     try {
-      // A request still unanswered when the signal fires (a black-holed server) has its
-      // connection destroyed rather than left holding a slot.
+      // A request still unanswered when the signal fires waits for its answer apart:
+      // the connection serves again once it comes, or is destroyed after the grace.
       const result = await raceSignal(sent, signal, label, {
         onAbort: () => {
           aborted = true;
-          pool.destroy(connection);
+          pool.abandon(connection, sent);
         },
       });
       pool.release(connection);
       return result;
     } catch (err) {
       // A server error (SQLSTATE) leaves the connection usable; anything else may not.
-      const broken = (err as { fatal?: boolean }).fatal === true || !(err as { sqlState?: string }).sqlState;
       if (aborted) throw err;
-      if (broken) pool.destroy(connection);
-      else pool.release(connection);
+      if (isServerError(err)) pool.release(connection);
+      else pool.destroy(connection);
       throw err;
     }
   }

@@ -163,7 +163,11 @@ export interface SqlStoreOptions {
    * @defaultValue `''`
    */
   prefix?: string;
-  /** Connect timeout of the pool opened from `url`, in ms. @defaultValue 5000 */
+  /**
+   * Connect timeout of the pool opened from `url`, in ms. On MySQL/MariaDB it is also how
+   * long a connection whose request was abandoned waits for that request's late answer
+   * before it is destroyed. @defaultValue 5000
+   */
   connectTimeoutMs?: number;
   /** Most connections of the pool opened from `url`. @defaultValue 10 */
   maxConnections?: number;
