@@ -123,6 +123,15 @@ export const DEFAULT_RETRY_BACKOFF_MS = 1000;
 /** Longest pause between a job's tries. */
 export const DEFAULT_MAX_RETRY_BACKOFF_MS = 30_000;
 
+/**
+ * Most slot acquires one Leasehold keeps in flight; jobs due at the same instant beyond
+ * this wait their turn (a few microseconds each once the store answers). Thousands of jobs
+ * due at one instant otherwise each hold a run's worth of objects while all their
+ * requests wait in one queue, and garbage collection copies them all: on Redis, most of
+ * a burst's CPU. Enough for any store's pipeline to stay full.
+ */
+export const MAX_SLOT_ACQUIRES_IN_FLIGHT = 64;
+
 /** Most tries per slot a job may ask for: beyond this a retry loop is a bug, not a policy. */
 export const MAX_RETRY_ATTEMPTS = 100;
 

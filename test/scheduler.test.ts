@@ -4,6 +4,7 @@ import { ConfigError, Leasehold, parseJobState, type JobContext, type JobOptions
 import { MemoryStore } from '../src/stores/memory/index.js';
 import type { AcquireResult, LeaseStore } from '../src/store.js';
 import { FakeClock, FaultyStore } from '../src/testing/index.js';
+import { MAX_SLOT_ACQUIRES_IN_FLIGHT } from '../src/defaults.js';
 
 const START = Date.UTC(2026, 0, 1); // FakeClock's wall time at monotonic 0: a slot instant
 const iso = (t: number) => new Date(t).toISOString();
@@ -525,6 +526,61 @@ describe('scheduler (fake clock)', () => {
     assert.throws(() => lh.every('1s', 'f', () => {}, { timezone: 'UTC' }), /only cron jobs take a timezone/);
     lh.every('1s', 'g', () => {});
     assert.throws(() => lh.every('1s', 'g', () => {}), /already scheduled/);
+  });
+});
+
+describe('scheduler: jobs due at one instant', () => {
+  it(`keep at most ${MAX_SLOT_ACQUIRES_IN_FLIGHT} slot acquires in flight; the rest take turns, every slot runs once, and stop() ends the waiting ones`, async () => {
+    const clock = new FakeClock(START);
+    const inner = new MemoryStore({ clock: { wallNow: () => clock.wallNow() } });
+    const store = new FaultyStore(inner);
+    let inFlight = 0;
+    let most = 0;
+    const acquire = store.acquire.bind(store);
+    // Each acquire answers 5 ms later: long enough for every due job to ask at once.
+    store.acquire = async (req, o) => {
+      inFlight++;
+      most = Math.max(most, inFlight);
+      try {
+        await sleepFake(clock, 5);
+        return await acquire(req, o);
+      } finally {
+        inFlight--;
+      }
+    };
+    const lh = new Leasehold({ store, clock, holder: 'burst' });
+    const jobs = 300;
+    const runs = new Map<string, number>();
+    for (let i = 0; i < jobs; i++) {
+      lh.every(
+        1000,
+        `job-${i}`,
+        (ctx) => {
+          const id = `${ctx.key} ${ctx.slot.toISOString()}`;
+          runs.set(id, (runs.get(id) ?? 0) + 1);
+        },
+        { ttl: 3000 },
+      );
+    }
+    let started = false;
+    const starting = lh.start().then(() => {
+      started = true;
+    });
+    await clock.advanceUntil(() => started, 10_000, 1);
+    await starting;
+    await clock.advance(3_500);
+    assert.equal(most, MAX_SLOT_ACQUIRES_IN_FLIGHT, 'the bound was reached, never passed');
+    // Slots 1 s, 2 s and 3 s after the start: every job ran each of them once.
+    for (const t of [1000, 2000, 3000]) {
+      const slot = iso(START + t);
+      for (let i = 0; i < jobs; i++) assert.equal(runs.get(`job-${i} ${slot}`), 1, `job-${i} ${slot}`);
+    }
+    assert.ok([...runs.values()].every((n) => n === 1));
+    // Stop while the next slot's acquires wait their turn: it ends without running them.
+    assert.ok(await clock.advanceUntil(() => inFlight > 0, 1000, 1), 'the next slot\'s acquires began');
+    const before = runs.size;
+    await stopAll(clock, [lh]);
+    assert.ok(runs.size - before <= MAX_SLOT_ACQUIRES_IN_FLIGHT, `${runs.size - before} runs after stop() was called`);
   });
 });
 

@@ -26,6 +26,13 @@ export interface JobHost extends RunnerHost {
   owns(key: string): boolean;
   /** Records a store time sample (see `StoreClock.observe`). */
   observe(storeTime: number, recvWall: number, sendWall?: number, force?: boolean): void;
+  /**
+   * Takes a place among the slot acquires in flight: undefined when one was free,
+   * else a promise of one (at once when stopping). Give it back with {@link endAcquire}.
+   */
+  beginAcquire(): Promise<void> | undefined;
+  /** Gives back the place {@link beginAcquire} took. */
+  endAcquire(): void;
 }
 
 /** One look at the due slot: it is settled, or look again at `wakeAt`. */
@@ -188,12 +195,17 @@ export class ScheduledJob {
     const host = this.#host;
     const { port } = host;
     const { ttlMs } = this.options;
-    // The fused acquire writes this host's start record for `due` with the grant. Not in
-    // at-most-once mode: there a start record must carry the run's token and name the slot
-    // actually started, and a retried acquire would see its own mark as another's start.
-    const mark = this.#fused() ? markOf(due, port.holder, Math.max(host.storeNow(), due)) : undefined;
+    // Jobs due at one instant take turns past MAX_SLOT_ACQUIRES_IN_FLIGHT.
+    const turn = host.beginAcquire();
+    if (turn) await turn;
+    let mark: ReturnType<typeof markOf> | undefined;
     let answer: AcquireAnswer;
     try {
+      if (host.stopping) return { done: true };
+      // The fused acquire writes this host's start record for `due` with the grant. Not in
+      // at-most-once mode: there a start record must carry the run's token and name the slot
+      // actually started, and a retried acquire would see its own mark as another's start.
+      mark = this.#fused() ? markOf(due, port.holder, Math.max(host.storeNow(), due)) : undefined;
       answer = await port.attemptAcquire(this.key, ttlMs, mark as JsonValue | undefined);
       if (answer.storeTime !== undefined) host.observe(answer.storeTime, answer.recvWall, answer.sendWall);
     } catch (err) {
@@ -205,6 +217,8 @@ export class ScheduledJob {
       if (decision.kind === 'wait') return { done: false, wakeAt: decision.wakeAt };
       this.#skip(due, 'store-unavailable', errorText(err));
       return { done: true };
+    } finally {
+      host.endAcquire();
     }
     if (answer.lease) return this.#onAcquired(answer.lease, due, answer, mark !== undefined);
     const state = await this.#busyState(answer);

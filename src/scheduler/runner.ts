@@ -9,7 +9,7 @@ import { ConfigError, LeaseholdError } from '../errors.js';
 import { safeLog, type Logger } from '../events.js';
 import type { Lease } from '../lease.js';
 import type { JsonValue } from '../store.js';
-import { errorText, raceSignal } from '../store-kit/index.js';
+import { errorText } from '../store-kit/index.js';
 import type { ResolvedOptions } from './options.js';
 import type { SchedulerPort } from './port.js';
 import { isoOf, type JobControl, type JobState, MAX_RECORD_ERROR_LENGTH, withRun } from './state.js';
@@ -28,7 +28,7 @@ export interface RunnerHost {
   /** How far the store's time may be ahead of {@link RunnerHost.storeNow} (ms); undefined when unknown. */
   storeUncertaintyMs(): number | undefined;
   /** Registers a running handler's controller, for `stop()` to abort after the grace; returns its removal. */
-  registerRun(controller: AbortController): () => void;
+  registerRun(run: Abortable): () => void;
 }
 
 /** What a run needs of its job. */
@@ -155,7 +155,7 @@ export class SlotRunner {
    * writes and the slot's end record (outcome `ok`) commit together, after the store checks
    * inside the transaction that this lease is still current. Once per try.
    */
-  #transaction(lease: Lease, event: RunEvent, scope: RunScope, signal: AbortSignal): JobContext['transaction'] {
+  #transaction(lease: Lease, event: RunEvent, scope: RunScope, run: RunAbort): JobContext['transaction'] {
     const runInTransaction = this.#host.port.runInTransaction;
     if (!runInTransaction) return undefined;
     let called = false;
@@ -176,6 +176,7 @@ export class SlotRunner {
         return committed as unknown as JsonValue;
       };
       const ref = { key: lease.key, leaseId: lease.leaseId, token: lease.token };
+      const signal = run.signal;
       const running = runInTransaction(ref, work as (client: unknown) => Promise<T>, endState, { signal }).then(
         (result) => {
           scope.committed = committed;
@@ -258,13 +259,13 @@ export class SlotRunner {
     const { key, options } = this.#job;
     const { attempt, token } = event;
     const slot = isoOf(event.slot.getTime());
-    const controller = new AbortController();
-    const stopRun = host.registerRun(controller);
-    const offLost = lease.onEnd((reason) => controller.abort(reason));
+    const run = new RunAbort();
+    const stopRun = host.registerRun(run);
+    const offLost = lease.onEnd((reason) => run.abort(reason));
     let timer: unknown;
     const timeoutMs = options.timeoutMs;
     if (timeoutMs !== undefined) {
-      const timedOut = () => controller.abort(new LeaseholdError(`run timed out after ${timeoutMs}ms`));
+      const timedOut = () => run.abort(new LeaseholdError(`run timed out after ${timeoutMs}ms`));
       timer = clock.setTimeout(timedOut, timeoutMs);
     }
     const startedAt = clock.now();
@@ -274,18 +275,25 @@ export class SlotRunner {
     const span = host.port.startRunSpan?.(event);
     try {
       const log = childLogger(logger, { key, slot, token });
-      const context: JobContext = { ...event, signal: controller.signal, log };
-      const transaction = this.#transaction(lease, event, scope, controller.signal);
+      // The handler's AbortSignal is made when it is first read: most handlers never do.
+      const context: JobContext = {
+        ...event,
+        get signal() {
+          return run.signal;
+        },
+        log,
+      };
+      const transaction = this.#transaction(lease, event, scope, run);
       if (transaction) context.transaction = transaction;
       const call = () => this.#job.handler(context);
-      await raceHandler(span ? () => span.within(call) : call, controller.signal);
+      await raceHandler(span ? () => span.within(call) : call, run);
       const durationMs = clock.now() - startedAt;
       span?.end('ok');
       host.port.emit('run:success', { ...event, durationMs });
       safeLog(logger, 'info', { key, slot, token, attempt, durationMs: Math.round(durationMs) }, 'run succeeded');
       return { outcome: 'ok' };
     } catch (err) {
-      const aborted = controller.signal.aborted;
+      const aborted = run.aborted;
       const outcome: RunOutcome = lease.ended
         ? 'lost'
         : host.stopping && aborted
@@ -351,14 +359,72 @@ export class SlotRunner {
   }
 }
 
+/** What a scheduler's `stop()` aborts when its grace runs out: a run in progress. */
+export interface Abortable {
+  abort(reason: unknown): void;
+}
+
 /**
- * Awaits the handler, but settles as soon as `signal` aborts (a handler that ignores its
- * signal is abandoned, and its late rejection is not unhandled). A signal already aborted
+ * One try's abort (lease lost, timeout, shutdown). The handler's `AbortSignal` is made
+ * only when something reads {@link RunAbort.signal}: an `AbortController` and its
+ * signal cost a few kilobytes and an event-target listener per run, and a burst of
+ * thousands of runs whose handlers never look at the signal paid for them all.
+ */
+class RunAbort implements Abortable {
+  #controller: AbortController | undefined;
+  #aborted = false;
+  #reason: unknown;
+  #listener: ((reason: unknown) => void) | undefined;
+
+  /** True once aborted. */
+  get aborted(): boolean {
+    return this.#aborted;
+  }
+
+  /** Why it was aborted (undefined before). */
+  get reason(): unknown {
+    return this.#reason;
+  }
+
+  /** The signal the handler sees; made on first read, already aborted if the run was. */
+  get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.#aborted) this.#controller.abort(this.#reason);
+    }
+    return this.#controller.signal;
+  }
+
+  /** Aborts once; later calls do nothing. */
+  abort(reason: unknown): void {
+    if (this.#aborted) return;
+    this.#aborted = true;
+    this.#reason = reason ?? new DOMException('This operation was aborted', 'AbortError');
+    this.#controller?.abort(this.#reason);
+    const listener = this.#listener;
+    this.#listener = undefined;
+    listener?.(this.#reason);
+  }
+
+  /** Calls `listener` with the reason on abort (one listener: the handler's race). */
+  onAbort(listener: (reason: unknown) => void): void {
+    this.#listener = listener;
+  }
+}
+
+/**
+ * Awaits the handler, but settles as soon as the run aborts (a handler that ignores its
+ * signal is abandoned, and its late rejection is not unhandled). A run already aborted
  * does not call the handler at all.
  */
-async function raceHandler(handler: () => unknown, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) throw signal.reason;
-  await raceSignal(Promise.resolve().then(handler), signal, 'handler', { reason: (reason) => reason });
+function raceHandler(handler: () => unknown, run: RunAbort): Promise<void> {
+  if (run.aborted) return Promise.reject(run.reason);
+  return new Promise<void>((resolve, reject) => {
+    run.onAbort(reject);
+    Promise.resolve()
+      .then(handler)
+      .then(() => resolve(), reject);
+  });
 }
 
 /** The logger with `fields` added to every line. */

@@ -5,13 +5,14 @@
  * docs/architecture.md.
  * @module
  */
-import { MAX_TIMER_MS } from '../defaults.js';
+import { MAX_SLOT_ACQUIRES_IN_FLIGHT, MAX_TIMER_MS } from '../defaults.js';
 import { ConfigError, LeaseholdError } from '../errors.js';
 import { checkKey } from '../internal.js';
 import type { Schedule } from '../schedule.js';
 import { type JobHost, ScheduledJob } from './job.js';
 import { Placement } from './placement.js';
 import { resolveOptions } from './options.js';
+import type { Abortable } from './runner.js';
 import type { SchedulerPort } from './port.js';
 import { StoreClock } from './store-clock.js';
 import type { JobHandler, JobOptions } from './types.js';
@@ -28,12 +29,16 @@ export class Scheduler implements JobHost {
   started = false;
   readonly #storeClock: StoreClock;
   readonly #stop = new AbortController();
-  readonly #runs = new Set<AbortController>();
+  readonly #runs = new Set<Abortable>();
   readonly #sleepers = new Set<() => void>();
   /** Per job, the wake of its current sleep (placement wakes a job that became ours). */
   readonly #jobSleepers = new Map<string, () => void>();
   readonly #placement: Placement | undefined;
   #refining: Promise<void> = Promise.resolve();
+  /** Slot acquires in flight (places taken), and the jobs waiting for a place, oldest first from `#turnsHead`. */
+  #acquiring = 0;
+  #turns: (() => void)[] = [];
+  #turnsHead = 0;
 
   /** A scheduler running on `port`. */
   constructor(port: SchedulerPort) {
@@ -56,6 +61,33 @@ export class Scheduler implements JobHost {
   poke(keys: readonly string[]): void {
     for (const key of keys) this.jobs.get(key)?.poke();
     this.wake(keys);
+  }
+
+  /** See {@link JobHost.beginAcquire}: at most {@link MAX_SLOT_ACQUIRES_IN_FLIGHT} places. */
+  beginAcquire(): Promise<void> | undefined {
+    if (this.#acquiring < MAX_SLOT_ACQUIRES_IN_FLIGHT || this.stopping) {
+      this.#acquiring++;
+      return undefined;
+    }
+    return new Promise<void>((resolve) => this.#turns.push(resolve));
+  }
+
+  /** See {@link JobHost.endAcquire}: the place goes to the oldest waiting job, if any. */
+  endAcquire(): void {
+    const next = this.#nextTurn();
+    if (next) next();
+    else this.#acquiring--;
+  }
+
+  /** The oldest waiting job's turn, taken off the queue (the array is trimmed once it empties). */
+  #nextTurn(): (() => void) | undefined {
+    if (this.#turnsHead >= this.#turns.length) return undefined;
+    const next = this.#turns[this.#turnsHead++];
+    if (this.#turnsHead === this.#turns.length) {
+      this.#turns = [];
+      this.#turnsHead = 0;
+    }
+    return next;
   }
 
   /** Aborts when `stop()` begins. */
@@ -86,10 +118,10 @@ export class Scheduler implements JobHost {
     return this.#storeClock.uncertaintyMs;
   }
 
-  /** Registers a running handler's controller for `stop()`; returns its removal. */
-  registerRun(controller: AbortController): () => void {
-    this.#runs.add(controller);
-    return () => this.#runs.delete(controller);
+  /** Registers a run in progress, for `stop()` to abort when its grace runs out; returns its removal. */
+  registerRun(run: Abortable): () => void {
+    this.#runs.add(run);
+    return () => this.#runs.delete(run);
   }
 
   /**
@@ -173,6 +205,11 @@ export class Scheduler implements JobHost {
     this.stopping = true;
     this.#stop.abort(new LeaseholdError('shutting down'));
     for (const wake of [...this.#sleepers]) wake();
+    // Jobs waiting for a turn to acquire get it now, see that we stop, and end.
+    for (let turn = this.#nextTurn(); turn; turn = this.#nextTurn()) {
+      this.#acquiring++;
+      turn();
+    }
     // Leave the fleet first: other hosts take this one's jobs at their next heartbeat, while
     // its running handlers finish under their own leases.
     const leaving = this.#placement?.stop() ?? Promise.resolve();
