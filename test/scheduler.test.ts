@@ -577,7 +577,7 @@ describe('scheduler: jobs due at one instant', () => {
     }
     assert.ok([...runs.values()].every((n) => n === 1));
     // Stop while the next slot's acquires wait their turn: it ends without running them.
-    assert.ok(await clock.advanceUntil(() => inFlight > 0, 1000, 1), 'the next slot\'s acquires began');
+    assert.ok(await clock.advanceUntil(() => inFlight > 0, 1000, 1), "the next slot's acquires began");
     const before = runs.size;
     await stopAll(clock, [lh]);
     assert.ok(runs.size - before <= MAX_SLOT_ACQUIRES_IN_FLIGHT, `${runs.size - before} runs after stop() was called`);
