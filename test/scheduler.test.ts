@@ -362,6 +362,23 @@ describe('scheduler (fake clock)', () => {
     assert.equal(st.runs[0]?.attempts, 3);
   });
 
+  it('a handler that first reads ctx.signal after its run was aborted finds it aborted, with the reason (L4, S8)', async () => {
+    const { clock, hosts } = fleet(1);
+    const late: { aborted: boolean; reason: unknown }[] = [];
+    every(hosts, 1000, { ttl: 3000, timeout: 300 }, async (ctx) => {
+      await sleepFake(clock, 500); // past its timeout, never having looked at the signal
+      late.push({ aborted: ctx.signal.aborted, reason: ctx.signal.reason });
+    });
+    await hosts[0]?.start();
+    await clock.advance(1700);
+    await stopAll(clock, hosts);
+    assert.ok(late.length >= 1, `late reads: ${late.length}`);
+    for (const read of late) {
+      assert.equal(read.aborted, true);
+      assert.match(String((read.reason as Error).message), /timed out after 300ms/);
+    }
+  });
+
   it('a hanging handler is aborted by its timeout and the schedule goes on (S8)', async () => {
     const { clock, hosts } = fleet(1);
     const signals: AbortSignal[] = [];

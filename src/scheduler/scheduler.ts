@@ -12,7 +12,7 @@ import type { Schedule } from '../schedule.js';
 import { type JobHost, ScheduledJob } from './job.js';
 import { Placement } from './placement.js';
 import { resolveOptions } from './options.js';
-import type { Abortable } from './runner.js';
+import type { Abortable } from './run-abort.js';
 import type { SchedulerPort } from './port.js';
 import { StoreClock } from './store-clock.js';
 import type { JobHandler, JobOptions } from './types.js';

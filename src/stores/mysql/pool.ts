@@ -90,15 +90,13 @@ class ConnectionPool {
       }
       this.#forget(c);
     }
-    if (signal?.aborted) {
-      const why = `${label}: no connection before the request was aborted`;
-      return Promise.reject(new StoreUnavailableError(why, { cause: signal.reason }));
-    }
+    const gaveUp = () =>
+      new StoreUnavailableError(`${label}: no connection before the request was aborted`, { cause: signal?.reason });
+    if (signal?.aborted) return Promise.reject(gaveUp());
     return new Promise((resolve, reject) => {
       const onAbort = () => {
         this.#leave(waiter);
-        const why = `${label}: no connection before the request was aborted`;
-        waiter.reject(new StoreUnavailableError(why, { cause: signal?.reason }));
+        waiter.reject(gaveUp());
       };
       const waiter: Waiter = {
         settled: false,
