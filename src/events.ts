@@ -1,5 +1,3 @@
-import { EventEmitter } from 'node:events';
-
 /**
  * A logger that pino, bunyan-style loggers and `console` all satisfy: each method is
  * called as `(fields, message)`.
@@ -39,52 +37,91 @@ export function safeLog(logger: Logger, level: keyof Logger, fields: object, msg
   }
 }
 
+/** A listener as registered: `once` ones are taken off before they are called. */
+interface Registered {
+  readonly listener: (...args: never[]) => void;
+  readonly once: boolean;
+}
+
 /**
- * An EventEmitter whose `emit` never throws: listener exceptions and an `error`
+ * An event emitter whose `emit` never throws: listener exceptions and an `error`
  * event without listeners are sent to `onListenerError` instead of crashing a timer.
+ *
+ * Listeners run in the order they were added, as with Node's `EventEmitter`. Each event's
+ * list is replaced, never changed, when a listener is added or removed, so `emit` walks
+ * the list it found without copying it: events are emitted several times per scheduled
+ * run, and the copy `EventEmitter` makes of a list per emit was garbage for every one.
  */
 export class SafeEmitter<Events extends { [K in keyof Events]: unknown[] }> {
-  readonly #ee = new EventEmitter();
+  readonly #listeners = new Map<string, readonly Registered[]>();
   readonly #onListenerError: (err: unknown, event: string) => void;
 
   constructor(onListenerError: (err: unknown, event: string) => void) {
     this.#onListenerError = onListenerError;
-    this.#ee.setMaxListeners(0);
   }
 
   /** Adds a listener. */
   on<K extends keyof Events & string>(event: K, listener: (...args: Events[K]) => void): this {
-    this.#ee.on(event, listener as (...args: unknown[]) => void);
-    return this;
+    return this.#add(event, listener, false);
   }
 
   /** Adds a listener called at most once. */
   once<K extends keyof Events & string>(event: K, listener: (...args: Events[K]) => void): this {
-    this.#ee.once(event, listener as (...args: unknown[]) => void);
-    return this;
+    return this.#add(event, listener, true);
   }
 
-  /** Removes a listener. */
+  /** Removes a listener (the one added last, when it was added more than once). */
   off<K extends keyof Events & string>(event: K, listener: (...args: Events[K]) => void): this {
-    this.#ee.off(event, listener as (...args: unknown[]) => void);
+    const list = this.#listeners.get(event);
+    if (!list) return this;
+    for (let at = list.length - 1; at >= 0; at--) {
+      if ((list[at]?.listener as unknown) === listener) {
+        this.#set(event, [...list.slice(0, at), ...list.slice(at + 1)]);
+        break;
+      }
+    }
     return this;
   }
 
   /** Number of listeners for `event`. */
   listenerCount<K extends keyof Events & string>(event: K): number {
-    return this.#ee.listenerCount(event);
+    return this.#listeners.get(event)?.length ?? 0;
   }
 
   /** @internal Emits without ever throwing. */
   emit<K extends keyof Events & string>(event: K, ...args: Events[K]): void {
-    if (event === 'error' && this.#ee.listenerCount('error') === 0) return;
-    for (const listener of this.#ee.rawListeners(event)) {
+    const list = this.#listeners.get(event);
+    if (list === undefined) return;
+    for (const registered of list) {
+      if (registered.once) this.#remove(event, registered);
       try {
-        (listener as (...a: unknown[]) => void).apply(this, args);
+        (registered.listener as (...a: unknown[]) => void).apply(this, args);
       } catch (err) {
         this.#onListenerError(err, event);
       }
     }
-    // rawListeners returns once-wrappers that remove themselves when called.
+  }
+
+  #add(event: string, listener: unknown, once: boolean): this {
+    if (typeof listener !== 'function') {
+      throw new TypeError(`listener for "${event}": expected a function, got ${typeof listener}`);
+    }
+    const list = this.#listeners.get(event) ?? [];
+    this.#set(event, [...list, { listener: listener as Registered['listener'], once }]);
+    return this;
+  }
+
+  #remove(event: string, registered: Registered): void {
+    const list = this.#listeners.get(event);
+    if (list?.includes(registered))
+      this.#set(
+        event,
+        list.filter((r) => r !== registered),
+      );
+  }
+
+  #set(event: string, list: readonly Registered[]): void {
+    if (list.length === 0) this.#listeners.delete(event);
+    else this.#listeners.set(event, list);
   }
 }

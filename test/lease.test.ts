@@ -13,6 +13,7 @@ import {
   parseDuration,
 } from '../src/index.js';
 import type { AcquireRequest, LeaseStore, StoreOpOptions } from '../src/store.js';
+import { SafeEmitter } from '../src/events.js';
 import { FileStore } from '../src/stores/file/index.js';
 import { MemoryStore } from '../src/stores/memory/index.js';
 import { FakeClock, FaultyStore } from '../src/testing/index.js';
@@ -369,6 +370,72 @@ describe('acquire, withLease, errors', () => {
     await clock.advance(ttl * 2);
     assert.equal(lease.signal.aborted, false);
     await lease.release();
+  });
+});
+
+describe('the events emitter', () => {
+  type Events = { tick: [number]; error: [Error] };
+  const emitter = () => {
+    const thrown: string[] = [];
+    const ee = new SafeEmitter<Events>((err, event) => thrown.push(`${event}: ${(err as Error).message}`));
+    return { ee, thrown };
+  };
+
+  it('calls listeners in the order added, once ones only once, and sends their throws aside', () => {
+    const { ee, thrown } = emitter();
+    const seen: string[] = [];
+    ee.on('tick', (n) => seen.push(`a${n}`));
+    ee.once('tick', (n) => seen.push(`once${n}`));
+    ee.on('tick', () => {
+      throw new Error('bad listener');
+    });
+    ee.on('tick', (n) => seen.push(`b${n}`));
+    ee.emit('tick', 1);
+    ee.emit('tick', 2);
+    assert.deepEqual(seen, ['a1', 'once1', 'b1', 'a2', 'b2']);
+    assert.deepEqual(thrown, ['tick: bad listener', 'tick: bad listener']);
+    assert.equal(ee.listenerCount('tick'), 3);
+  });
+
+  it('an emit calls the listeners present when it began, even if one removes or adds another', () => {
+    const { ee } = emitter();
+    const seen: string[] = [];
+    const second = () => seen.push('second');
+    ee.on('tick', () => {
+      seen.push('first');
+      ee.off('tick', second);
+      ee.on('tick', () => seen.push('added'));
+    });
+    ee.on('tick', second);
+    ee.emit('tick', 1);
+    assert.deepEqual(seen, ['first', 'second']);
+    seen.length = 0;
+    ee.emit('tick', 2);
+    assert.deepEqual(seen, ['first', 'added']);
+  });
+
+  it('off removes the listener added last of the same function, and a once listener before it runs', () => {
+    const { ee } = emitter();
+    let calls = 0;
+    const count = () => calls++;
+    ee.on('tick', count);
+    ee.on('tick', count);
+    ee.off('tick', count);
+    ee.emit('tick', 1);
+    assert.equal(calls, 1);
+    ee.once('tick', count);
+    ee.off('tick', count);
+    ee.off('tick', count);
+    ee.emit('tick', 2);
+    assert.equal(calls, 1);
+    assert.equal(ee.listenerCount('tick'), 0);
+  });
+
+  it('an error event with no listener is dropped, not thrown', () => {
+    const { ee, thrown } = emitter();
+    ee.emit('error', new Error('nobody listens'));
+    assert.deepEqual(thrown, []);
+    assert.throws(() => ee.on('tick', 'not a function' as never), /listener for "tick": expected a function/);
   });
 });
 

@@ -6,14 +6,14 @@
 import { sleep } from '../clock.js';
 import { retryBackoff } from '../defaults.js';
 import { ConfigError, LeaseholdError } from '../errors.js';
-import { safeLog, type Logger } from '../events.js';
+import { safeLog, silentLogger, type Logger } from '../events.js';
 import type { Lease } from '../lease.js';
 import type { JsonValue } from '../store.js';
 import { type Abortable, RunAbort, raceHandler } from './run-abort.js';
 import { errorText } from '../store-kit/index.js';
 import type { ResolvedOptions } from './options.js';
 import type { SchedulerPort } from './port.js';
-import { isoOf, type JobControl, type JobState, MAX_RECORD_ERROR_LENGTH, withRun } from './state.js';
+import { isoOf, type JobControl, type JobState, MAX_RECORD_ERROR_LENGTH, slotIso, withRun } from './state.js';
 import type { JobContext, JobHandler, JobStats, OperatorRun, RunEvent, RunOutcome, RunRecord } from './types.js';
 
 /** What a run needs of its scheduler. */
@@ -103,7 +103,7 @@ export class SlotRunner {
         if (!(await lease.writeOwnState(state as unknown as JsonValue))) return 'lost';
       }
     } else if (!how.marked) {
-      state.running = { slot: isoOf(slot), holder, token: lease.token, start };
+      state.running = { slot: slotIso(slot), holder, token: lease.token, start };
       // Record the start before the handler runs: at-most-once depends on it, and others
       // read it to tell an overlap from a run of the current slot.
       if (!(await lease.writeOwnState(state as unknown as JsonValue))) return 'lost';
@@ -195,7 +195,7 @@ export class SlotRunner {
   /** The state a successful run leaves: `scope.state` with the run's `ok` record and its slot settled. */
   #endState(lease: Lease, event: RunEvent, scope: RunScope, attempt: number): JobState {
     const record: RunRecord = {
-      slot: isoOf(event.slot.getTime()),
+      slot: slotIso(event.slot.getTime()),
       holder: this.#host.port.holder,
       token: lease.token,
       attempts: attempt,
@@ -259,7 +259,7 @@ export class SlotRunner {
     const { clock, logger } = host.port;
     const { key, options } = this.#job;
     const { attempt, token } = event;
-    const slot = isoOf(event.slot.getTime());
+    const slot = slotIso(event.slot.getTime());
     const run = new RunAbort();
     const stopRun = host.registerRun(run);
     const offLost = lease.onEnd((reason) => run.abort(reason));
@@ -271,18 +271,23 @@ export class SlotRunner {
     }
     const startedAt = clock.now();
     host.port.emit('run:start', { ...event, lateMs: Math.max(0, host.storeNow() - event.slot.getTime()) });
-    safeLog(logger, 'info', { key, slot, token, attempt }, 'run started');
+    // With the default logger nothing is written: no line's fields are made either.
+    const logging = logger !== silentLogger;
+    if (logging) safeLog(logger, 'info', { key, slot, token, attempt }, 'run started');
     // The try's span (telemetry): the handler runs in its context, so the handler's own spans are children.
     const span = host.port.startRunSpan?.(event);
     try {
-      const log = childLogger(logger, { key, slot, token });
-      // The handler's AbortSignal is made when it is first read: most handlers never do.
+      // The handler's AbortSignal and logger are made when first read: most handlers never do.
+      let log: Logger | undefined;
       const context: JobContext = {
         ...event,
         get signal() {
           return run.signal;
         },
-        log,
+        get log() {
+          log ??= childLogger(logger, { key, slot, token });
+          return log;
+        },
       };
       const transaction = this.#transaction(lease, event, scope, run);
       if (transaction) context.transaction = transaction;
@@ -291,7 +296,9 @@ export class SlotRunner {
       const durationMs = clock.now() - startedAt;
       span?.end('ok');
       host.port.emit('run:success', { ...event, durationMs });
-      safeLog(logger, 'info', { key, slot, token, attempt, durationMs: Math.round(durationMs) }, 'run succeeded');
+      if (logging) {
+        safeLog(logger, 'info', { key, slot, token, attempt, durationMs: Math.round(durationMs) }, 'run succeeded');
+      }
       return { outcome: 'ok' };
     } catch (err) {
       const aborted = run.aborted;
@@ -325,7 +332,7 @@ export class SlotRunner {
   ): Promise<'ok' | 'lost'> {
     const { port } = this.#host;
     const { key, options } = this.#job;
-    const slot = isoOf(base.slot.getTime());
+    const slot = slotIso(base.slot.getTime());
     const { outcome, error } = run.result;
     const attempts = Math.min(run.attempt, options.attempts);
     const end = isoOf(this.#host.storeNow());

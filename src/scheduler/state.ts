@@ -134,7 +134,7 @@ function parseStateOnly(raw: JsonValue | null | undefined): JobState {
 
 /** The mark a scheduler's fused acquire writes for `slot`. */
 export function markOf(slot: number, holder: string, start: number): RunningRecord {
-  return { slot: isoOf(slot), holder, start: isoOf(start) };
+  return { slot: slotIso(slot), holder, start: isoOf(start) };
 }
 
 /** A mark read back as a start record; undefined when it is not one (another client's, or none). */
@@ -149,14 +149,37 @@ function parseMark(mark: JsonValue | null | undefined): RunningRecord | undefine
   };
 }
 
+// The jobs of one schedule are due at the same instant and read the same settled slot:
+// a burst of thousands formats and parses the same few instants once per job, and
+// `toISOString` and `Date.parse` were a visible share of a scheduled run's CPU time
+// (docs/performance.md, "sixth look"). The last of each is kept.
+let parsedIso = '';
+let parsedTime = Number.NEGATIVE_INFINITY;
+let slotTime = Number.NaN;
+let slotText = '';
+
 /** Epoch ms of an ISO instant in the state; none is before every slot. */
 export function timeOf(iso: string | null | undefined): number {
-  return iso ? Date.parse(iso) : Number.NEGATIVE_INFINITY;
+  if (!iso) return Number.NEGATIVE_INFINITY;
+  if (iso !== parsedIso) {
+    parsedTime = Date.parse(iso);
+    parsedIso = iso;
+  }
+  return parsedTime;
 }
 
 /** ISO-8601 UTC of epoch ms, as the state stores instants. */
 export function isoOf(time: number): string {
   return new Date(time).toISOString();
+}
+
+/** {@link isoOf} of a slot instant: the last one is kept, as the jobs of a burst share it. */
+export function slotIso(slot: number): string {
+  if (slot !== slotTime) {
+    slotText = isoOf(slot);
+    slotTime = slot;
+  }
+  return slotText;
 }
 
 /** The history with `record` added as the newest run, at most {@link HISTORY_LENGTH} long. */

@@ -85,9 +85,14 @@ export class PrometheusAggregate {
     }
     series.sum += value;
     series.count++;
-    const bounds = spec.buckets ?? [];
-    const index = bounds.findIndex((bound) => value <= bound);
-    if (index >= 0) series.buckets[index] = (series.buckets[index] ?? 0) + 1;
+    const bounds = spec.buckets;
+    if (bounds === undefined) return;
+    for (let index = 0; index < bounds.length; index++) {
+      if (value <= (bounds[index] as number)) {
+        series.buckets[index] = (series.buckets[index] ?? 0) + 1;
+        return;
+      }
+    }
   }
 
   /** The Prometheus text of every metric with a sample, recorded or in `observed`, in the table's order. */
