@@ -189,7 +189,7 @@ async function benchFleetConfig(
     store: name,
     value: median(cpuPct),
     unit: '% of a core',
-    note: `max ${Math.max(...cpuPct).toFixed(1)} %`,
+    note: `per process, in spawn order: ${cpuPct.map((pct) => pct.toFixed(2)).join(', ')} %; requests ${results.map((r) => r.requests).join(', ')}`,
   });
   // Linear extrapolation: CPU per job-slot, fleet-wide, spread over 3 processes.
   const cpuPerJobSlotUs = results.reduce((a, r) => a + r.cpuUs, 0) / jobSlots;
