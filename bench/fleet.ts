@@ -218,6 +218,6 @@ async function benchFleetConfig(
     store: name,
     value: median(results.map((r) => r.heapPerJob)) / 1024,
     unit: 'KiB/job',
-    note: 'heap after GC, jobs scheduled and running, minus before',
+    note: `heap after GC, jobs scheduled and running, minus before; per process, in spawn order: ${results.map((r) => (r.heapPerJob / 1024).toFixed(2)).join(', ')}`,
   });
 }

@@ -32,6 +32,7 @@ import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { ConfigError, Leasehold, type JobContext } from '../src/index.js';
 import { MemoryStore } from '../src/stores/memory/index.js';
 import { FakeClock } from '../src/testing/index.js';
+import { PrometheusAggregate } from '../src/telemetry/prometheus.js';
 import { statusHandler } from '../src/ui/index.js';
 
 const START = Date.UTC(2026, 0, 1);
@@ -475,3 +476,31 @@ function listen(handler: Parameters<typeof createServer>[1]): Promise<Server> {
   const server = createServer(handler);
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 }
+
+describe('telemetry: the in-process aggregate', () => {
+  it('one series per attribute text: frozen sets (found by identity) and plain ones merge, in any name order', () => {
+    const aggregate = new PrometheusAggregate();
+    const frozen = Object.freeze({ 'leasehold.job.key': 'a', 'leasehold.run.outcome': 'ok' });
+    aggregate.record('runs', 1, frozen);
+    aggregate.record('runs', 1, { 'leasehold.run.outcome': 'ok', 'leasehold.job.key': 'a' });
+    aggregate.record('runs', 1, Object.freeze({ 'leasehold.job.key': 'b', 'leasehold.run.outcome': 'ok' }));
+    aggregate.record('runDuration', 0.002, frozen);
+    aggregate.record('runDuration', 1e9, { 'leasehold.job.key': 'a', 'leasehold.run.outcome': 'ok' });
+    const lines = aggregate.text([]).split('\n');
+    const runs = lines.filter((line) => line.startsWith('leasehold_job_runs_total{'));
+    assert.deepEqual(runs, [
+      'leasehold_job_runs_total{leasehold_job_key="a",leasehold_run_outcome="ok"} 2',
+      'leasehold_job_runs_total{leasehold_job_key="b",leasehold_run_outcome="ok"} 1',
+    ]);
+    const count = lines.filter((line) => line.startsWith('leasehold_run_duration_seconds_count{'));
+    assert.deepEqual(count, [
+      'leasehold_run_duration_seconds_count{leasehold_job_key="a",leasehold_run_outcome="ok"} 2',
+    ]);
+    const inf = lines.find(
+      (line) => line.startsWith('leasehold_run_duration_seconds_bucket{') && line.includes('le="+Inf"'),
+    );
+    assert.ok(inf?.endsWith(' 2'), inf);
+    const first = lines.find((line) => line.startsWith('leasehold_run_duration_seconds_bucket{'));
+    assert.ok(first?.endsWith(' 1'), `the fast try lands in the first bucket, the slow one in none: ${first}`);
+  });
+});

@@ -52,37 +52,33 @@ function labelText(attributes: Attributes, extra?: [string, string]): string {
   return pairs.length > 0 ? `{${pairs.join(',')}}` : '';
 }
 
-/** Identities of frozen attribute sets (the lease attributes, made once per key), computed once. */
-const frozenKeys = new WeakMap<Attributes, string>();
-
 /** A stable identity of an attribute set, whatever the order its names were given in. */
 function seriesKey(attributes: Attributes): string {
-  const known = frozenKeys.get(attributes);
-  if (known !== undefined) return known;
-  const key = JSON.stringify(Object.entries(attributes).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-  // Every acquire records one: the stringify was about 6 % of a lease cycle's CPU.
-  if (Object.isFrozen(attributes)) frozenKeys.set(attributes, key);
-  return key;
+  return JSON.stringify(Object.entries(attributes).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
-/** The counters and histograms one instance recorded, kept to write them as Prometheus text. */
+/** A counter's buckets: none, shared (only a histogram's are written). */
+const NO_BUCKETS: number[] = [];
+
+/**
+ * The counters and histograms one instance recorded, kept to write them as Prometheus text.
+ *
+ * A frozen attribute set (the core makes each job's once) finds its series by identity;
+ * only other sets are keyed by their text. A job's four series used to cost a JSON text
+ * each and an entry in a weak map besides: about a third of the 1.7 KB the metrics kept per
+ * job that ran on a host (docs/performance.md, "sixth look"). Sets that say the same are
+ * merged when the text is written.
+ */
 export class PrometheusAggregate {
-  readonly #series = new Map<InstrumentName, Map<string, Series>>();
+  readonly #byIdentity = new Map<InstrumentName, Map<Attributes, Series>>();
+  readonly #byText = new Map<InstrumentName, Map<string, Series>>();
 
   /** Adds to a counter, or records a histogram value. Observable metrics are not recorded here. */
   record(metric: InstrumentName, value: number, attributes: Attributes): void {
     const spec: InstrumentSpec = INSTRUMENTS[metric];
-    let family = this.#series.get(metric);
-    if (!family) {
-      family = new Map();
-      this.#series.set(metric, family);
-    }
-    const key = seriesKey(attributes);
-    let series = family.get(key);
-    if (!series) {
-      series = { attributes, sum: 0, count: 0, buckets: new Array(spec.buckets?.length ?? 0).fill(0) };
-      family.set(key, series);
-    }
+    const series = Object.isFrozen(attributes)
+      ? seriesOf(this.#byIdentity, metric, attributes, attributes, spec)
+      : seriesOf(this.#byText, metric, seriesKey(attributes), attributes, spec);
     series.sum += value;
     series.count++;
     const bounds = spec.buckets;
@@ -115,14 +111,51 @@ export class PrometheusAggregate {
   }
 
   #recordedLines(metric: InstrumentName, spec: InstrumentSpec): string[] {
-    const family = [...(this.#series.get(metric)?.values() ?? [])];
-    family.sort((a, b) => (seriesKey(a.attributes) < seriesKey(b.attributes) ? -1 : 1));
+    // One series per distinct attribute text, whichever way each was recorded.
+    const merged = new Map<string, Series>();
+    const recorded = [...(this.#byIdentity.get(metric)?.values() ?? []), ...(this.#byText.get(metric)?.values() ?? [])];
+    for (const series of recorded) {
+      const key = seriesKey(series.attributes);
+      const same = merged.get(key);
+      if (!same) {
+        merged.set(key, { ...series, buckets: [...series.buckets] });
+        continue;
+      }
+      same.sum += series.sum;
+      same.count += series.count;
+      series.buckets.forEach((n, index) => {
+        same.buckets[index] = (same.buckets[index] ?? 0) + n;
+      });
+    }
+    const family = [...merged.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, series]) => series);
     const name = prometheusName(spec);
     if (spec.kind === 'counter') {
       return family.map((series) => `${name}${labelText(series.attributes)} ${sampleValue(series.sum)}`);
     }
     return family.flatMap((series) => histogramLines(name, spec.buckets ?? [], series));
   }
+}
+
+/** The series of `metric` under `key` in `families`, made (zeroed) on first use. */
+function seriesOf<K>(
+  families: Map<InstrumentName, Map<K, Series>>,
+  metric: InstrumentName,
+  key: K,
+  attributes: Attributes,
+  spec: InstrumentSpec,
+): Series {
+  let family = families.get(metric);
+  if (!family) {
+    family = new Map();
+    families.set(metric, family);
+  }
+  let series = family.get(key);
+  if (!series) {
+    const buckets = spec.buckets ? new Array<number>(spec.buckets.length).fill(0) : NO_BUCKETS;
+    series = { attributes, sum: 0, count: 0, buckets };
+    family.set(key, series);
+  }
+  return series;
 }
 
 /** HELP text escapes backslash and newline. */

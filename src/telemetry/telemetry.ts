@@ -143,10 +143,10 @@ export class Telemetry implements LeaseholdTelemetry {
 
   #runEnded(key: string, outcome: RunOutcome, durationMs: number): void {
     const { outcomes } = this.#attributesOf(key);
-    let attributes = outcomes.get(outcome);
+    let attributes = outcomes[outcome];
     if (!attributes) {
       attributes = Object.freeze({ [ATTR.jobKey]: key, [ATTR.outcome]: outcome });
-      outcomes.set(outcome, attributes);
+      outcomes[outcome] = attributes;
     }
     this.#record('runs', 1, attributes);
     this.#record('runDuration', durationMs / 1000, attributes);
@@ -159,7 +159,7 @@ export class Telemetry implements LeaseholdTelemetry {
       sets = {
         lease: Object.freeze({ [ATTR.leaseKind]: 'job', [ATTR.jobKey]: key }),
         job: Object.freeze({ [ATTR.jobKey]: key }),
-        outcomes: new Map(),
+        outcomes: {},
       };
       this.#jobAttributes.set(key, sets);
     }
@@ -191,7 +191,8 @@ export class Telemetry implements LeaseholdTelemetry {
 interface JobAttributes {
   readonly lease: Attributes;
   readonly job: Attributes;
-  readonly outcomes: Map<RunOutcome, Attributes>;
+  /** A plain object: a job rarely has more than one or two outcomes, and a Map per job weighed more than its entries. */
+  readonly outcomes: Partial<Record<RunOutcome, Attributes>>;
 }
 
 function skipAttributes(key: string, reason: string): Attributes {
