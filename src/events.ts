@@ -72,14 +72,11 @@ export class SafeEmitter<Events extends { [K in keyof Events]: unknown[] }> {
 
   /** Removes a listener (the one added last, when it was added more than once). */
   off<K extends keyof Events & string>(event: K, listener: (...args: Events[K]) => void): this {
-    const list = this.#listeners.get(event);
-    if (!list) return this;
-    for (let at = list.length - 1; at >= 0; at--) {
-      if ((list[at]?.listener as unknown) === listener) {
-        this.#set(event, [...list.slice(0, at), ...list.slice(at + 1)]);
-        break;
-      }
+    let last: Registered | undefined;
+    for (const registered of this.#listeners.get(event) ?? []) {
+      if ((registered.listener as unknown) === listener) last = registered;
     }
+    if (last) this.#remove(event, last);
     return this;
   }
 
@@ -111,13 +108,11 @@ export class SafeEmitter<Events extends { [K in keyof Events]: unknown[] }> {
     return this;
   }
 
+  /** Takes `registered` off `event`'s list (into a new list), if it is still on it. */
   #remove(event: string, registered: Registered): void {
-    const list = this.#listeners.get(event);
-    if (list?.includes(registered))
-      this.#set(
-        event,
-        list.filter((r) => r !== registered),
-      );
+    const list = this.#listeners.get(event) ?? [];
+    const at = list.indexOf(registered);
+    if (at >= 0) this.#set(event, [...list.slice(0, at), ...list.slice(at + 1)]);
   }
 
   #set(event: string, list: readonly Registered[]): void {
