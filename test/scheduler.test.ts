@@ -417,6 +417,58 @@ describe('scheduler (fake clock)', () => {
     assert.equal(st.runs[0]?.error, 'handler exploded');
   });
 
+  it('with a logger: run lines and ctx.log carry key, slot and token; a failed run adds the holder (S8)', async () => {
+    const clock = new FakeClock(START);
+    const lines: { level: string; msg: string; fields: Record<string, unknown> }[] = [];
+    const line = (level: string) => (fields: object, msg?: string) =>
+      lines.push({ level, msg: msg ?? '', fields: fields as Record<string, unknown> });
+    const logger = { info: line('info'), warn: line('warn'), error: line('error') };
+    const lh = new Leasehold({ store: new MemoryStore({ clock }), clock, holder: 'host0', logger, placement: false });
+    let calls = 0;
+    lh.every(1000, 'job', (ctx) => {
+      calls++;
+      ctx.log.info({ step: calls }, 'inside');
+      if (calls === 2) throw new Error('second try exploded');
+    });
+    // The default (silent) logger: ctx.log is there and writes nowhere.
+    const quiet = new Leasehold({ store: new MemoryStore({ clock }), clock, placement: false });
+    let quietLogged = false;
+    quiet.every(1000, 'quiet', (ctx) => {
+      ctx.log.info({}, 'nobody hears this');
+      quietLogged = true;
+    });
+    await lh.start();
+    await quiet.start();
+    await clock.advance(1500);
+    await stopAll(clock, [lh, quiet]);
+    assert.ok(quietLogged);
+    const slot0 = iso(START);
+    const slot1 = iso(START + 1000);
+    const pick = (msg: string) => lines.filter((l) => l.msg === msg).map((l) => l.fields);
+    assert.deepEqual(pick('run started')[0], { key: 'job', slot: slot0, token: 1, attempt: 1 });
+    assert.deepEqual(pick('inside'), [
+      { key: 'job', slot: slot0, token: 1, step: 1 },
+      { key: 'job', slot: slot1, token: 2, step: 2 },
+    ]);
+    const succeeded = pick('run succeeded')[0];
+    assert.equal(succeeded?.slot, slot0);
+    assert.equal(typeof succeeded?.durationMs, 'number');
+    const failed = lines.find((l) => l.msg === 'run failed');
+    assert.equal(failed?.level, 'error');
+    assert.deepEqual(
+      { ...failed?.fields },
+      {
+        key: 'job',
+        slot: slot1,
+        token: 2,
+        holder: 'host0',
+        attempt: 1,
+        outcome: 'error',
+        err: 'second try exploded',
+      },
+    );
+  });
+
   const failovers = [
     ['at-least-once', undefined],
     ['at-most-once', undefined],
