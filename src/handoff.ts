@@ -49,8 +49,13 @@ function announcementTtl(store: LeaseStore, pollMs: number): number {
 /** One attempt's answer; `waiter` is set when a checked attempt yielded to that announced waiter. */
 export type CheckedAnswer = AcquireAnswer & { waiter?: string };
 
-/** Makes one acquisition attempt; with `unlessWaiter`, the store checks that announcement key first. */
-export type AttemptFn = (unlessWaiter?: string) => Promise<CheckedAnswer>;
+/**
+ * Makes one acquisition attempt; with `unlessWaiter`, the store checks that announcement key
+ * first. With `after` (a release of this process still in flight, see
+ * {@link Handoff.releasing}), a grant is made into a lease only once that release settled, so
+ * its `released` event comes before the new lease's `acquired`.
+ */
+export type AttemptFn = (unlessWaiter?: string, after?: Promise<void>) => Promise<CheckedAnswer>;
 
 /** One Leasehold's side of the hand-off: its leases per key, its recent releases, its queues. */
 export class Handoff {
@@ -63,6 +68,11 @@ export class Handoff {
   readonly #held = new Map<string, number>();
   /** Per key, this instance's waiting calls. */
   readonly #queues = new Map<string, Queue>();
+  /**
+   * Per key, a release of this instance's one lease on it that was sent, on an ordered
+   * store, with a waiter at the queue's head: it settles with that release's answer.
+   */
+  readonly #releases = new Map<string, Promise<void>>();
 
   /** The hand-off of one Leasehold on `store`. */
   constructor(store: LeaseStore, clock: Clock, holder: string) {
@@ -81,6 +91,9 @@ export class Handoff {
    * it), lost, or its release failed. Once none is left, the queue's head tries at once.
    */
   ended(key: string, released: boolean): void {
+    // The lease whose release was sent early is the one ending: a lease taken after it is
+    // made only once that release settled (AttemptFn's `after`).
+    this.#releases.delete(key);
     const left = (this.#held.get(key) ?? 1) - 1;
     if (left > 0) this.#held.set(key, left);
     else this.#held.delete(key);
@@ -88,9 +101,38 @@ export class Handoff {
     if (left <= 0) this.#queues.get(key)?.head?.wake();
   }
 
-  /** True while a lease of this instance holds `key`. */
+  /**
+   * The release of this instance's lease on `key` was sent (`answer` settles with it), on a
+   * store that applies requests in the order sent (`capabilities.ordered`). When that lease
+   * is this instance's only one on the key and a call waits for it, the queue's head is woken
+   * now: its acquire goes out right behind the release instead of one round trip later.
+   * The release counts as done for the re-take rule (L11) from now on: the head's attempt
+   * still checks for another process's announced waiter. Were the acquire applied first
+   * anyway, it is only answered busy, and {@link ended} wakes the head again.
+   */
+  releasing(key: string, answer: Promise<unknown>): void {
+    const head = this.#queues.get(key)?.head;
+    if (head === undefined || this.#held.get(key) !== 1 || this.#releases.has(key)) return;
+    this.#releases.set(
+      key,
+      answer.then(
+        () => {},
+        () => {},
+      ),
+    );
+    this.#remember(key);
+    head.wake();
+  }
+
+  /** The early release on `key` still counted as held ({@link releasing}), if any. */
+  releaseInFlight(key: string): Promise<void> | undefined {
+    return this.#releases.get(key);
+  }
+
+  /** True while a lease of this instance holds `key` (one whose release was sent early does not count). */
   holds(key: string): boolean {
-    return this.#held.has(key);
+    const held = this.#held.get(key) ?? 0;
+    return held > (this.#releases.has(key) ? 1 : 0);
   }
 
   #remember(key: string): void {
@@ -339,7 +381,9 @@ export class Waiter {
     let releasedAt = this.#handoff.recentRelease(this.#key, this.#pollMs);
     if (releasedAt === this.#checkedRelease) releasedAt = undefined;
     else this.#checkedRelease = releasedAt;
-    const answer = await this.#handoff.attempt(this.#key, this.#pollMs, releasedAt, true, signal, attempt);
+    const after = this.#handoff.releaseInFlight(this.#key);
+    const run: AttemptFn = after === undefined ? attempt : (unlessWaiter) => attempt(unlessWaiter, after);
+    const answer = await this.#handoff.attempt(this.#key, this.#pollMs, releasedAt, true, signal, run);
     if (!answer.lease) this.#queue.lastHolder = answer.holder;
     return answer;
   }

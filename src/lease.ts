@@ -58,6 +58,11 @@ export interface LeaseInit {
   onRenewed(lease: Lease, latencyMs: number): void;
   onLost(lease: Lease, error: LeaseLostError): void;
   onReleased(lease: Lease, wasHeld: boolean): void;
+  /**
+   * The release of a held lease was sent; `answer` settles with it (after this call, before
+   * `onReleased`). For the hand-off: a waiter of this process may send its acquire now.
+   */
+  onReleasing(lease: Lease, answer: Promise<unknown>): void;
   onRenewError(lease: Lease, error: unknown): void;
 }
 
@@ -276,9 +281,11 @@ export class Lease implements AsyncDisposable {
       // A lost lease sends no state: the store would refuse it anyway (L6).
       const ref = state === undefined || wasLost ? base : { ...base, state };
       const what = `${store.name}: release "${this.key}"`;
-      ok = await callStore(clock, what, releaseTimeout(this.ttlMs), undefined, (signal) =>
+      const answer = callStore(clock, what, releaseTimeout(this.ttlMs), undefined, (signal) =>
         store.release(ref, { signal }),
       );
+      if (!wasLost) this.#init.onReleasing(this, answer);
+      ok = await answer;
     } catch (err) {
       if (wasLost) {
         this.#status = 'released';

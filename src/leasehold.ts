@@ -152,8 +152,8 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
       options.pollInterval === undefined ? defaultPoll(ttlMs) : parseDuration(options.pollInterval, 'pollInterval');
     const deadline = this.clock.now() + waitMs;
     const handoff = this.#handoff();
-    const attempt: AttemptFn = (unlessWaiter) =>
-      this.#attemptAcquire(key, ttlMs, options.signal, undefined, unlessWaiter);
+    const attempt: AttemptFn = (unlessWaiter, after) =>
+      this.#attemptAcquire(key, ttlMs, options.signal, undefined, unlessWaiter, after);
     if (waitMs === 0) {
       // One attempt, as tryAcquire makes it: no queue to join.
       const res = await handoff.attempt(key, poll, handoff.recentRelease(key, poll), false, options.signal, attempt);
@@ -325,6 +325,7 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
    * One acquisition attempt with everything the store said (the scheduler gets it through
    * its port). With `unlessWaiter` (only for stores with `checksWaiters`), the store yields
    * to another holder's waiter announced on that key: the answer then names it in `waiter`.
+   * With `after`, a grant waits for that release of this process to settle (see AttemptFn).
    */
   async #attemptAcquire(
     key: string,
@@ -332,6 +333,7 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
     signal: AbortSignal | undefined,
     mark?: JsonValue,
     unlessWaiter?: string,
+    after?: Promise<void>,
   ): Promise<CheckedAnswer> {
     // L9 across attempts: an attempt that got no answer may still have been granted. Its
     // lease id is kept for one TTL and reused (once) by the next attempt on the key, so
@@ -367,6 +369,7 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
           if (res.waiter !== undefined) out.waiter = res.waiter;
           return out;
         }
+        if (after) await after;
         out.lease = this.#makeLease(key, leaseId, res.token, ttlMs, tSent, res.state, res.mark);
         return out;
       } catch (err) {
@@ -403,6 +406,7 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
       onLost: hooks.onLost,
       onReleased: hooks.onReleased,
       onRenewError: hooks.onRenewError,
+      onReleasing: hooks.onReleasing,
     });
     this.#leases.add(lease);
     this.#handoff().acquired(key);
@@ -435,6 +439,9 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
         safeLog(this.logger, 'debug', event, 'lease released');
         this.emit('released', event);
       },
+      onReleasing: (l, answer) => {
+        if (this.store.capabilities.ordered) this.#handoffs?.releasing(l.key, answer);
+      },
       onRenewError: (l, error) => {
         safeLog(this.logger, 'warn', { ...leaseEvent(l), err: errorText(error) }, 'lease renewal failed; retrying');
         this.emit('error', { key: l.key, error, during: 'renew' });
@@ -445,7 +452,7 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
 }
 
 /** The callbacks a {@link Lease} reports through. */
-type LeaseHooks = Pick<LeaseInit, 'onRenewed' | 'onLost' | 'onReleased' | 'onRenewError'>;
+type LeaseHooks = Pick<LeaseInit, 'onRenewed' | 'onLost' | 'onReleased' | 'onReleasing' | 'onRenewError'>;
 
 /** A lease as events and log lines show it. */
 function leaseEvent(lease: Lease): LeaseEvent {

@@ -69,6 +69,16 @@ export interface StoreCapabilities {
    * Without it the core reads the announcement first, one request more. Default false.
    */
   readonly checksWaiters?: boolean;
+  /**
+   * True when the store applies one client's requests on a key in the order they were sent:
+   * a request sent after another is never applied before it (one connection to one server,
+   * or in-process). A queued `acquire` of this process is then sent right behind its release
+   * of the key, without waiting for the release's answer, so a hand-off inside one process
+   * takes one round trip instead of two (docs/guarantees.md, L11). Safety does not depend on
+   * it: were the acquire applied first, it would only be answered busy and retried after the
+   * release. Default false.
+   */
+  readonly ordered?: boolean;
 }
 
 /** Input of {@link LeaseStore.acquire}. */

@@ -65,6 +65,27 @@ describe('bounded waiting, real processes', () => {
 });
 
 /**
+ * The memory store `memory` (a real store, in this process) seen through `changes`: the
+ * methods and capabilities a test replaces; every other method is the store's own.
+ */
+function through(memory: MemoryStore, changes: Partial<LeaseStore>): LeaseStore {
+  return {
+    name: memory.name,
+    capabilities: memory.capabilities,
+    acquire: (req, options) => memory.acquire(req, options),
+    renew: (req, options) => memory.renew(req, options),
+    release: (req, options) => memory.release(req, options),
+    inspect: (key, options) => memory.inspect(key, options),
+    writeState: (req, options) => memory.writeState(req, options),
+    list: (options) => memory.list(options),
+    now: () => memory.now(),
+    forceRelease: (key, options) => memory.forceRelease(key, options),
+    close: () => memory.close(),
+    ...changes,
+  };
+}
+
+/**
  * The memory store (a real store, in this process), with its requests counted by method and
  * by key; with `checksWaiters: false` it is seen as a store without the waiter check, so
  * the core reads announcements itself.
@@ -77,8 +98,7 @@ function counted(clock: FakeClock, checksWaiters = true) {
     calls[method]++;
     byKey.set(key, (byKey.get(key) ?? 0) + 1);
   };
-  const store: LeaseStore = {
-    name: memory.name,
+  const store = through(memory, {
     capabilities: { ...memory.capabilities, checksWaiters },
     acquire: (req, options) => {
       count('acquire', req.key);
@@ -96,12 +116,7 @@ function counted(clock: FakeClock, checksWaiters = true) {
       count('inspect', key);
       return memory.inspect(key, options);
     },
-    writeState: (req, options) => memory.writeState(req, options),
-    list: (options) => memory.list(options),
-    now: () => memory.now(),
-    forceRelease: (key, options) => memory.forceRelease(key, options),
-    close: () => memory.close(),
-  };
+  });
   return { store, calls, byKey };
 }
 
@@ -250,3 +265,102 @@ for (const checksWaiters of [true, false]) {
     });
   });
 }
+
+/**
+ * The memory store (a real store, applying every request when it is called), whose release
+ * answers are held back until the test lets them go: the window in which the core's
+ * hand-off does, or does not, send a queued call's acquire. `ordered` is what the store
+ * says of itself (`capabilities.ordered`).
+ */
+function slowReleases(clock: FakeClock, ordered: boolean) {
+  const memory = new MemoryStore({ clock });
+  const log: string[] = [];
+  const held: (() => void)[] = [];
+  const store = through(memory, {
+    capabilities: { ...memory.capabilities, ordered },
+    acquire: (req, options) => {
+      if (!req.key.endsWith('#leasehold-waiter')) log.push('acquire sent');
+      return memory.acquire(req, options);
+    },
+    release: async (req, options) => {
+      const applied = memory.release(req, options);
+      if (req.key.endsWith('#leasehold-waiter')) return applied;
+      log.push('release sent');
+      await new Promise<void>((resolve) => held.push(resolve));
+      log.push('release answered');
+      return applied;
+    },
+  });
+  const answerReleases = () => {
+    for (const resolve of held.splice(0)) resolve();
+  };
+  return { store, log, answerReleases };
+}
+
+describe('the hand-off inside one process', () => {
+  for (const ordered of [true, false]) {
+    const title = ordered
+      ? "on an ordered store, a queued call's acquire goes out before the release's answer; `released` still comes first"
+      : "on a store that may reorder, a queued call's acquire waits for the release's answer";
+    it(title, async () => {
+      const clock = new FakeClock(Date.UTC(2026, 0, 1));
+      const { store, log, answerReleases } = slowReleases(clock, ordered);
+      const lh = new Leasehold({ store, clock, holder: 'one' });
+      lh.on('released', (event) => log.push(`released ${event.token}`));
+      lh.on('acquired', (event) => log.push(`acquired ${event.token}`));
+      const options = { ttl: 5000, wait: 60_000, pollInterval: 100 };
+      const first = await lh.acquire('h', options);
+      const queued = lh.acquire('h', options);
+      await clock.flush();
+      log.length = 0;
+      const released = first.release();
+      await clock.flush();
+      const beforeAnswer = [...log];
+      answerReleases();
+      assert.equal(await released, true);
+      const second = await queued;
+      await clock.flush();
+      const expected = ordered
+        ? ['release sent', 'acquire sent', 'release answered', `released ${first.token}`, `acquired ${second.token}`]
+        : ['release sent', 'release answered', `released ${first.token}`, 'acquire sent', `acquired ${second.token}`];
+      assert.deepEqual(beforeAnswer, expected.slice(0, ordered ? 2 : 1), 'sent before the release was answered');
+      assert.deepEqual(log, expected);
+      const last = second.release();
+      answerReleases();
+      await last;
+      assert.equal(clock.pending, 0, 'no timers left');
+    });
+  }
+
+  it('on an ordered store, a release that fails leaves the queued call waiting, and it gets the key once free', async () => {
+    const clock = new FakeClock(Date.UTC(2026, 0, 1));
+    const memory = new MemoryStore({ clock });
+    let failReleases = true;
+    const store = through(memory, {
+      release: async (req, options) => {
+        if (failReleases && !req.key.endsWith('#leasehold-waiter')) throw new Error('connection reset');
+        return memory.release(req, options);
+      },
+    });
+    assert.equal(store.capabilities.ordered, true, 'the memory store says it is ordered');
+    const lh = new Leasehold({ store, clock, holder: 'one' });
+    const options = { ttl: 1000, wait: 60_000, pollInterval: 100 };
+    const first = await lh.acquire('f', options);
+    let second: Awaited<ReturnType<typeof lh.acquire>> | undefined;
+    const queued = lh.acquire('f', options).then((lease) => {
+      second = lease;
+      return lease;
+    });
+    await clock.flush();
+    await assert.rejects(first.release(), /connection reset/);
+    failReleases = false;
+    await clock.advance(500);
+    assert.equal(second, undefined, 'the key is still held in the store: the queued call waits');
+    // The failed release's lease expires by its TTL; the queued call then gets the key.
+    await clock.advanceUntil(() => second !== undefined, 3000, 10);
+    const lease = await queued;
+    assert.ok(lease.token > first.token);
+    await lease.release();
+    assert.equal(clock.pending, 0, 'no timers left');
+  });
+});

@@ -36,6 +36,8 @@ export class MemoryStore implements contract.LeaseStore {
     persistent: false,
     stateOnAcquire: true,
     checksWaiters: true,
+    // Applied synchronously when called: in call order.
+    ordered: true,
   };
   readonly #entries: Map<string, Entry>;
   readonly #clock: Pick<Clock, 'wallNow'>;

@@ -148,13 +148,20 @@ const CAPABILITIES: StoreCapabilities = Object.freeze({
   stateOnAcquire: true,
   minTtlMs: 1,
   checksWaiters: true,
+  // One connection to one server: requests are applied in the order they were written.
+  ordered: true,
 });
 
 /**
  * On a Cluster: no waiter check inside the acquire, since a key's waiter announcement
- * hashes to another slot, which one script cannot read; the core reads it instead.
+ * hashes to another slot, which one script cannot read; the core reads it instead. Nor a
+ * promise of order: a request redirected to another node (MOVED, ASK) is sent again later.
  */
-const CLUSTER_CAPABILITIES: StoreCapabilities = Object.freeze({ ...CAPABILITIES, checksWaiters: false });
+const CLUSTER_CAPABILITIES: StoreCapabilities = Object.freeze({
+  ...CAPABILITIES,
+  checksWaiters: false,
+  ordered: false,
+});
 
 /**
  * A {@link LeaseStore} on Redis. See docs/stores/redis.md for the key layout, the token

@@ -1,7 +1,8 @@
 /**
  * L1, mutual exclusion by the store's view: of concurrent contenders one wins, and a
  * held key is busy for everyone else; and, for stores that check waiters in the acquire
- * (`capabilities.checksWaiters`), the yield to an announced waiter (L11).
+ * (`capabilities.checksWaiters`), the yield to an announced waiter (L11); and, for stores
+ * that apply requests in the order sent (`capabilities.ordered`), that order.
  * @module
  */
 import assert from 'node:assert/strict';
@@ -75,5 +76,28 @@ export function exclusionTests(it: TestFn, options: ConformanceOptions): void {
       assert.equal(await store.release({ key: announcement, leaseId: waiterId, token: waiter.token }), true);
       const last = await mustAcquire(store, checked('a', randomUUID()));
       assert.ok(last.token > own.token);
+    }));
+
+  it('ordered stores: an acquire sent right behind a release of the key, before its answer, is granted', () =>
+    withStore(async (store, ttl) => {
+      if (!store.capabilities.ordered) return;
+      const key = newKey('ordered');
+      let holderId = randomUUID();
+      let held = await mustAcquire(store, request(key, 'h0', holderId, ttl));
+      // Several rounds, each a release and the next holder's acquire sent in one go (as the
+      // core's hand-off sends them): a store that applied the acquire first would answer busy.
+      for (let round = 1; round <= 8; round++) {
+        const nextId = randomUUID();
+        const released = store.release({ key, leaseId: holderId, token: held.token });
+        const next = store.acquire(request(key, `h${round}`, nextId, ttl));
+        assert.equal(await released, true, `round ${round}: the release`);
+        const answer = await next;
+        assert.equal(answer.acquired, true, `round ${round}: the acquire sent behind the release was answered busy`);
+        if (!answer.acquired) return;
+        assert.ok(answer.token > held.token, `round ${round}: token ${answer.token} after ${held.token}`);
+        holderId = nextId;
+        held = answer;
+      }
+      assert.equal(await store.release({ key, leaseId: holderId, token: held.token }), true);
     }));
 }
