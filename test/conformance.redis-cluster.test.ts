@@ -51,6 +51,13 @@ describe('Redis Cluster, 3 masters + 3 replicas: conformance', () => {
 });
 
 describe('Redis Cluster, 3 masters + 3 replicas: keys and failover', () => {
+  it('claims neither the waiter check in the acquire nor request order (a redirect resends)', async () => {
+    const store = new RedisStore({ client, prefix });
+    const { checksWaiters, ordered } = store.capabilities;
+    await store.close();
+    assert.deepEqual({ checksWaiters, ordered }, { checksWaiters: false, ordered: false });
+  });
+
   it('keys spread over every master, and list() and inspectAll() see every one of them', async () => {
     const store = new RedisStore({ client, prefix });
     const base = `spread-${randomUUID().slice(0, 6)}-`;

@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, it } from 'node:test';
 import { RedisStore } from '../src/stores/redis/index.js';
@@ -23,4 +24,11 @@ runConformance(it, {
   create: () => new RedisStore({ url: server.url, prefix }),
   restart: () => server.restart(),
   unreachable: () => new RedisStore({ url: `redis://127.0.0.1:${closedPort}`, prefix }),
+});
+
+it('one server: claims the waiter check in the acquire and request order (one connection)', async () => {
+  const store = new RedisStore({ url: server.url, prefix });
+  const { checksWaiters, ordered } = store.capabilities;
+  await store.close();
+  assert.deepEqual({ checksWaiters, ordered }, { checksWaiters: true, ordered: true });
 });
