@@ -87,6 +87,34 @@ describe('scheduler (fake clock)', () => {
       assert.ok(r.storeAt >= Date.parse(r.slot), `started at store time ${iso(r.storeAt)} for slot ${r.slot}`);
   });
 
+  it('a job every 5 minutes sleeps in timers of at most a minute, re-armed, and runs each slot on time', async () => {
+    const { clock, hosts } = fleet(1);
+    const delays: number[] = [];
+    const setTimeout = clock.setTimeout.bind(clock);
+    clock.setTimeout = (fn: () => void, ms: number) => {
+      delays.push(ms);
+      return setTimeout(fn, ms);
+    };
+    const runs = every(hosts, 5 * 60_000, { ttl: 3000 });
+    await Promise.all(hosts.map((h) => h.start()));
+    await clock.advance(11 * 60_000);
+    await stopAll(clock, hosts);
+    assert.deepEqual(
+      runs.map((r) => r.slot),
+      [0, 5, 10].map((m) => iso(START + m * 60_000)),
+    );
+    for (const r of runs) {
+      const late = r.storeAt - Date.parse(r.slot);
+      assert.ok(late >= 0 && late < 1000, `slot ${r.slot} started ${late} ms after it`);
+    }
+    const longest = Math.max(...delays);
+    assert.ok(longest <= 60_000, `a timer of ${longest} ms`);
+    assert.ok(
+      delays.filter((ms) => ms === 60_000).length >= 8,
+      'the sleeps between slots were made of minute-long timers',
+    );
+  });
+
   it('a slow first store request does not push the clock estimate ahead: no slot is skipped unseen (S3, S4)', async () => {
     const clock = new FakeClock(START);
     const inner = new MemoryStore({ clock });

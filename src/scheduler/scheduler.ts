@@ -17,6 +17,9 @@ import type { SchedulerPort } from './port.js';
 import { StoreClock } from './store-clock.js';
 import type { JobHandler, JobOptions } from './types.js';
 
+/** What a sleep that needs no waiting returns. */
+const AWAKE: Promise<void> = Promise.resolve();
+
 /** @internal The jobs of one Leasehold, and what they share. */
 export class Scheduler implements JobHost {
   /** The facade, narrowed. */
@@ -126,20 +129,33 @@ export class Scheduler implements JobHost {
 
   /**
    * Sleeps until store time `time` (Infinity: until woken), in capped steps; returns early
-   * when stopping, or when `key`'s job is woken ({@link wake}).
+   * when stopping, or when `key`'s job is woken ({@link wake}). One promise and its timer,
+   * re-armed in place while `time` has not come (a cap reached, or the store clock's offset
+   * moved): no async function stays suspended per sleeping job (thousands sleep at once,
+   * and each suspended function is kept in memory).
    */
-  async sleepUntil(time: number, key?: string): Promise<void> {
-    if (time === Number.POSITIVE_INFINITY) {
-      // No timer: only a wake (placement gave the job to this host, an operator control)
-      // or stop() ends it. A job another host owns costs this host nothing until then.
-      if (!this.stopping) await this.nap(Number.POSITIVE_INFINITY, key);
-      return;
-    }
-    while (!this.stopping) {
-      const left = time - this.storeNow();
-      if (left <= 0) return;
-      if ((await this.nap(Math.min(left, MAX_TIMER_MS), key)) === 'woken') return;
-    }
+  sleepUntil(time: number, key?: string): Promise<unknown> {
+    if (this.stopping) return AWAKE;
+    // No timer when Infinity: only a wake (placement gave the job to this host, an operator
+    // control) or stop() ends it. A job another host owns costs this host nothing until then.
+    if (time === Number.POSITIVE_INFINITY) return this.nap(Number.POSITIVE_INFINITY, key);
+    if (time - this.storeNow() <= 0) return AWAKE;
+    const { clock } = this.port;
+    return new Promise<void>((resolve) => {
+      let handle: unknown;
+      const end = () => {
+        clock.clearTimeout(handle);
+        this.#unpark(end, key);
+        resolve();
+      };
+      const arm = () => {
+        const left = time - this.storeNow();
+        if (left <= 0) end();
+        else handle = clock.setTimeout(arm, Math.min(left, MAX_TIMER_MS));
+      };
+      this.#park(end, key);
+      arm();
+    });
   }
 
   /**
@@ -152,15 +168,25 @@ export class Scheduler implements JobHost {
     return new Promise((resolve) => {
       const end = (how: 'slept' | 'woken') => {
         clock.clearTimeout(handle);
-        this.#sleepers.delete(wake);
-        if (key !== undefined && this.#jobSleepers.get(key) === wake) this.#jobSleepers.delete(key);
+        this.#unpark(wake, key);
         resolve(how);
       };
       const wake = () => end('woken');
       const handle = ms === Number.POSITIVE_INFINITY ? undefined : clock.setTimeout(() => end('slept'), ms);
-      this.#sleepers.add(wake);
-      if (key !== undefined) this.#jobSleepers.set(key, wake);
+      this.#park(wake, key);
     });
+  }
+
+  /** Registers a sleeper's wake-up: stop() calls every one, {@link wake} the one of `key`'s job. */
+  #park(wake: () => void, key: string | undefined): void {
+    this.#sleepers.add(wake);
+    if (key !== undefined) this.#jobSleepers.set(key, wake);
+  }
+
+  /** Removes a sleeper's wake-up (it woke, or slept its time). */
+  #unpark(wake: () => void, key: string | undefined): void {
+    this.#sleepers.delete(wake);
+    if (key !== undefined && this.#jobSleepers.get(key) === wake) this.#jobSleepers.delete(key);
   }
 
   /** Adds a job; it starts at once if the scheduler has started. @throws ConfigError naming the value. */
