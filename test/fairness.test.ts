@@ -11,9 +11,9 @@ import { describe, it } from 'node:test';
 import { AcquireTimeoutError } from '../src/errors.js';
 import { Leasehold } from '../src/leasehold.js';
 import { waiterKey } from '../src/handoff.js';
-import type { LeaseStore } from '../src/store.js';
 import { MemoryStore } from '../src/stores/memory/index.js';
 import { createPostgresDatabase } from './helpers/sql-databases.js';
+import { through } from './helpers/through.js';
 import { assertSerial, FakeClock, type HammerSection, runHammer } from '../src/testing/index.js';
 
 const PROCESSES = 4;
@@ -63,27 +63,6 @@ describe('bounded waiting, real processes', () => {
     }
   });
 });
-
-/**
- * The memory store `memory` (a real store, in this process) seen through `changes`: the
- * methods and capabilities a test replaces; every other method is the store's own.
- */
-function through(memory: MemoryStore, changes: Partial<LeaseStore>): LeaseStore {
-  return {
-    name: memory.name,
-    capabilities: memory.capabilities,
-    acquire: (req, options) => memory.acquire(req, options),
-    renew: (req, options) => memory.renew(req, options),
-    release: (req, options) => memory.release(req, options),
-    inspect: (key, options) => memory.inspect(key, options),
-    writeState: (req, options) => memory.writeState(req, options),
-    list: (options) => memory.list(options),
-    now: () => memory.now(),
-    forceRelease: (key, options) => memory.forceRelease(key, options),
-    close: () => memory.close(),
-    ...changes,
-  };
-}
 
 /**
  * The memory store (a real store, in this process), with its requests counted by method and

@@ -17,6 +17,7 @@ import { SafeEmitter } from '../src/events.js';
 import { FileStore } from '../src/stores/file/index.js';
 import { MemoryStore } from '../src/stores/memory/index.js';
 import { FakeClock, FaultyStore } from '../src/testing/index.js';
+import { through } from './helpers/through.js';
 
 function setup(ttl = 3000) {
   const clock = new FakeClock();
@@ -465,22 +466,12 @@ describe('stop() and a release already in flight', () => {
   it('stop() waits for it, so a process that exits after stop() leaves no lease held (S7)', async () => {
     const inner = new MemoryStore();
     // A store whose release answers after 300 ms, as a loaded server would.
-    const slow: LeaseStore = {
-      name: inner.name,
-      capabilities: inner.capabilities,
-      acquire: (request, options) => inner.acquire(request, options),
-      renew: (request, options) => inner.renew(request, options),
+    const slow = through(inner, {
       release: async (ref, options) => {
         await new Promise((resolve) => setTimeout(resolve, 300));
         return inner.release(ref, options);
       },
-      writeState: (request, options) => inner.writeState(request, options),
-      inspect: (key, options) => inner.inspect(key, options),
-      list: (options) => inner.list(options),
-      now: () => inner.now(),
-      forceRelease: (key, options) => inner.forceRelease(key, options),
-      close: () => inner.close(),
-    };
+    });
     const lh = new Leasehold({ store: slow });
     const lease = await lh.tryAcquire('in-flight', { ttl: '5s' });
     assert.ok(lease);
