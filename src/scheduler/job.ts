@@ -20,12 +20,8 @@ import type { JobHandler, JobStats, OperatorRun, SkipReason, SlotSkippedEvent } 
 
 /** What a job needs of its scheduler, beyond what a run needs. */
 export interface JobHost extends RunnerHost {
-  /**
-   * Sleeps until store time `time`, in capped steps; returns early when stopping or when
-   * `key`'s job is woken, and may return a moment early (the store clock moved): callers
-   * look at the time again.
-   */
-  sleepUntil(time: number, key?: string): Promise<unknown>;
+  /** Sleeps until store time `time`, in capped steps; returns early when stopping or when `key`'s job is woken. */
+  sleepUntil(time: number, key?: string): Promise<void>;
   /** True when this host should try `key`'s slots (placement: it owns the job). */
   owns(key: string): boolean;
   /** Records a store time sample (see `StoreClock.observe`). */

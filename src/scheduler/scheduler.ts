@@ -134,12 +134,8 @@ export class Scheduler implements JobHost {
    * moved): no async function stays suspended per sleeping job (thousands sleep at once,
    * and each suspended function is kept in memory).
    */
-  sleepUntil(time: number, key?: string): Promise<unknown> {
-    if (this.stopping) return AWAKE;
-    // No timer when Infinity: only a wake (placement gave the job to this host, an operator
-    // control) or stop() ends it. A job another host owns costs this host nothing until then.
-    if (time === Number.POSITIVE_INFINITY) return this.nap(Number.POSITIVE_INFINITY, key);
-    if (time - this.storeNow() <= 0) return AWAKE;
+  sleepUntil(time: number, key?: string): Promise<void> {
+    if (this.stopping || time - this.storeNow() <= 0) return AWAKE;
     const { clock } = this.port;
     return new Promise<void>((resolve) => {
       let handle: unknown;
@@ -151,7 +147,9 @@ export class Scheduler implements JobHost {
       const arm = () => {
         const left = time - this.storeNow();
         if (left <= 0) end();
-        else handle = clock.setTimeout(arm, Math.min(left, MAX_TIMER_MS));
+        // No timer when Infinity: only a wake (placement gave the job to this host, an operator
+        // control) or stop() ends it. A job another host owns costs this host nothing until then.
+        else if (left !== Number.POSITIVE_INFINITY) handle = clock.setTimeout(arm, Math.min(left, MAX_TIMER_MS));
       };
       this.#park(end, key);
       arm();
