@@ -79,7 +79,7 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
   /** Per key, the lease id of the last acquire that got no answer, and until when it may be live. */
   readonly #unanswered = new Map<string, { leaseId: string; until: number }>();
   #scheduler: Scheduler | undefined;
-  /** Recent releases and waiters' announcements, for bounded waiting (src/handoff.ts). */
+  /** Recent releases and waiters' announcements, for bounded waiting (src/handoff.ts, src/waiters.ts). */
   #handoffs: Handoff | undefined;
   /** What this instance's leases report to it (made on first use). */
   #hooks: LeaseHooks | undefined;
