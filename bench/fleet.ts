@@ -8,8 +8,18 @@
  * whether every job-slot of the window ran exactly once, handler start lateness, memory
  * per job. CPU for 10,000 jobs on a 1-minute schedule is extrapolated linearly from the
  * measured CPU per job-slot.
+ *
+ * Every job starts with a full run history (`--history`, default {@link HISTORY_LENGTH}
+ * runs), as it has after its first 20 slots: the history travels with every acquire and
+ * every end record, so a run on fresh keys (`--history 0`) measures a cheaper job than
+ * one in service.
  */
 import { spawn } from 'node:child_process';
+import { Leasehold } from '../src/leasehold.js';
+import { openStore } from '../src/open.js';
+import { HISTORY_LENGTH, type JobState } from '../src/scheduler/state.js';
+import type { RunRecord } from '../src/scheduler/types.js';
+import type { JsonValue } from '../src/store.js';
 import { median, quantile, REDIS_URL, redisKeyCount, type Figures } from './lib.js';
 import type { Servers } from './targets.js';
 
@@ -98,10 +108,52 @@ export async function benchFleet(
   name: 'redis' | 'postgres',
   figs: Figures,
   servers: Servers,
-  o: { quick: boolean; jobs?: number; slots?: number; periodMs?: number; processes?: number },
+  o: { quick: boolean; jobs?: number; slots?: number; periodMs?: number; processes?: number; history?: number },
 ): Promise<void> {
   for (const config of fleetConfigs(o.quick, o.jobs, o.processes)) {
-    await benchFleetConfig(name, figs, servers, config, o.slots ?? (o.quick ? 3 : 20), o.periodMs ?? 1000);
+    const { slots = o.quick ? 3 : 20, periodMs = 1000, history = HISTORY_LENGTH } = o;
+    await benchFleetConfig(name, figs, servers, config, { slots, periodMs, history });
+  }
+}
+
+/**
+ * Gives each of the `jobs` keys a job state with `runs` records of history, all settled
+ * up to the slot before now, as a job in service has: one acquire and one release with
+ * the state per key, through the store the workers open.
+ */
+async function prefillHistory(url: string, prefix: string, jobs: number, periodMs: number, runs: number) {
+  const store = await openStore(url, prefix ? { prefix } : {});
+  const lh = new Leasehold({ store, holder: 'fleet-prefill', placement: false });
+  const last = Math.floor(Date.now() / periodMs) * periodMs - periodMs;
+  const iso = (time: number) => new Date(time).toISOString();
+  const fill = async (index: number) => {
+    const lease = await lh.tryAcquire(`job-${index}`, { ttl: '30s' });
+    if (!lease) throw new Error(`fleet: job-${index} was busy while its history was written`);
+    const records: RunRecord[] = Array.from({ length: runs }, (_, k) => {
+      const slot = last - k * periodMs;
+      const start = iso(slot + 3);
+      return {
+        slot: iso(slot),
+        holder: `fleet-${100_000 + k}`,
+        token: lease.token,
+        attempts: 1,
+        start,
+        end: iso(slot + 9),
+        outcome: 'ok',
+      };
+    });
+    const state: JobState = { v: 1, lastSlot: iso(last), lastOutcome: 'ok', running: null, runs: records };
+    await lease.release({ state: state as unknown as JsonValue });
+  };
+  try {
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 32 }, async () => {
+        for (let index = next++; index < jobs; index = next++) await fill(index);
+      }),
+    );
+  } finally {
+    await store.close();
   }
 }
 
@@ -110,12 +162,12 @@ async function benchFleetConfig(
   figs: Figures,
   servers: Servers,
   config: FleetConfig,
-  slots: number,
-  periodMs: number,
+  { slots, periodMs, history }: { slots: number; periodMs: number; history: number },
 ): Promise<void> {
   const { processes, jobs, placement } = config;
   const url = name === 'redis' ? REDIS_URL : (await servers.pgDatabase()).url;
   const prefix = name === 'redis' ? servers.redisPrefix('fleet') : '';
+  if (history > 0) await prefillHistory(url, prefix, jobs, periodMs, history);
   const args = { store: name, url, prefix, jobs, periodMs, placement };
   const workers = Array.from({ length: processes }, () => startWorker(args));
   await Promise.all(workers.map((w) => w.ready));
@@ -134,7 +186,7 @@ async function benchFleetConfig(
   const results = await Promise.all(workers.map((w) => w.result));
   const every = periodMs === 1000 ? '' : `.every${periodMs / 1000}s`;
   const tag = `fleet.${processes}x${jobs}${every}.${placement ? 'placement' : 'race'}`;
-  const scope = `${processes} processes × ${jobs} jobs × ${slots} slots of ${periodMs / 1000} s, placement ${placement ? 'on' : 'off'}${settled ? '' : ' (NOT SETTLED: some process never saw the whole fleet)'}`;
+  const scope = `${processes} processes × ${jobs} jobs × ${slots} slots of ${periodMs / 1000} s, placement ${placement ? 'on' : 'off'}, jobs started with ${history} runs of history${settled ? '' : ' (NOT SETTLED: some process never saw the whole fleet)'}`;
   const jobSlots = jobs * slots;
   // Exactly once: every job-slot of the window in exactly one process's list.
   const seen = new Map<number, number>();

@@ -31,6 +31,8 @@ interface Args {
   period?: number;
   /** Fleet: processes, with `jobs` (default 3). */
   processes?: number;
+  /** Fleet: runs of history each job starts with (default: a full history, as a job has after 20 slots; 0: fresh keys). */
+  history?: number;
 }
 
 /** The fleet section's numeric options. */
@@ -74,9 +76,13 @@ function parseArgs(argv: string[]): Args {
       const v = Number(val());
       if (!Number.isInteger(v) || v < 1) throw new Error(`--${name}: expected a positive integer`);
       out[name] = v;
+    } else if (a === '--history' || a.startsWith('--history=')) {
+      const v = Number(val());
+      if (!Number.isInteger(v) || v < 0) throw new Error('--history: expected an integer ≥ 0');
+      out.history = v;
     } else if (a === '--help' || a === '-h') {
       process.stdout.write(
-        'npm run bench -- [--store memory,file,redis,postgres,mysql,azure-blob] [--quick] [--json PATH] [--only ops,peers,post,fleet,failover] [--jobs N [--processes N]] [--slots N] [--period SECONDS]\n',
+        'npm run bench -- [--store memory,file,redis,postgres,mysql,azure-blob] [--quick] [--json PATH] [--only ops,peers,post,fleet,failover] [--jobs N [--processes N]] [--slots N] [--period SECONDS] [--history RUNS]\n',
       );
       process.exit(0);
     } else throw new Error(`unknown argument "${a}"`);
@@ -161,6 +167,7 @@ async function main(): Promise<void> {
           ...(args.slots ? { slots: args.slots } : {}),
           ...(args.period ? { periodMs: args.period * 1000 } : {}),
           ...(args.processes ? { processes: args.processes } : {}),
+          ...(args.history !== undefined ? { history: args.history } : {}),
         });
     }
     if (section('failover')) {
