@@ -3,19 +3,19 @@
  * on the narrow port this class hands it (src/scheduler/port.ts), never on the class.
  * @module
  */
-import { randomUUID } from 'node:crypto';
 import { systemClock, type Clock } from './clock.js';
-import { DEFAULT_GRACE_MS, defaultPoll, requestTimeout } from './defaults.js';
+import { DEFAULT_GRACE_MS, defaultPoll } from './defaults.js';
 import { parseDuration, type Duration } from './duration.js';
 import { AcquireTimeoutError, ConfigError, LeaseholdError, type LeaseLostError } from './errors.js';
 import { SafeEmitter, safeLog, silentLogger, type Logger } from './events.js';
-import { callStore, checkCallOptions, checkHolder, checkKey, checkTtl, defaultHolder, shownValue } from './internal.js';
+import { checkCallOptions, checkHolder, checkKey, checkTtl, defaultHolder, shownValue } from './internal.js';
 import { Admin } from './admin/admin.js';
 import { schedulerPort } from './facade-port.js';
 import { placementTtl } from './placement-options.js';
 import { Election, type ElectOptions } from './coordination/election.js';
 import { Semaphore, type SemaphoreOptions } from './coordination/semaphore.js';
-import { type AttemptFn, type CheckedAnswer, Handoff } from './handoff.js';
+import { Attempts } from './attempts.js';
+import { type AttemptFn, Handoff } from './handoff.js';
 import { Lease, type LeaseInit } from './lease.js';
 import { makeSchedule } from './scheduler/options.js';
 import type { SchedulerPort } from './scheduler/port.js';
@@ -34,7 +34,7 @@ import {
   type TryAcquireOptions,
   type WithLeaseOptions,
 } from './leasehold-types.js';
-import type { AcquireRequest, JsonValue, LeaseStore } from './store.js';
+import type { AcquireResult, LeaseStore } from './store.js';
 import { errorText } from './store-kit/index.js';
 import { checkTelemetryOption, Telemetry } from './telemetry/telemetry.js';
 import type { LeaseholdTelemetry } from './telemetry/types.js';
@@ -76,8 +76,8 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
   readonly telemetry: LeaseholdTelemetry;
   readonly #telemetry: Telemetry;
   readonly #leases = new Set<Lease>();
-  /** Per key, the lease id of the last acquire that got no answer, and until when it may be live. */
-  readonly #unanswered = new Map<string, { leaseId: string; until: number }>();
+  /** Acquisition attempts, with the L9 retry (src/attempts.ts). */
+  readonly #attempts: Attempts;
   #scheduler: Scheduler | undefined;
   /** Recent releases and waiters' announcements, for bounded waiting (src/handoff.ts, src/waiters.ts). */
   #handoffs: Handoff | undefined;
@@ -105,6 +105,9 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
     this.holder = holder;
     this.logger = logger;
     this.clock = options.clock ?? systemClock;
+    this.#attempts = new Attempts(store, this.clock, holder, (key, leaseId, granted, ttlMs, tSent) =>
+      this.#makeLease(key, leaseId, granted, ttlMs, tSent),
+    );
     this.#placementTtlMs = placementTtl(options.placement, store);
     this.#telemetry = new Telemetry(checkTelemetryOption(options.telemetry), {
       events: this,
@@ -132,7 +135,7 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
     const poll = defaultPoll(ttlMs);
     const handoff = this.#handoff();
     const attempt: AttemptFn = (unlessWaiter) =>
-      this.#attemptAcquire(key, ttlMs, options.signal, undefined, unlessWaiter);
+      this.#attempts.attempt(key, ttlMs, options.signal, undefined, unlessWaiter);
     const res = await handoff.attempt(key, poll, handoff.recentRelease(key, poll), false, options.signal, attempt);
     return res.lease;
   }
@@ -153,7 +156,7 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
     const deadline = this.clock.now() + waitMs;
     const handoff = this.#handoff();
     const attempt: AttemptFn = (unlessWaiter, after) =>
-      this.#attemptAcquire(key, ttlMs, options.signal, undefined, unlessWaiter, after);
+      this.#attempts.attempt(key, ttlMs, options.signal, undefined, unlessWaiter, after);
     if (waitMs === 0) {
       // One attempt, as tryAcquire makes it: no queue to join.
       const res = await handoff.attempt(key, poll, handoff.recentRelease(key, poll), false, options.signal, attempt);
@@ -305,7 +308,7 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
       holder: this.holder,
       logger: this.logger,
       placementTtlMs: this.#placementTtlMs,
-      attemptAcquire: (key, ttlMs, mark) => this.#attemptAcquire(key, ttlMs, undefined, mark),
+      attemptAcquire: (key, ttlMs, mark) => this.#attempts.attempt(key, ttlMs, undefined, mark),
       startRunSpan: (event) => this.#telemetry.startRunSpan(event),
       // PortEvents is a subset of LeaseholdEvents, which TypeScript cannot relate through a generic key.
       emit: (event, ...args) => this.emit(event, ...(args as LeaseholdEvents[typeof event])),
@@ -321,73 +324,13 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
     await Promise.allSettled([...this.#leases].map((l) => l.release()));
   }
 
-  /**
-   * One acquisition attempt with everything the store said (the scheduler gets it through
-   * its port). With `unlessWaiter` (only for stores with `checksWaiters`), the store yields
-   * to another holder's waiter announced on that key: the answer then names it in `waiter`.
-   * With `after`, a grant waits for that release of this process to settle (see AttemptFn).
-   */
-  async #attemptAcquire(
-    key: string,
-    ttlMs: number,
-    signal: AbortSignal | undefined,
-    mark?: JsonValue,
-    unlessWaiter?: string,
-    after?: Promise<void>,
-  ): Promise<CheckedAnswer> {
-    // L9 across attempts: an attempt that got no answer may still have been granted. Its
-    // lease id is kept for one TTL and reused (once) by the next attempt on the key, so
-    // the store hands that lease back instead of it blocking the key until it expires.
-    const unanswered = this.#unanswered.get(key);
-    this.#unanswered.delete(key);
-    const leaseId = unanswered && unanswered.until > this.clock.now() ? unanswered.leaseId : randomUUID();
-    const timeout = requestTimeout(ttlMs);
-    // L9: if the first request reached the store but its reply was lost, the retry with
-    // the same leaseId finds our own lease instead of waiting out the TTL.
-    for (let attempt = 1; ; attempt++) {
-      const tSent = this.clock.now();
-      const sendWall = this.clock.wallNow();
-      try {
-        const request: { -readonly [K in keyof AcquireRequest]: AcquireRequest[K] } = {
-          key,
-          holder: this.holder,
-          leaseId,
-          ttlMs,
-        };
-        if (mark !== undefined) request.mark = mark;
-        if (unlessWaiter !== undefined) request.unlessWaiter = unlessWaiter;
-        const res = await callStore(this.clock, `${this.store.name}: acquire "${key}"`, timeout, signal, (s) =>
-          this.store.acquire(request, { signal: s }),
-        );
-        const out: CheckedAnswer = { lease: null, recvWall: this.clock.wallNow(), sendWall };
-        if (res.storeTime !== undefined) out.storeTime = res.storeTime;
-        if (res.state !== undefined) out.state = res.state;
-        if (res.mark !== undefined) out.mark = res.mark;
-        if (!res.acquired) {
-          if (res.holder !== undefined) out.holder = res.holder;
-          if (res.expiresInMs !== undefined) out.expiresInMs = res.expiresInMs;
-          if (res.waiter !== undefined) out.waiter = res.waiter;
-          return out;
-        }
-        if (after) await after;
-        out.lease = this.#makeLease(key, leaseId, res.token, ttlMs, tSent, res.state, res.mark);
-        return out;
-      } catch (err) {
-        const unavailable = err instanceof LeaseholdError && err.code === 'STORE_UNAVAILABLE';
-        if (unavailable || signal?.aborted) this.#unanswered.set(key, { leaseId, until: this.clock.now() + ttlMs });
-        if (attempt >= 2 || signal?.aborted || !unavailable) throw err;
-      }
-    }
-  }
-
+  /** Makes a grant into a lease of this instance: tracked, handed off, announced. */
   #makeLease(
     key: string,
     leaseId: string,
-    token: number,
+    granted: Extract<AcquireResult, { acquired: true }>,
     ttlMs: number,
     tSent: number,
-    state: JsonValue | null | undefined,
-    mark: JsonValue | null | undefined,
   ): Lease {
     const hooks = this.#leaseHooks();
     const lease: Lease = new Lease({
@@ -397,11 +340,11 @@ export class Leasehold extends SafeEmitter<LeaseholdEvents> {
       key,
       holder: this.holder,
       leaseId,
-      token,
+      token: granted.token,
       ttlMs,
       tSent,
-      state,
-      mark,
+      state: granted.state,
+      mark: granted.mark,
       onRenewed: hooks.onRenewed,
       onLost: hooks.onLost,
       onReleased: hooks.onReleased,
