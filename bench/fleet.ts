@@ -17,7 +17,7 @@
 import { spawn } from 'node:child_process';
 import { Leasehold } from '../src/leasehold.js';
 import { openStore } from '../src/open.js';
-import { HISTORY_LENGTH, type JobState } from '../src/scheduler/state.js';
+import { emptyJobState, HISTORY_LENGTH, type JobState } from '../src/scheduler/state.js';
 import type { RunRecord } from '../src/scheduler/types.js';
 import type { JsonValue } from '../src/store.js';
 import { median, quantile, REDIS_URL, redisKeyCount, type Figures } from './lib.js';
@@ -131,18 +131,18 @@ async function prefillHistory(url: string, prefix: string, jobs: number, periodM
     if (!lease) throw new Error(`fleet: job-${index} was busy while its history was written`);
     const records: RunRecord[] = Array.from({ length: runs }, (_, k) => {
       const slot = last - k * periodMs;
-      const start = iso(slot + 3);
+      const holder = `fleet-${100_000 + k}`;
       return {
         slot: iso(slot),
-        holder: `fleet-${100_000 + k}`,
+        holder,
         token: lease.token,
         attempts: 1,
-        start,
+        start: iso(slot + 3),
         end: iso(slot + 9),
         outcome: 'ok',
       };
     });
-    const state: JobState = { v: 1, lastSlot: iso(last), lastOutcome: 'ok', running: null, runs: records };
+    const state: JobState = { ...emptyJobState(), lastSlot: iso(last), lastOutcome: 'ok', runs: records };
     await lease.release({ state: state as unknown as JsonValue });
   };
   try {
